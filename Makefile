@@ -1,0 +1,46 @@
+# Taskstream: `make run` starts everything, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-unit test-integration test-e2e bench lint typecheck db-upgrade create-admin clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/taskstream run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/contract
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration tests/contract
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy shared services
+
+db-upgrade: $(STAMP)
+	$(BIN)/taskstream db upgrade
+
+create-admin: $(STAMP)
+	$(BIN)/taskstream create-admin
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

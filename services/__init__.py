@@ -1,0 +1,1 @@
+"""Taskstream's services: api_gateway, auth_service, task_service, logger_service."""

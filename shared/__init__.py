@@ -1,0 +1,1 @@
+"""Taskstream's small common library: config, database, events, bus, JWT, errors, logging."""

@@ -1,0 +1,350 @@
+"""The event bus: a Redis stream with consumer groups, and an in-memory fake of it.
+
+Entry ids are `<seq>-0`, so publishing the same event twice is refused by Redis itself and a
+republish can never reorder the stream. Both implementations pass tests/contract/test_bus.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+
+from shared.events import EventEnvelope, encode
+
+PAYLOAD_FIELD = "event"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to a consumer."""
+
+    entry_id: str
+    payload: str
+    deliveries: int = 1
+
+    @property
+    def seq(self) -> int:
+        """The event's global sequence number, taken from the entry id."""
+        return seq_of(self.entry_id)
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """What a consumer group looks like right now."""
+
+    pending: int
+    consumers: int
+    last_delivered_seq: int
+
+
+def seq_of(entry_id: str | bytes) -> int:
+    """Return the sequence number encoded in a `<seq>-0` entry id."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
+
+
+class EventBus(Protocol):
+    """What producers and consumers need from the stream."""
+
+    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+        """Append events with ids `<seq>-0`; entries already there are skipped. Returns added."""
+
+    def head(self) -> int:
+        """Return the seq of the last entry ever added (0 when the stream is empty or gone)."""
+
+    def ensure_group(self, group: str) -> None:
+        """Create the consumer group (reading from the start) if it does not exist."""
+
+    def read_new(self, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """Read entries never delivered to the group."""
+
+    def read_pending(self, group: str, consumer: str, count: int) -> list[Delivery]:
+        """Re-read entries delivered to this consumer and not yet acknowledged."""
+
+    def claim_stale(
+        self, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[Delivery]:
+        """Take over entries other consumers left pending longer than `min_idle_ms`."""
+
+    def ack(self, group: str, entry_ids: Iterable[str]) -> int:
+        """Acknowledge entries; returns how many were pending."""
+
+    def range(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """Return entries with `first_seq <= seq <= last_seq`, oldest first."""
+
+    def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
+        """Move an entry to the dead-letter stream with its error and acknowledge it."""
+
+    def dead_letter_count(self) -> int:
+        """Return how many entries the dead-letter stream holds."""
+
+    def group_info(self, group: str) -> GroupInfo | None:
+        """Return the group's pending count, consumers and last delivered seq."""
+
+
+class RedisStreamBus:
+    """EventBus on a Redis stream."""
+
+    def __init__(self, client: redis.Redis, stream: str) -> None:
+        self.client = client
+        self.stream = stream
+        self.dead_stream = f"{stream}:dead"
+
+    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+        """Append events in one pipelined round trip."""
+        if not events:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(
+                self.stream, {PAYLOAD_FIELD: encode(event)}, id=event.entry_id,
+                maxlen=maxlen, approximate=True,
+            )
+        added = 0
+        for result in pipe.execute(raise_on_error=False):
+            if isinstance(result, redis.ResponseError):
+                if "equal or smaller" not in str(result):
+                    raise result
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                added += 1
+        return added
+
+    def head(self) -> int:
+        """Read the stream's last generated id, which survives trimming."""
+        try:
+            info = self.client.xinfo_stream(self.stream)
+        except redis.ResponseError:
+            return 0
+        return seq_of(info["last-generated-id"])
+
+    def ensure_group(self, group: str) -> None:
+        """Create the group at id 0, creating the stream too if needed."""
+        try:
+            self.client.xgroup_create(self.stream, group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def read_new(self, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """XREADGROUP with `>`."""
+        reply = self.client.xreadgroup(
+            group, consumer, {self.stream: ">"}, count=count, block=block_ms or None
+        )
+        return self._deliveries(reply)
+
+    def read_pending(self, group: str, consumer: str, count: int) -> list[Delivery]:
+        """XREADGROUP from id 0 (this consumer's history), with delivery counts."""
+        reply = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
+        return self._with_counts(group, self._deliveries(reply))
+
+    def claim_stale(
+        self, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[Delivery]:
+        """XAUTOCLAIM, following its cursor until it wraps or `count` entries are claimed."""
+        claimed: list[Delivery] = []
+        cursor = "0-0"
+        while len(claimed) < count:
+            reply = self.client.xautoclaim(
+                self.stream, group, consumer, min_idle_ms, start_id=cursor,
+                count=count - len(claimed),
+            )
+            cursor, entries = _text(reply[0]), reply[1]
+            claimed.extend(self._entries(entries))
+            if cursor == "0-0":
+                break
+        return self._with_counts(group, claimed)
+
+    def ack(self, group: str, entry_ids: Iterable[str]) -> int:
+        """XACK."""
+        ids = list(entry_ids)
+        return int(self.client.xack(self.stream, group, *ids)) if ids else 0
+
+    def range(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """XRANGE between two seqs."""
+        entries = self.client.xrange(
+            self.stream, min=f"{first_seq}-0", max=f"{last_seq}-0", count=count
+        )
+        return self._entries(entries)
+
+    def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
+        """XADD to `<stream>:dead` and XACK, in one MULTI."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.dead_stream, {
+            "entry_id": delivery.entry_id, "group": group, PAYLOAD_FIELD: delivery.payload,
+            "error": error[:2000], "deliveries": str(delivery.deliveries),
+        })
+        pipe.xack(self.stream, group, delivery.entry_id)
+        pipe.execute()
+
+    def dead_letter_count(self) -> int:
+        """XLEN of the dead-letter stream."""
+        return int(self.client.xlen(self.dead_stream))
+
+    def group_info(self, group: str) -> GroupInfo | None:
+        """XINFO GROUPS, for one group."""
+        try:
+            groups = self.client.xinfo_groups(self.stream)
+        except redis.ResponseError:
+            return None
+        for info in groups:
+            if _text(info["name"]) == group:
+                return GroupInfo(
+                    pending=int(info["pending"]), consumers=int(info["consumers"]),
+                    last_delivered_seq=seq_of(info["last-delivered-id"]),
+                )
+        return None
+
+    def _with_counts(self, group: str, deliveries: list[Delivery]) -> list[Delivery]:
+        if not deliveries:
+            return deliveries
+        rows = self.client.xpending_range(
+            self.stream, group, min=deliveries[0].entry_id, max=deliveries[-1].entry_id,
+            count=len(deliveries) * 2,
+        )
+        counts = {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
+        return [
+            Delivery(d.entry_id, d.payload, counts.get(d.entry_id, d.deliveries))
+            for d in deliveries
+        ]
+
+    def _deliveries(self, reply: list) -> list[Delivery]:
+        return [d for _stream, entries in reply or [] for d in self._entries(entries)]
+
+    @staticmethod
+    def _entries(entries: list) -> list[Delivery]:
+        found = []
+        for entry_id, fields in entries:
+            if fields is None:  # deleted by trimming while pending
+                continue
+            payload = fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD, b""))
+            found.append(Delivery(_text(entry_id), _text(payload)))
+        return found
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass
+class _Pending:
+    consumer: str
+    deliveries: int
+    delivered_at: float
+
+
+@dataclass
+class _Group:
+    last_delivered: int = 0
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    consumers: set[str] = field(default_factory=set)
+
+
+class InMemoryBus:
+    """EventBus kept in process memory, with the same semantics as RedisStreamBus."""
+
+    def __init__(self, clock: callable = time.monotonic) -> None:  # type: ignore[valid-type]
+        self.entries: dict[int, str] = {}
+        self.last_seq = 0
+        self.groups: dict[str, _Group] = {}
+        self.dead: list[dict[str, str]] = []
+        self.clock = clock
+
+    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+        """Append events whose seq is above the head."""
+        added = 0
+        for event in events:
+            if event.seq > self.last_seq:
+                self.entries[event.seq] = encode(event)
+                self.last_seq = event.seq
+                added += 1
+        if maxlen is not None:
+            for seq in sorted(self.entries)[:-maxlen]:
+                del self.entries[seq]
+        return added
+
+    def head(self) -> int:
+        """Return the last seq ever added."""
+        return self.last_seq
+
+    def ensure_group(self, group: str) -> None:
+        """Create the group at the start of the stream."""
+        self.groups.setdefault(group, _Group())
+
+    def read_new(self, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """Deliver entries after the group's last delivered one."""
+        state = self._group(group, consumer)
+        seqs = [s for s in sorted(self.entries) if s > state.last_delivered][:count]
+        for seq in seqs:
+            state.pending[f"{seq}-0"] = _Pending(consumer, 1, self.clock())
+            state.last_delivered = seq
+        return [Delivery(f"{s}-0", self.entries[s]) for s in seqs]
+
+    def read_pending(self, group: str, consumer: str, count: int) -> list[Delivery]:
+        """Re-deliver this consumer's unacknowledged entries."""
+        state = self._group(group, consumer)
+        mine = [i for i, p in sorted(state.pending.items(), key=_by_seq) if p.consumer == consumer]
+        return [self._redeliver(state, i, consumer) for i in mine[:count]]
+
+    def claim_stale(
+        self, group: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[Delivery]:
+        """Take over entries idle for at least `min_idle_ms`."""
+        state = self._group(group, consumer)
+        now = self.clock()
+        stale = [
+            i for i, p in sorted(state.pending.items(), key=_by_seq)
+            if (now - p.delivered_at) * 1000 >= min_idle_ms
+        ]
+        return [self._redeliver(state, i, consumer) for i in stale[:count]]
+
+    def ack(self, group: str, entry_ids: Iterable[str]) -> int:
+        """Drop entries from the pending list."""
+        state = self.groups.get(group)
+        if state is None:
+            return 0
+        return sum(1 for i in entry_ids if state.pending.pop(i, None) is not None)
+
+    def range(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """Return stored entries between two seqs."""
+        seqs = [s for s in sorted(self.entries) if first_seq <= s <= last_seq][:count]
+        return [Delivery(f"{s}-0", self.entries[s]) for s in seqs]
+
+    def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
+        """Record the entry as dead and acknowledge it."""
+        self.dead.append({"entry_id": delivery.entry_id, "group": group, "error": error})
+        self.ack(group, [delivery.entry_id])
+
+    def dead_letter_count(self) -> int:
+        """Return the number of dead letters."""
+        return len(self.dead)
+
+    def group_info(self, group: str) -> GroupInfo | None:
+        """Return the group's state."""
+        state = self.groups.get(group)
+        if state is None:
+            return None
+        return GroupInfo(len(state.pending), len(state.consumers), state.last_delivered)
+
+    def _group(self, group: str, consumer: str) -> _Group:
+        state = self.groups.get(group)
+        if state is None:
+            raise redis.ResponseError(f"NOGROUP No such consumer group '{group}'")
+        state.consumers.add(consumer)
+        return state
+
+    def _redeliver(self, state: _Group, entry_id: str, consumer: str) -> Delivery:
+        pending = state.pending[entry_id]
+        pending.consumer, pending.delivered_at = consumer, self.clock()
+        pending.deliveries += 1
+        payload = self.entries.get(seq_of(entry_id), "")
+        return Delivery(entry_id, payload, pending.deliveries)
+
+
+def _by_seq(item: tuple[str, _Pending]) -> int:
+    return seq_of(item[0])

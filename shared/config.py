@@ -1,0 +1,183 @@
+"""Configuration from environment variables and `.env.<environment>` files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+
+ENVIRONMENTS = ("dev", "test", "staging", "production")
+ALIASES = {"development": "dev", "testing": "test", "prod": "production"}
+DEPLOYED = ("staging", "production")
+
+# Values that appear in committed example files; a deployed environment must not run with them.
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "admin", "password"})
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is missing or unsafe."""
+
+
+def current_environment() -> str:
+    """Return the normalised name of the environment (`TASKSTREAM_ENV`, default `dev`)."""
+    raw = os.environ.get("TASKSTREAM_ENV", "dev").strip().lower()
+    name = ALIASES.get(raw, raw)
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"TASKSTREAM_ENV must be one of {', '.join(ENVIRONMENTS)}, not {raw!r}")
+    return name
+
+
+def load_env_file(environment: str, root: Path | None = None) -> Path | None:
+    """Load `.env.<environment>` into the process environment; real variables win."""
+    explicit = os.environ.get("TASKSTREAM_ENV_FILE")
+    path = Path(explicit) if explicit else (root or Path.cwd()) / f".env.{environment}"
+    if not path.is_file():
+        return None
+    for key, value in dotenv_values(path).items():
+        if value is not None:
+            os.environ.setdefault(key, value)
+    return path
+
+
+@dataclass(frozen=True)
+class Env:
+    """Typed reads of environment variables, with the rules of one environment."""
+
+    name: str
+
+    @classmethod
+    def load(cls) -> Env:
+        """Read `TASKSTREAM_ENV`, load its `.env` file and return the reader."""
+        name = current_environment()
+        load_env_file(name)
+        return cls(name)
+
+    @property
+    def deployed(self) -> bool:
+        """True for staging and production, where defaults are not good enough."""
+        return self.name in DEPLOYED
+
+    def str(self, key: str, default: str = "") -> str:
+        """Read a string variable."""
+        return os.environ.get(key, default).strip()
+
+    def int(self, key: str, default: int) -> int:
+        """Read an integer variable, with a clear error when it is not one."""
+        raw = self.str(key)
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer, not {raw!r}") from None
+
+    def float(self, key: str, default: float) -> float:
+        """Read a number variable."""
+        raw = self.str(key)
+        if not raw:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, not {raw!r}") from None
+
+    def bool(self, key: str, default: bool) -> bool:
+        """Read a yes/no variable (1/0, true/false, yes/no, on/off)."""
+        raw = self.str(key).lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{key} must be true or false, not {raw!r}")
+
+    def list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Read a comma-separated list."""
+        raw = self.str(key)
+        if not raw:
+            return default
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def secret(self, key: str, dev_default: str = "") -> str:
+        """Read a secret; deployed environments refuse a missing or placeholder value."""
+        value = self.str(key)
+        if self.deployed and value.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(f"{key} must be set to a real secret in {self.name}")
+        return value or dev_default
+
+    def database_url(self, service: str) -> str:
+        """Return the database URL of one service.
+
+        `<SERVICE>_DATABASE_URL` wins; otherwise `DATABASE_URL` names the server and a base
+        database name, and each service gets its own database `<base>_<service>`.
+        """
+        specific = self.str(f"{service.upper()}_DATABASE_URL")
+        if specific:
+            return specific
+        base = self.str("DATABASE_URL")
+        if not base:
+            raise ConfigError(f"DATABASE_URL (or {service.upper()}_DATABASE_URL) is not set")
+        return service_database_url(base, service)
+
+    def redis_url(self) -> str:
+        """Return the Redis URL, which every environment needs."""
+        url = self.str("REDIS_URL")
+        if not url:
+            raise ConfigError("REDIS_URL is not set")
+        return url
+
+
+def service_database_url(base: str, service: str) -> str:
+    """Derive a service's database URL from the shared `DATABASE_URL`."""
+    url = make_url(base)
+    stem = url.database or "taskstream"
+    return url.set(database=f"{stem}_{service}").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """Settings every process shares: environment, Redis, logging, tokens, pools."""
+
+    environment: str
+    redis_url: str
+    namespace: str
+    log_level: str
+    log_format: str
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_algorithm: str
+    jwks_url: str
+    jwks_refresh_seconds: float
+    db_pool_size: int
+    db_max_overflow: int
+    db_connect_attempts: int
+    db_connect_backoff: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> CommonSettings:
+        """Read the common settings."""
+        auth_url = env.str("AUTH_SERVICE_URL", f"http://127.0.0.1:{env.int('AUTH_PORT', 5001)}")
+        return cls(
+            environment=env.name,
+            redis_url=env.redis_url(),
+            namespace=env.str("REDIS_NAMESPACE", "taskstream"),
+            log_level=env.str("LOG_LEVEL", "INFO").upper(),
+            log_format=env.str("LOG_FORMAT", "json"),
+            jwt_issuer=env.str("JWT_ISSUER", "taskstream-auth"),
+            jwt_audience=env.str("JWT_AUDIENCE", "taskstream"),
+            jwt_algorithm=env.str("JWT_ALGORITHM", "EdDSA"),
+            jwks_url=env.str("JWKS_URL", f"{auth_url}/.well-known/jwks.json"),
+            jwks_refresh_seconds=env.float("JWKS_MIN_REFRESH_SECONDS", 30.0),
+            db_pool_size=env.int("DB_POOL_SIZE", 5),
+            db_max_overflow=env.int("DB_MAX_OVERFLOW", 10),
+            db_connect_attempts=env.int("DB_CONNECT_ATTEMPTS", 10),
+            db_connect_backoff=env.float("DB_CONNECT_BACKOFF", 0.5),
+        )
+
+    def stream_key(self, suffix: str = "events") -> str:
+        """Return a Redis key inside this deployment's namespace."""
+        return f"{self.namespace}:{suffix}"

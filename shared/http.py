@@ -1,0 +1,167 @@
+"""HTTP plumbing every service shares: request ids, JSON bodies, security headers, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from marshmallow import Schema, fields
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from shared.errors import ApiError, register_error_handlers
+from shared.logs import request_id_var
+
+log = logging.getLogger("taskstream.http")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+NOT_A_JSON_OBJECT = "Request body must be a JSON object"
+
+ReadinessCheck = Callable[[], None]
+
+
+class JsonObjectParser(FlaskParser):
+    """Parse JSON bodies whatever the Content-Type; anything but an object is a 400."""
+
+    def load_json(self, req: Any, schema: Any) -> Any:
+        """Return the body as a dict, `missing` when empty, or raise 400."""
+        raw = req.get_data(cache=True)
+        if not raw or not raw.strip():
+            return core.missing
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiError(400, NOT_A_JSON_OBJECT) from None
+        if not isinstance(body, dict):
+            raise ApiError(400, NOT_A_JSON_OBJECT)
+        return body
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest Blueprint that uses the strict JSON parser."""
+
+    ARGUMENTS_PARSER = JsonObjectParser()
+
+
+def current_request_id() -> str | None:
+    """Return the id of the request being handled, if any."""
+    return request_id_var.get()
+
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id_token = request_id_var.set(g.request_id)
+
+
+def _finish_response(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = getattr(g, "request_id", "") or uuid.uuid4().hex
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _reset_request_id(_exc: BaseException | None) -> None:
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        request_id_var.reset(token)
+
+
+def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
+    """Install request ids, JSON errors, security headers and the body size limit."""
+    app.config.setdefault("MAX_CONTENT_LENGTH", max_body_bytes)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.before_request(_assign_request_id)
+    app.after_request(_finish_response)
+    app.teardown_request(_reset_request_id)
+    register_error_handlers(app)
+
+
+def create_api(app: Flask, title: str, description: str) -> Api:
+    """Attach flask-smorest, serving the OpenAPI document at `/openapi.json`."""
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"info": {"description": description}},
+    )
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    return api
+
+
+class ErrorSchema(Schema):
+    """The one error body: `{"error": "...", "details": ...}`."""
+
+    error = fields.String(required=True)
+    details = fields.Raw()
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request (body not a JSON object, bad query parameter)",
+    401: "Authentication required, or invalid or expired token",
+    403: "The caller's role lacks the required permission",
+    404: "Not found",
+    409: "Conflict",
+    412: "If-Match does not match the current version",
+    413: "Request body too large",
+    422: "Validation failed: first problem in `error`, all in `details`",
+    429: "Rate limit exceeded",
+    503: "A dependency is unavailable",
+}
+
+
+def documents_errors(blp: SmorestBlueprint, *codes: int) -> Callable[[Any], Any]:
+    """Document the error responses an endpoint can give, all with ErrorSchema."""
+
+    def decorate(view: Any) -> Any:
+        for code in codes:
+            view = blp.alt_response(
+                code, schema=ErrorSchema, description=ERROR_DESCRIPTIONS.get(code, "Error")
+            )(view)
+        return view
+
+    return decorate
+
+
+def permission_doc(permission: str) -> dict[str, Any]:
+    """OpenAPI fields for an endpoint that needs a bearer token with `permission`."""
+    return {
+        "security": [{"bearerAuth": []}],
+        "x-permission": permission,
+    }
+
+
+def register_health(app: Flask, checks: Mapping[str, ReadinessCheck]) -> None:
+    """Add `/healthz` (the process answers) and `/readyz` (every dependency answers)."""
+
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    def readyz() -> tuple[Response, int]:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as exc:  # a readiness probe reports every failure
+                log.warning("readiness check %s failed: %s", name, exc)
+                results[name] = f"error: {exc}".splitlines()[0][:200]
+        ready = all(value == "ok" for value in results.values())
+        status = "ready" if ready else "unavailable"
+        return jsonify({"status": status, "checks": results}), 200 if ready else 503
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.add_url_rule("/readyz", "readyz", readyz)
