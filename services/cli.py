@@ -41,6 +41,14 @@ def db_upgrade(services: tuple[str, ...]) -> None:
         click.echo(line)
 
 
+@main.command("setup")
+def setup() -> None:
+    """Migrate every database and create the first admin if there is none (idempotent)."""
+    from services.runner import prepare
+
+    click.echo(prepare(Env.load()))
+
+
 @main.command("run")
 @click.option("--procfile", default="Procfile", show_default=True)
 def run(procfile: str) -> None:

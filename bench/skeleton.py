@@ -1,0 +1,45 @@
+"""Walking-skeleton latency: POST /task → visible in GET /tasks?date= after a transfer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from bench.core import percentile, result, servers
+from tests.stack import running_stack, wait_until
+
+TASKS = 200
+COMMAND = "make bench BENCH=skeleton"
+
+
+def _one_round(stack: Any, headers: dict[str, str], day: dt.date) -> float:
+    session, base = stack.session, stack.base_url
+    started = time.perf_counter()
+    created = session.post(f"{base}/task", headers=headers, json={"title": f"bench {day}"})
+    created.raise_for_status()
+    task_id = created.json()["id"]
+    session.post(f"{base}/admin/transfer", headers=headers,
+                 json={"date": day.isoformat()}).raise_for_status()
+
+    def visible() -> bool:
+        rows = session.get(f"{base}/tasks", params={"date": day.isoformat(), "per_page": 100},
+                           headers=headers).json()
+        return any(row["task_id"] == task_id for row in rows)
+
+    wait_until(visible, timeout=30, interval=0.002, what="the task in the TaskLogger")
+    return (time.perf_counter() - started) * 1000
+
+
+def run() -> list[dict[str, Any]]:
+    """Measure p50/p99 over TASKS rounds, each on its own transfer date."""
+    with servers() as (pg, rds), running_stack(pg, rds) as stack:
+        headers = stack.login()
+        start = dt.date(2030, 1, 1)
+        samples = [_one_round(stack, headers, start + dt.timedelta(days=i))
+                   for i in range(TASKS)]
+    notes = f"{TASKS} tasks, each followed by a transfer for its own date; single client"
+    return [
+        result("skeleton path latency p50", percentile(samples, 50), "ms", COMMAND, notes),
+        result("skeleton path latency p99", percentile(samples, 99), "ms", COMMAND, notes),
+    ]

@@ -1,0 +1,1 @@
+"""The API gateway: authenticates, rate-limits and forwards to the services."""

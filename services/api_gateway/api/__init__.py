@@ -1,0 +1,1 @@
+"""The gateway's HTTP edge: forwarded routes, docs, health."""

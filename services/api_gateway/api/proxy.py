@@ -1,0 +1,87 @@
+"""Forward each public route to the service that owns it, unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+
+from services.api_gateway.adapters.upstreams import Upstream
+from services.api_gateway.service_layer.routing import ROUTES, Route
+from shared.auth import authenticate
+from shared.errors import ApiError
+from shared.http import REQUEST_ID_HEADER
+
+FORWARDED_REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", "Idempotency-Key",
+)
+
+def _request_headers() -> dict[str, str]:
+    headers = {k: request.headers[k] for k in FORWARDED_REQUEST_HEADERS if k in request.headers}
+    headers[REQUEST_ID_HEADER] = g.request_id
+    forwarded_for = request.headers.get("X-Forwarded-For")
+    client = request.remote_addr or ""
+    headers["X-Forwarded-For"] = f"{forwarded_for}, {client}" if forwarded_for else client
+    if request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length)
+    return headers
+
+
+def _body(route: Route) -> bytes | IO[bytes] | None:
+    if request.method in {"GET", "HEAD"}:
+        return None
+    if route.upload:  # streamed through, never held whole in the gateway
+        return request.stream
+    return request.get_data()
+
+
+def _forwarder(route: Route) -> Callable[..., Response]:
+    def forward(**_params: object) -> Response:
+        if not route.public:
+            authenticate()
+        upstream: Upstream = current_app.extensions["upstreams"][route.upstream]
+        settings = current_app.config["GATEWAY_SETTINGS"]
+        reply = upstream.forward(
+            request.method, request.path, query=request.query_string,
+            headers=_request_headers(), body=_body(route),
+            read_timeout=settings.upload_timeout if route.upload else None,
+        )
+        headers = [(name, value) for name, value in reply.headers
+                   if name.lower() != REQUEST_ID_HEADER.lower()]
+        return Response(reply.body, status=reply.status, headers=headers)
+
+    forward.__doc__ = f"Forward {', '.join(route.methods)} {route.rule} to {route.upstream}."
+    return forward
+
+
+def register_routes(app: Flask, login_limit: Callable[[Callable], Callable]) -> None:
+    """Add a forwarding view for every public route; login routes get the stricter limit."""
+    blp = Blueprint("proxy", __name__)
+    for index, route in enumerate(ROUTES):
+        endpoint = f"forward_{index}"
+        view = _forwarder(route)
+        # Flask-Limiter tells views apart by name, so each generated view gets its own.
+        view.__name__ = view.__qualname__ = endpoint
+        if route.login:
+            view = login_limit(view)
+        blp.add_url_rule(route.rule, endpoint, view, methods=list(route.methods))
+    app.register_blueprint(blp)
+
+
+def route_for_request() -> Route | None:
+    """The Route of the current request, if it is a forwarded one."""
+    endpoint = request.endpoint or ""
+    if not endpoint.startswith("proxy.forward_"):
+        return None
+    return ROUTES[int(endpoint.rsplit("_", 1)[1])]
+
+
+def enforce_body_limit() -> None:
+    """413 before reading a body larger than the route allows."""
+    route = route_for_request()
+    settings = current_app.config["GATEWAY_SETTINGS"]
+    limit = settings.max_upload_bytes if route and route.upload else settings.max_body_bytes
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "Request body too large")

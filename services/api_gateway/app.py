@@ -1,0 +1,78 @@
+"""The gateway's composition root."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask
+
+from services.api_gateway.adapters.ratelimit import (
+    client_address_key,
+    create_limiter,
+    identify_caller,
+)
+from services.api_gateway.adapters.upstreams import Upstream
+from services.api_gateway.api import docs, proxy
+from services.api_gateway.config import Settings
+from shared.auth import JwksCache, TokenVerifier, http_jwks_fetcher
+from shared.http import init_http, register_health
+from shared.logs import configure_logging
+
+log = logging.getLogger("taskstream.gateway")
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    """Verify tokens against the auth service's JWKS."""
+    common = settings.common
+    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
+    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
+
+
+def build_upstreams(settings: Settings) -> dict[str, Upstream]:
+    """One pooled client per service."""
+    return {
+        name: Upstream(name, url, connect_timeout=settings.connect_timeout,
+                       read_timeout=settings.read_timeout, retries=settings.retries)
+        for name, url in settings.upstreams.items()
+    }
+
+
+def _readiness_checks(app: Flask, settings: Settings) -> dict:
+    client = redis.Redis.from_url(settings.common.redis_url, socket_timeout=1,
+                                  socket_connect_timeout=1)
+    checks = {"redis": client.ping}
+    for name, upstream in app.extensions["upstreams"].items():
+        checks[name] = _upstream_check(upstream)
+    return checks
+
+
+def _upstream_check(upstream: Upstream):  # type: ignore[no-untyped-def]
+    def check() -> None:
+        status, body = upstream.get_json("/readyz")
+        if status != 200:
+            raise RuntimeError(f"{upstream.name} not ready: {body.get('checks', body)}")
+
+    return check
+
+
+def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None
+               ) -> Flask:
+    """Build the gateway."""
+    settings = settings or Settings.from_env()
+    configure_logging("gateway", settings.common.log_level, settings.common.log_format)
+    app = Flask(__name__)
+    app.config["GATEWAY_SETTINGS"] = settings
+    init_http(app, settings.max_body_bytes)
+    app.extensions["token_verifier"] = verifier or build_verifier(settings)
+    app.extensions["upstreams"] = build_upstreams(settings)
+    app.before_request(identify_caller)
+    app.before_request(proxy.enforce_body_limit)
+    limiter = create_limiter(app, settings)
+    login_limit = limiter.limit(settings.rate_limit_login, key_func=client_address_key)
+    proxy.register_routes(app, login_limit)
+    docs.register(app)
+    register_health(app, _readiness_checks(app, settings))
+    limiter.exempt(app.view_functions["healthz"])
+    limiter.exempt(app.view_functions["readyz"])
+    return app

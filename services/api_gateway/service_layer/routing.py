@@ -1,0 +1,51 @@
+"""Which upstream serves which public route, and who may call it without a token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Route:
+    """A public route and the service that owns it."""
+
+    rule: str
+    methods: tuple[str, ...]
+    upstream: str
+    public: bool = False  # callable without an access token
+    login: bool = False  # subject to the stricter login limit
+    upload: bool = False  # large bodies, long timeout
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/auth/login", ("POST",), "auth", public=True, login=True),
+    Route("/auth/register", ("POST",), "auth", public=True, login=True),
+    Route("/auth/refresh", ("POST",), "auth", public=True),
+    Route("/auth/logout", ("POST",), "auth", public=True),
+    Route("/auth/me", ("GET",), "auth"),
+    Route("/auth/users", ("GET", "POST"), "auth"),
+    Route("/auth/users/<int:user_id>", ("PATCH",), "auth"),
+    Route("/.well-known/jwks.json", ("GET",), "auth", public=True),
+    Route("/task", ("POST",), "tasks"),
+    Route("/task/<int:task_id>", ("PUT", "DELETE"), "tasks"),
+    Route("/upload-csv", ("POST",), "tasks", upload=True),
+    Route("/admin/transfer", ("POST",), "tasks"),
+    Route("/tasks", ("GET",), "logger"),
+    Route("/task/<int:task_id>", ("GET",), "logger"),
+    Route("/audit", ("GET",), "logger"),
+)
+
+
+def openapi_path(rule: str) -> str:
+    """Turn a Flask rule (`/task/<int:task_id>`) into an OpenAPI path (`/task/{task_id}`)."""
+    parts = []
+    for part in rule.split("/"):
+        if part.startswith("<") and part.endswith(">"):
+            part = "{" + part[1:-1].split(":")[-1] + "}"
+        parts.append(part)
+    return "/".join(parts)
+
+
+def public_operations() -> set[tuple[str, str]]:
+    """(OpenAPI path, lower-case method) of every forwarded operation."""
+    return {(openapi_path(r.rule), m.lower()) for r in ROUTES for m in r.methods}

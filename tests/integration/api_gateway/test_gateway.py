@@ -1,0 +1,200 @@
+"""The gateway against a real Redis and real HTTP upstreams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from services.api_gateway.app import create_app
+from services.api_gateway.config import Settings
+from services.embedded import free_port
+from shared.config import Env
+from tests.stub_upstream import echo_app, serve
+from tests.tokens import TokenFactory
+
+
+@pytest.fixture
+def tokens() -> TokenFactory:
+    return TokenFactory()
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[Flask, str]]:
+    app = echo_app()
+    with serve(app) as url:
+        yield app, url
+
+
+def gateway_settings(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str,
+                     upstream_url: str, **overrides: object) -> Settings:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
+    for key in ("AUTH_SERVICE_URL", "TASK_SERVICE_URL", "LOGGER_SERVICE_URL"):
+        monkeypatch.setenv(key, upstream_url)
+    return replace(Settings.from_env(Env("test")), **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str,
+           upstream: tuple[Flask, str], tokens: TokenFactory) -> FlaskClient:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1])
+    return create_app(settings, verifier=tokens.verifier()).test_client()
+
+
+def test_forwards_path_query_body_and_headers(client: FlaskClient, tokens: TokenFactory) -> None:
+    headers = {**tokens.headers(), "X-Request-ID": "req-123", "If-Match": '"2"',
+               "Idempotency-Key": "k1", "Content-Type": "application/json"}
+    response = client.put("/task/5?x=1", data='{"title": "t"}', headers=headers)
+    assert response.status_code == 200
+    seen = response.get_json()
+    assert (seen["path"], seen["method"], seen["query"]) == ("/task/5", "PUT", "x=1")
+    assert seen["body"] == '{"title": "t"}'
+    assert seen["headers"]["X-Request-Id"] == "req-123"
+    assert seen["headers"]["If-Match"] == '"2"'
+    assert seen["headers"]["Idempotency-Key"] == "k1"
+    assert seen["headers"]["Authorization"] == headers["Authorization"]
+    assert response.headers["X-Request-ID"] == "req-123"
+
+
+def test_passes_back_status_and_headers_unchanged(client: FlaskClient,
+                                                  tokens: TokenFactory) -> None:
+    response = client.post("/task", json={"title": "x"}, headers=tokens.headers())
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/task/7"
+    assert response.headers["ETag"] == '"3"'
+    assert response.headers["X-Total-Count"] == "42"
+    assert response.headers["Link"] == '</tasks?page=2>; rel="next"'
+
+
+def test_generates_request_id_when_missing(client: FlaskClient, tokens: TokenFactory) -> None:
+    response = client.get("/tasks", headers=tokens.headers())
+    assert len(response.headers["X-Request-ID"]) >= 16
+    assert response.get_json()["headers"]["X-Request-Id"] == response.headers["X-Request-ID"]
+
+
+def test_missing_token_is_401(client: FlaskClient) -> None:
+    response = client.get("/tasks")
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "Authentication required"}
+
+
+def test_bad_token_is_401(client: FlaskClient, tokens: TokenFactory) -> None:
+    other = TokenFactory()
+    response = client.get("/tasks", headers=other.headers())
+    assert response.status_code == 401
+    assert response.get_json() == {"error": "Invalid or expired token"}
+
+
+def test_public_routes_need_no_token(client: FlaskClient) -> None:
+    assert client.post("/auth/login", json={"username": "a", "password": "b"}).status_code == 201
+    assert client.get("/.well-known/jwks.json").status_code == 200
+
+
+def test_json_errors_for_unknown_route_and_method(client: FlaskClient) -> None:
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and missing.get_json() == {"error": "Not found"}
+    wrong = client.patch("/tasks")
+    assert wrong.status_code == 405 and wrong.get_json() == {"error": "Method not allowed"}
+
+
+def test_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                    namespace: str, upstream: tuple[Flask, str],
+                                    tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                max_body_bytes=100)
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    response = client.post("/task", data="x" * 101, headers=tokens.headers())
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "Request body too large"}
+
+
+def test_security_headers(client: FlaskClient, tokens: TokenFactory) -> None:
+    response = client.get("/tasks", headers=tokens.headers())
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_rate_limit_gives_exact_429(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                    namespace: str, upstream: tuple[Flask, str],
+                                    tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                rate_limit_default="3/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    headers = tokens.headers()
+    statuses = [client.get("/tasks", headers=headers).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    limited = client.get("/tasks", headers=headers)
+    assert limited.get_json() == {"error": "Too many requests, please try again later."}
+    assert int(limited.headers["Retry-After"]) > 0
+    assert limited.headers["X-RateLimit-Limit"] == "3"
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert "X-RateLimit-Reset" in limited.headers
+    # another user has a budget of their own
+    assert client.get("/tasks", headers=tokens.headers(user_id=2)).status_code == 200
+
+
+def test_login_is_throttled_per_address(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                        namespace: str, upstream: tuple[Flask, str],
+                                        tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                rate_limit_login="2/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    body = {"username": "admin", "password": "guess"}
+    statuses = [client.post("/auth/login", json=body).status_code for _ in range(4)]
+    assert statuses == [201, 201, 429, 429]
+
+
+def test_redis_down_falls_back_to_in_process_limits(monkeypatch: pytest.MonkeyPatch,
+                                                    namespace: str,
+                                                    upstream: tuple[Flask, str],
+                                                    tokens: TokenFactory) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    settings = gateway_settings(monkeypatch, dead_redis, namespace, upstream[1],
+                                rate_limit_default="2/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    headers = tokens.headers()
+    statuses = [client.get("/tasks", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_upstream_down_is_503_json_quickly(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                           namespace: str, tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace,
+                                f"http://127.0.0.1:{free_port()}")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    started = time.monotonic()
+    response = client.get("/tasks", headers=tokens.headers())
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "Upstream service 'logger' is unavailable"}
+    assert time.monotonic() - started < 5
+
+
+def test_slow_upstream_is_504(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str,
+                              upstream: tuple[Flask, str], tokens: TokenFactory) -> None:
+    app, url = upstream
+    app.config["DELAY"] = 1.0
+    settings = gateway_settings(monkeypatch, redis_url, namespace, url, read_timeout=0.2,
+                                retries=0)
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    response = client.post("/task", json={"title": "t"}, headers=tokens.headers())
+    assert response.status_code == 504
+    assert response.get_json() == {"error": "Upstream service 'tasks' timed out"}
+
+
+def test_readyz_reports_each_upstream(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                      namespace: str, upstream: tuple[Flask, str],
+                                      tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1])
+    settings = replace(settings, upstreams={**settings.upstreams,
+                                            "logger": f"http://127.0.0.1:{free_port()}"})
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["auth"] == checks["tasks"] == checks["redis"] == "ok"
+    assert checks["logger"].startswith("error")

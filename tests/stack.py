@@ -1,0 +1,161 @@
+"""The whole system as subprocesses (`taskstream run`) on free ports, for e2e and bench."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+from sqlalchemy.engine import make_url
+
+from services.embedded import free_port
+from shared.config import service_database_url
+from shared.db import drop_database
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKSTREAM = Path(sys.executable).with_name("taskstream")
+ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex
+
+
+@dataclass
+class Stack:
+    """A running system: where to reach it and how to read its logs."""
+
+    base_url: str
+    ports: dict[str, int]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    marker: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def url(self, service: str) -> str:
+        """Base URL of one HTTP service."""
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def logs(self) -> str:
+        """Everything the processes printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
+        """Log in through the gateway and return the Authorization header."""
+        response = self.session.post(f"{self.base_url}/auth/login",
+                                     json={"username": username, "password": password})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process on this machine that belongs to this stack."""
+        return processes_with_marker(self.marker)
+
+
+def processes_with_marker(marker: str) -> list[psutil.Process]:
+    """Processes whose environment carries `TASKSTREAM_STACK_MARKER=<marker>`."""
+    found = []
+    needle = f"TASKSTREAM_STACK_MARKER={marker}".encode()
+    for proc in psutil.process_iter():
+        try:
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ and proc.pid != os.getpid():
+            found.append(proc)
+    return found
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `predicate` until it returns something truthy or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
+              extra: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, int], str]:
+    """Environment for a stack on free ports with a private namespace and data folder."""
+    marker = uuid.uuid4().hex
+    ports = {name: free_port() for name in ("gateway", "auth", "tasks", "logger")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
+    env.update({
+        "TASKSTREAM_ENV": "test", "TASKSTREAM_STACK_MARKER": marker, "DATA_DIR": str(data_dir),
+        "REDIS_NAMESPACE": f"ts-e2e-{marker[:12]}", "ADMIN_USERNAME": "admin",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD, "WEB_CONCURRENCY": "1", "LOG_FORMAT": "json",
+        "GATEWAY_PORT": str(ports["gateway"]), "AUTH_PORT": str(ports["auth"]),
+        "TASKS_PORT": str(ports["tasks"]), "LOGGER_PORT": str(ports["logger"]),
+        "PYTHONUNBUFFERED": "1",
+    })
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(key, None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(extra or {})
+    return env, ports, marker
+
+
+@contextmanager
+def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float = 90.0,
+                  extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Start `taskstream run` (every Procfile process), yield once the gateway is ready."""
+    base = None
+    if pg_url:
+        base = make_url(pg_url).set(database=f"ts_e2e_{uuid.uuid4().hex[:10]}")
+    with tempfile.TemporaryDirectory(prefix="ts-stack-") as tmp:
+        data_dir = Path(tmp) / "data"
+        db_url = base.render_as_string(hide_password=False) if base else None
+        env, ports, marker = stack_env(db_url, redis_url, data_dir, extra_env)
+        log_path = Path(tmp) / "stack.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([str(TASKSTREAM), "run"], cwd=ROOT, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        stack = Stack(f"http://127.0.0.1:{ports['gateway']}", ports, env, log_path, process,
+                      marker)
+        try:
+            wait_until(lambda: process.poll() is not None or _ready(stack.base_url), timeout,
+                       interval=0.25, what="the gateway to be ready")
+            if process.poll() is not None:
+                raise RuntimeError(f"taskstream run exited early:\n{stack.logs()[-5000:]}")
+            yield stack
+        except BaseException:
+            sys.stderr.write(f"--- stack log (tail) ---\n{stack.logs()[-8000:]}\n")
+            raise
+        finally:
+            stop_stack(stack)
+            if db_url:
+                for service in ("auth", "tasks", "logger"):
+                    drop_database(service_database_url(db_url, service))
+
+
+def stop_stack(stack: Stack, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+    """Signal the runner and wait for it; kill anything left so tests never leak processes."""
+    if stack.process.poll() is None:
+        stack.process.send_signal(sig)
+        try:
+            stack.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stack.process.kill()
+            stack.process.wait()
+    return stack.process.returncode
