@@ -1,8 +1,12 @@
 """gunicorn settings shared by every HTTP service (Procfile and containers alike)."""
 
 import os
+import tempfile
 
 import gunicorn.http.wsgi
+
+# Every worker writes its metrics here; /metrics aggregates them (see shared/metrics.py).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="taskstream-metrics-"))
 
 # No server banner: gunicorn writes `Server: <version>` from this module-level name.
 gunicorn.http.wsgi.SERVER = "taskstream"
@@ -16,3 +20,10 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(_server, worker):  # type: ignore[no-untyped-def]
+    """Forget the metrics of a worker that has exited."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

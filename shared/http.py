@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 
 from shared.errors import ApiError, register_error_handlers
 from shared.logs import request_id_var
+from shared.metrics import init_metrics
 
 log = logging.getLogger("taskstream.http")
 
@@ -83,6 +84,13 @@ def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
     app.after_request(_finish_response)
     app.teardown_request(_reset_request_id)
     register_error_handlers(app)
+    init_metrics(app, service_name(app))
+
+
+def service_name(app: Flask) -> str:
+    """`task_service` for an app built in `services.task_service.app`."""
+    parts = app.import_name.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "services" else parts[0]
 
 
 def create_api(app: Flask, title: str, description: str) -> Api:

@@ -11,13 +11,16 @@ import contextlib
 import logging
 
 from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
+from prometheus_client import Counter
 
 from services.api_gateway.config import Settings
 from shared.auth import InvalidToken, bearer_token
 
 log = logging.getLogger("taskstream.gateway.ratelimit")
+
+RATE_LIMITED = Counter("taskstream_rate_limited_total", "Requests refused with 429", ["limit"])
 
 
 def identify_caller() -> None:
@@ -44,7 +47,11 @@ def client_address_key() -> str:
 
 
 def _is_exempt() -> bool:
-    return request.endpoint in {None, "healthz", "readyz", "docs", "openapi_json", "static"}
+    return request.endpoint in {None, "healthz", "readyz", "metrics", "docs", "openapi_json"}
+
+
+def _count_breach(limit: RequestLimit) -> None:
+    RATE_LIMITED.labels(str(limit.limit)).inc()
 
 
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
@@ -60,6 +67,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=True,
         key_prefix=f"{settings.common.namespace}:ratelimit",
         in_memory_fallback_enabled=True,
+        on_breach=_count_breach,
         enabled=settings.rate_limit_enabled,
     )
     return limiter

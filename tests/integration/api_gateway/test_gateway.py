@@ -198,3 +198,17 @@ def test_readyz_reports_each_upstream(monkeypatch: pytest.MonkeyPatch, redis_url
     checks = response.get_json()["checks"]
     assert checks["auth"] == checks["tasks"] == checks["redis"] == "ok"
     assert checks["logger"].startswith("error")
+
+
+def test_metrics_count_requests_and_rejections(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                               namespace: str, upstream: tuple[Flask, str],
+                                               tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                rate_limit_default="1/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    headers = tokens.headers(user_id=991)
+    client.get("/tasks", headers=headers)
+    client.get("/tasks", headers=headers)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'route="/tasks",service="api_gateway",status="429"' in text
+    assert 'taskstream_rate_limited_total{limit="1 per 1 minute"}' in text

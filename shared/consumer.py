@@ -1,0 +1,359 @@
+"""A reusable, exactly-once consumer of the event stream.
+
+The consumer reads the stream through a consumer group in batches and hands each batch to a
+`Projection`, whose `batch()` opens one database transaction: the events' effects and the new
+checkpoint commit together, events at or below the checkpoint are skipped, and entries are
+acknowledged (XACK) only after that commit. A crash anywhere therefore leads to a re-delivery
+that the checkpoint turns into a no-op.
+
+Around that core: a gap guard (missing seqs between the checkpoint and a delivered entry are
+fetched with `bus.range` first, so a consumer that takes over can never skip events), the
+XAUTOCLAIM of entries a dead consumer left pending, a dead-letter stream for an event that
+still fails after `max_deliveries`, an optional `ApplierLock` so that one process applies at a
+time while others stand by, and a graceful stop between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from shared.bus import Delivery, EventBus
+from shared.events import EventEnvelope, decode
+
+log = logging.getLogger("taskstream.consumer")
+
+# Outages the loop waits out instead of exiting: Redis or PostgreSQL briefly unreachable.
+TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+
+class Batch(Protocol):
+    """One open transaction of a projection."""
+
+    checkpoint: int
+
+    def apply(self, event: EventEnvelope) -> None:
+        """Apply one event's effect inside the transaction."""
+
+    def advance(self, seq: int) -> None:
+        """Set the checkpoint that commits with the effects."""
+
+
+class Projection(Protocol):
+    """Something that applies events and keeps its checkpoint with the effect."""
+
+    def batch(self) -> AbstractContextManager[Batch]:
+        """Open a transaction, read the checkpoint (locked); commit on a clean exit."""
+
+
+class ApplierLock(Protocol):
+    """Who may apply: one holder at a time; the others stand by."""
+
+    def acquire(self) -> bool:
+        """Try to become the holder; True if this process holds the lock now."""
+
+    def held(self) -> bool:
+        """True while this process still holds the lock."""
+
+    def release(self) -> None:
+        """Give the lock up."""
+
+
+class NoLock:
+    """The lock of a consumer that is always allowed to apply."""
+
+    def acquire(self) -> bool:
+        """Always granted."""
+        return True
+
+    def held(self) -> bool:
+        """Always held."""
+        return True
+
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+class PostgresAdvisoryLock:
+    """A session-level PostgreSQL advisory lock on a connection of its own.
+
+    PostgreSQL releases it when that session ends, so a killed holder frees it at once.
+    """
+
+    def __init__(self, url: str, name: str) -> None:
+        self.engine = create_engine(url, poolclass=pool.NullPool)
+        self.key = zlib.crc32(name.encode())
+        self.connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        """Try `pg_try_advisory_lock` on the lock's own session."""
+        if self.connection is None:
+            self.connection = self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        try:
+            got = self.connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+            ).scalar()
+        except Exception:
+            self._drop()
+            raise
+        return bool(got)
+
+    def held(self) -> bool:
+        """Check that the session holding the lock is still alive."""
+        if self.connection is None:
+            return False
+        try:
+            self.connection.execute(text("SELECT 1"))
+        except Exception:  # the session, and with it the lock, is gone
+            self._drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        """End the session, which releases the lock."""
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception as exc:  # closing a dead connection may fail; it is gone anyway
+                log.debug("closing lock connection: %s", exc)
+            self.connection = None
+
+
+class EventFailed(Exception):
+    """Applying (or decoding) the event with `seq` raised `cause`."""
+
+    def __init__(self, seq: int, cause: Exception) -> None:
+        super().__init__(f"event {seq} failed: {cause!r}")
+        self.seq = seq
+        self.cause = cause
+
+
+class StreamGap(RuntimeError):
+    """Events between the checkpoint and a delivered entry are not in the stream."""
+
+
+def default_consumer_name() -> str:
+    """A consumer name unique to this process: `<host>-<pid>`."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How a consumer reads, retries and gives up."""
+
+    group: str
+    consumer: str
+    batch_size: int = 500
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    claim_interval_seconds: float = 5.0
+    max_deliveries: int = 5
+    lock_poll_seconds: float = 1.0
+    retry_delay_seconds: float = 0.5
+
+
+class StreamConsumer:
+    """Applies the stream to one projection, exactly once in effect."""
+
+    def __init__(
+        self, bus: EventBus, projection: Projection, options: ConsumerOptions,
+        lock: ApplierLock | None = None, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = bus
+        self.projection = projection
+        self.options = options
+        self.lock = lock or NoLock()
+        self.clock = clock
+        self.active = False
+        self.recheck_pending = True
+        self.next_claim = 0.0
+        self.dead_lettered = 0
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; the batch in hand is finished first."""
+        self.bus.ensure_group(self.options.group)
+        try:
+            while not stop.is_set():
+                try:
+                    if not self.ensure_active():
+                        stop.wait(self.options.lock_poll_seconds)
+                        continue
+                    if self.step() < 0:
+                        stop.wait(self.options.retry_delay_seconds)
+                except redis.ResponseError as exc:
+                    self._recover_group(exc)
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("consumer paused: %s", str(exc).splitlines()[0])
+                    stop.wait(max(1.0, self.options.retry_delay_seconds))
+        finally:
+            self.lock.release()
+            self.active = False
+
+    def ensure_active(self) -> bool:
+        """Hold the applier lock, taking over (and claiming leftovers) when it is acquired."""
+        if self.active and self.lock.held():
+            return True
+        if self.active:
+            log.warning("lost the applier lock of group %s; standing by", self.options.group)
+            self.active = False
+        if not self.lock.acquire():
+            return False
+        log.info("%s is now the active applier of group %s",
+                 self.options.consumer, self.options.group)
+        self.active, self.recheck_pending = True, True
+        self.claim(min_idle_ms=0)  # whatever others left pending belongs to a dead applier
+        return True
+
+    def step(self) -> int:
+        """One pass: claim stale entries when due, own pending ones, else new ones.
+
+        Returns the number of entries handled, or -1 when something failed and a retry
+        should wait a little.
+        """
+        if self.clock() >= self.next_claim:
+            self.next_claim = self.clock() + self.options.claim_interval_seconds
+            handled = self.claim(self.options.claim_idle_ms)
+            if handled:
+                return handled
+        if self.recheck_pending:
+            pending = self.bus.read_pending(
+                self.options.group, self.options.consumer, self.options.batch_size
+            )
+            if pending:
+                return self.handle(pending)
+            self.recheck_pending = False
+        fresh = self.bus.read_new(
+            self.options.group, self.options.consumer, self.options.batch_size,
+            self.options.block_ms,
+        )
+        return self.handle(fresh)
+
+    def claim(self, min_idle_ms: int) -> int:
+        """XAUTOCLAIM entries idle for `min_idle_ms` and handle them."""
+        claimed = self.bus.claim_stale(
+            self.options.group, self.options.consumer, min_idle_ms, self.options.batch_size
+        )
+        return self.handle(claimed) if claimed else 0
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def handle(self, deliveries: Sequence[Delivery]) -> int:
+        """Apply deliveries in one transaction, then ack; isolate a failure one by one."""
+        if not deliveries:
+            return 0
+        ordered = sorted({d.seq: d for d in deliveries}.values(), key=lambda d: d.seq)
+        try:
+            self.commit(ordered)
+        except Exception as exc:
+            log.warning("batch %d..%d failed (%s); applying one by one",
+                        ordered[0].seq, ordered[-1].seq, exc)
+            return self.handle_one_by_one(ordered)
+        self.bus.ack(self.options.group, [d.entry_id for d in ordered])
+        return len(ordered)
+
+    def handle_one_by_one(self, ordered: Sequence[Delivery]) -> int:
+        """Apply each delivery in its own transaction; dead-letter a poison one."""
+        for delivery in ordered:
+            try:
+                self.commit([delivery])
+            except EventFailed as exc:
+                if exc.seq != delivery.seq or delivery.deliveries < self.options.max_deliveries:
+                    return self._retry_later(delivery, exc)
+                if not self.dead_letter(delivery, exc.cause):
+                    return self._retry_later(delivery, exc)
+                continue
+            except Exception as exc:
+                return self._retry_later(delivery, exc)
+            self.bus.ack(self.options.group, [delivery.entry_id])
+        return len(ordered)
+
+    def commit(self, deliveries: Sequence[Delivery], skip: frozenset[int] = frozenset()) -> None:
+        """Apply unseen deliveries (gaps filled first) and advance the checkpoint, one txn.
+
+        A failure is reported as `EventFailed` naming the event that caused it, when known.
+        """
+        applied: list[int] = []
+        try:
+            with self.projection.batch() as batch:
+                fresh = [d for d in deliveries if d.seq > batch.checkpoint]
+                if not fresh:
+                    return
+                for delivery in self.fill_gaps(batch.checkpoint, fresh):
+                    if delivery.seq not in skip:
+                        applied.append(delivery.seq)
+                        _apply(batch, delivery)
+                batch.advance(fresh[-1].seq)
+        except (EventFailed, StreamGap):
+            raise
+        except Exception as exc:  # failed at commit: only a lone event can be blamed
+            if len(applied) == 1:
+                raise EventFailed(applied[0], exc) from exc
+            raise
+
+    def fill_gaps(self, checkpoint: int, fresh: Sequence[Delivery]) -> list[Delivery]:
+        """Return every entry from `checkpoint + 1` to the last delivered one, in order."""
+        last = fresh[-1].seq
+        if len(fresh) == last - checkpoint:
+            return list(fresh)
+        found = {d.seq: d for d in self.bus.range(checkpoint + 1, last, last - checkpoint)}
+        found.update({d.seq: d for d in fresh})
+        missing = [seq for seq in range(checkpoint + 1, last + 1) if seq not in found]
+        if missing:
+            raise StreamGap(f"events {missing[0]}..{missing[-1]} are not in the stream "
+                            f"(checkpoint {checkpoint}); republish them from the event store")
+        return [found[seq] for seq in range(checkpoint + 1, last + 1)]
+
+    def dead_letter(self, delivery: Delivery, cause: Exception) -> bool:
+        """Skip the event past the checkpoint, then move it to the dead-letter stream."""
+        try:
+            self.commit([delivery], skip=frozenset({delivery.seq}))
+        except Exception as exc:  # an earlier event failed: not this one's fault
+            log.warning("could not skip event %d: %s", delivery.seq, exc)
+            return False
+        self.bus.dead_letter(self.options.group, delivery, f"{type(cause).__name__}: {cause}")
+        self.dead_lettered += 1
+        log.error("dead-lettered event %d after %d deliveries: %s",
+                  delivery.seq, delivery.deliveries, cause)
+        return True
+
+    def _retry_later(self, delivery: Delivery, exc: Exception) -> int:
+        log.warning("event %d (delivery %d) not applied, will retry: %s",
+                    delivery.seq, delivery.deliveries, exc)
+        self.recheck_pending = True
+        return -1
+
+    def _recover_group(self, exc: redis.ResponseError) -> None:
+        if "NOGROUP" not in str(exc):
+            raise exc
+        log.warning("consumer group %s is gone (Redis lost its data?); recreating it",
+                    self.options.group)
+        self.bus.ensure_group(self.options.group)
+        self.recheck_pending = True
+
+
+def _apply(batch: Batch, delivery: Delivery) -> None:
+    """Decode and apply one entry, blaming it for any failure."""
+    try:
+        batch.apply(decode(delivery.payload, delivery.entry_id))
+    except Exception as exc:
+        raise EventFailed(delivery.seq, exc) from exc
