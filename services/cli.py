@@ -13,6 +13,7 @@ from shared.logs import configure_logging
 
 # Each service contributes its own commands from `<package>.cli.COMMANDS`.
 SERVICE_CLIS = (
+    "services.api_gateway.cli",
     "services.auth_service.cli",
     "services.task_service.cli",
     "services.logger_service.cli",

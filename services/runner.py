@@ -64,7 +64,10 @@ def banner(env: Env, admin_note: str) -> str:
 
 def run_processes(procfile: str) -> int:
     """Run honcho on the Procfile until it exits or we are told to stop."""
-    honcho = Path(sys.executable).with_name("honcho")
+    bin_dir = Path(sys.executable).parent
+    honcho = bin_dir / "honcho"
+    # The Procfile names gunicorn, celery and taskstream: they live beside this interpreter.
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     child = subprocess.Popen(
         [str(honcho), "start", "-f", procfile],
         start_new_session=True,

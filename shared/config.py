@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,15 +57,15 @@ class Env:
         return cls(name)
 
     @property
-    def deployed(self) -> bool:
+    def deployed(self) -> builtins.bool:
         """True for staging and production, where defaults are not good enough."""
         return self.name in DEPLOYED
 
-    def str(self, key: str, default: str = "") -> str:
+    def str(self, key: builtins.str, default: builtins.str = "") -> builtins.str:
         """Read a string variable."""
         return os.environ.get(key, default).strip()
 
-    def int(self, key: str, default: int) -> int:
+    def int(self, key: builtins.str, default: builtins.int) -> builtins.int:
         """Read an integer variable, with a clear error when it is not one."""
         raw = self.str(key)
         if not raw:
@@ -74,7 +75,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{key} must be an integer, not {raw!r}") from None
 
-    def float(self, key: str, default: float) -> float:
+    def float(self, key: builtins.str, default: builtins.float) -> builtins.float:
         """Read a number variable."""
         raw = self.str(key)
         if not raw:
@@ -84,7 +85,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{key} must be a number, not {raw!r}") from None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: builtins.str, default: builtins.bool) -> builtins.bool:
         """Read a yes/no variable (1/0, true/false, yes/no, on/off)."""
         raw = self.str(key).lower()
         if not raw:
@@ -95,21 +96,23 @@ class Env:
             return False
         raise ConfigError(f"{key} must be true or false, not {raw!r}")
 
-    def list(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    def list(
+        self, key: builtins.str, default: tuple[builtins.str, ...] = ()
+    ) -> tuple[builtins.str, ...]:
         """Read a comma-separated list."""
         raw = self.str(key)
         if not raw:
             return default
         return tuple(item.strip() for item in raw.split(",") if item.strip())
 
-    def secret(self, key: str, dev_default: str = "") -> str:
+    def secret(self, key: builtins.str, dev_default: builtins.str = "") -> builtins.str:
         """Read a secret; deployed environments refuse a missing or placeholder value."""
         value = self.str(key)
         if self.deployed and value.lower() in PLACEHOLDER_SECRETS:
             raise ConfigError(f"{key} must be set to a real secret in {self.name}")
         return value or dev_default
 
-    def database_url(self, service: str) -> str:
+    def database_url(self, service: builtins.str) -> builtins.str:
         """Return the database URL of one service.
 
         `<SERVICE>_DATABASE_URL` wins; otherwise `DATABASE_URL` names the server and a base
@@ -123,7 +126,7 @@ class Env:
             raise ConfigError(f"DATABASE_URL (or {service.upper()}_DATABASE_URL) is not set")
         return service_database_url(base, service)
 
-    def redis_url(self) -> str:
+    def redis_url(self) -> builtins.str:
         """Return the Redis URL, which every environment needs."""
         url = self.str("REDIS_URL")
         if not url:

@@ -74,8 +74,8 @@ def _handle_http(exc: HTTPException) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages") if isinstance(data, dict) else None
-    if status == 422 and messages:
-        return error_response(422, validation_message(messages), messages)
+    if messages:
+        return error_response(status, validation_message(messages), messages)
     message = data.get("message") if isinstance(data, dict) else None
     return error_response(status, message or DEFAULT_MESSAGES.get(status, exc.name))
 

@@ -93,6 +93,19 @@ def service_name(app: Flask) -> str:
     return parts[1] if len(parts) > 2 and parts[0] == "services" else parts[0]
 
 
+class ErrorSchema(Schema):
+    """The one error body: `{"error": "...", "details": ...}`."""
+
+    error = fields.String(required=True)
+    details = fields.Raw()
+
+
+class TaskstreamApi(Api):
+    """flask-smorest's Api, documenting errors with the contract's one error body."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 def create_api(app: Flask, title: str, description: str) -> Api:
     """Attach flask-smorest, serving the OpenAPI document at `/openapi.json`."""
     app.config.update(
@@ -103,18 +116,12 @@ def create_api(app: Flask, title: str, description: str) -> Api:
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"info": {"description": description}},
     )
-    api = Api(app)
+    api = TaskstreamApi(app)
+    register_error_handlers(app)  # after flask-smorest's, so the contract's shape wins
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     return api
-
-
-class ErrorSchema(Schema):
-    """The one error body: `{"error": "...", "details": ...}`."""
-
-    error = fields.String(required=True)
-    details = fields.Raw()
 
 
 ERROR_DESCRIPTIONS = {

@@ -1,0 +1,1 @@
+"""Adapters of the auth service: database models, repositories, keys, passwords, tokens."""

@@ -1,0 +1,74 @@
+"""`/auth/users`: user management, for callers with `user:manage`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from services.auth_service.api.deps import deps
+from services.auth_service.api.schemas import (
+    NewUserSchema,
+    PageSchema,
+    UserPatchSchema,
+    UserSchema,
+)
+from services.auth_service.service_layer import accounts
+from shared.auth import requires
+from shared.http import Blueprint, documents_errors, permission_doc
+
+blp = Blueprint("users", __name__, url_prefix="/auth/users",
+                description="User management (user:manage).")
+
+
+@blp.route("", methods=["GET"])
+@blp.doc(**permission_doc("user:manage"))
+@requires("user:manage")
+@blp.arguments(PageSchema, location="query", error_status_code=400)
+@blp.response(200, UserSchema(many=True), headers={
+    "X-Total-Count": {"description": "Number of users", "schema": {"type": "integer"}},
+    "Link": {"description": "first / prev / next / last pages", "schema": {"type": "string"}},
+})
+@documents_errors(blp, 400, 401, 403)
+def list_users(query: dict[str, int]) -> tuple[list[accounts.UserView], dict[str, str]]:
+    """List users by id, one page at a time."""
+    users, total = accounts.list_users(deps().uow(), query["page"], query["per_page"])
+    return users, pagination_headers(query["page"], query["per_page"], total)
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(**permission_doc("user:manage"))
+@requires("user:manage")
+@blp.arguments(NewUserSchema)
+@blp.response(201, UserSchema)
+@documents_errors(blp, 400, 401, 403, 409, 422)
+def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]]:
+    """Create a user with any role."""
+    d = deps()
+    user = accounts.create_user(d.uow(), d.passwords, body["username"], body["password"],
+                                body["role"])
+    return user, {"Location": f"/auth/users/{user.id}"}
+
+
+@blp.route("/<int:user_id>", methods=["PATCH"])
+@blp.doc(**permission_doc("user:manage"))
+@requires("user:manage")
+@blp.arguments(UserPatchSchema)
+@blp.response(200, UserSchema)
+@documents_errors(blp, 400, 401, 403, 404, 409, 422)
+def update_user(body: dict[str, Any], user_id: int) -> accounts.UserView:
+    """Change a user's role, or disable (or re-enable) the account."""
+    return accounts.update_user(deps().uow(), user_id, body.get("role"), body.get("disabled"))
+
+
+def pagination_headers(page: int, per_page: int, total: int) -> dict[str, str]:
+    """`X-Total-Count` and an RFC 8288 `Link` header for one page."""
+    last = max(1, -(-total // per_page))
+    pages = {"first": 1, "last": last}
+    if page > 1:
+        pages["prev"] = min(page - 1, last)
+    if page < last:
+        pages["next"] = page + 1
+    links = ", ".join(f'<{request.base_url}?page={number}&per_page={per_page}>; rel="{rel}"'
+                      for rel, number in pages.items())
+    return {"X-Total-Count": str(total), "Link": links}

@@ -1,0 +1,109 @@
+"""Composition root of the auth service: `create_app()` builds the whole object graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from services.auth_service.adapters.keys import (
+    DirectoryKeySource,
+    KeySource,
+    StaticKeySource,
+    keys_from_json,
+)
+from services.auth_service.adapters.passwords import Argon2Passwords
+from services.auth_service.adapters.tokens import AccessTokenIssuer
+from services.auth_service.api import keys as keys_api
+from services.auth_service.api import sessions as sessions_api
+from services.auth_service.api import users as users_api
+from services.auth_service.api.deps import EXTENSION, AuthDeps
+from services.auth_service.api.errors import register_error_mapping
+from services.auth_service.config import Settings
+from services.auth_service.service_layer.sessions import TokenPolicy
+from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
+from shared.auth import JwksCache, TokenVerifier
+from shared.config import Env
+from shared.db import create_db_engine
+from shared.http import create_api, init_http, register_health
+from shared.logs import configure_logging
+
+DESCRIPTION = (
+    "Users, roles and sessions. Issues short-lived EdDSA access tokens (verified by every "
+    "service against `/.well-known/jwks.json`) and rotating refresh tokens."
+)
+
+
+def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
+    """Build the auth service. Tests may override `engine`, `keys`, `passwords`, `uow`."""
+    if settings is None:
+        settings = Settings.from_env(Env.load())
+        configure_logging("auth", settings.common.log_level, settings.common.log_format)
+    app = Flask(__name__)
+    api = create_api(app, "Taskstream auth service", DESCRIPTION)
+    init_http(app)  # after flask-smorest, so that our JSON error handlers win over its own
+    keys: KeySource = test_overrides.get("keys") or load_keys(settings)
+    uow, checks = _storage(settings, test_overrides)
+    app.extensions[EXTENSION] = AuthDeps(
+        uow=uow,
+        passwords=test_overrides.get("passwords") or Argon2Passwords(),
+        tokens=token_policy(settings, keys),
+        keys=keys,
+        allow_registration=settings.allow_registration,
+    )
+    app.extensions["token_verifier"] = own_verifier(settings, keys)
+    register_error_mapping(app)
+    for module in (sessions_api, users_api, keys_api):
+        api.register_blueprint(module.blp)
+    register_health(app, checks)
+    return app
+
+
+def load_keys(settings: Settings) -> KeySource:
+    """Signing keys from `JWT_PRIVATE_KEYS`, else from the key directory."""
+    if settings.private_keys_json:
+        return StaticKeySource(keys_from_json(settings.private_keys_json, settings.signing_kid))
+    return DirectoryKeySource(settings.key_dir, generate_if_empty=settings.generate_keys)
+
+
+def token_policy(settings: Settings, keys: KeySource) -> TokenPolicy:
+    """How access and refresh tokens are made."""
+    common = settings.common
+    issuer = AccessTokenIssuer(keys, common.jwt_issuer, common.jwt_audience,
+                               settings.access_token_ttl)
+    return TokenPolicy(issuer, timedelta(seconds=settings.refresh_token_ttl))
+
+
+def own_verifier(settings: Settings, keys: KeySource) -> TokenVerifier:
+    """The shared verifier, fed from our own key set instead of over HTTP."""
+    cache = JwksCache(lambda: keys.current().jwks(), min_refresh_seconds=0)
+    common = settings.common
+    return TokenVerifier(cache, common.jwt_issuer, common.jwt_audience, "EdDSA")
+
+
+def database_engine(settings: Settings) -> Engine:
+    """The pooled engine, once the database answers."""
+    common = settings.common
+    return create_db_engine(
+        settings.database_url, pool_size=common.db_pool_size,
+        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
+        backoff=common.db_connect_backoff)
+
+
+def _storage(settings: Settings, overrides: dict[str, Any]
+             ) -> tuple[Callable[[], UnitOfWork], dict[str, Callable[[], None]]]:
+    if "uow" in overrides:
+        return overrides["uow"], {}
+    engine: Engine = overrides.get("engine") or database_engine(settings)
+    session_factory = sessionmaker(engine, expire_on_commit=False)
+
+    def ping() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    return lambda: SqlAlchemyUnitOfWork(session_factory), {"database": ping}
