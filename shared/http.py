@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from shared.logs import request_id_var
 from shared.metrics import init_metrics
 
 log = logging.getLogger("taskstream.http")
+access_log = logging.getLogger("taskstream.access")
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -61,13 +64,27 @@ def _assign_request_id() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
     g.request_id_token = request_id_var.set(g.request_id)
+    g.request_started = time.perf_counter()
 
 
 def _finish_response(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = getattr(g, "request_id", "") or uuid.uuid4().hex
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Cache-Control", "no-store")
+    _log_access(response)
     return response
+
+
+def _log_access(response: Response) -> None:
+    started = g.get("request_started")
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    quiet = request.path in QUIET_PATHS
+    access_log.log(
+        logging.DEBUG if quiet else logging.INFO, "%s %s %s", request.method, request.path,
+        response.status_code,
+        extra={"method": request.method, "path": request.path, "status": response.status_code,
+               "duration_ms": elapsed_ms},
+    )
 
 
 def _reset_request_id(_exc: BaseException | None) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+
+import redis
 
 from tests.stack import Stack, wait_until
 
@@ -48,10 +51,27 @@ def test_created_task_is_listed_for_today_after_the_transfer(stack: Stack) -> No
     assert entries[0]["date"] == today
 
 
-def test_request_id_travels_to_the_event(stack: Stack) -> None:
+def test_request_id_travels_to_logs_and_the_event(stack: Stack) -> None:
     headers = {**stack.login(), "X-Request-ID": "e2e-trace-0001"}
     response = stack.session.post(f"{stack.base_url}/task", headers=headers,
                                   json={"title": "Traced"})
     assert response.headers["X-Request-ID"] == "e2e-trace-0001"
-    wait_until(lambda: "e2e-trace-0001" in stack.logs(), timeout=10,
-               what="the request id in the services' log lines")
+
+    def services_logging_it() -> set[str]:
+        lines = [json.loads(line.split("|", 1)[-1]) for line in stack.logs().splitlines()
+                 if "e2e-trace-0001" in line and "{" in line]
+        return {line["service"] for line in lines if line.get("request_id") == "e2e-trace-0001"}
+
+    wait_until(lambda: {"gateway", "tasks"} <= services_logging_it(), timeout=10,
+               what="the request id in the gateway's and task service's log lines")
+    stream = redis.Redis.from_url(stack.env["REDIS_URL"])
+    key = f"{stack.env['REDIS_NAMESPACE']}:events"
+
+    def event_of_request() -> list[dict]:
+        entries = stream.xrange(key)
+        events = [json.loads(fields[b"event"]) for _id, fields in entries]
+        return [e for e in events if e["correlation_id"] == "e2e-trace-0001"]
+
+    events = wait_until(event_of_request, timeout=10, what="the event on the stream")
+    assert events[0]["type"] == "TaskCreated"
+    assert events[0]["task_id"] == response.json()["id"]

@@ -1,0 +1,114 @@
+"""The event store on PostgreSQL: appends under one lock, reads by seq.
+
+Appends take a transaction-scoped advisory lock and assign `seq = max(seq) + 1`. The lock is
+held until commit, so an event with a higher seq can never become visible before one with a
+lower seq: seq order is commit order, and seqs are contiguous (no holes from rollbacks).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, text
+from sqlalchemy.orm import Session
+
+from services.task_service.adapters.orm import EventRecord
+from services.task_service.domain.model import Context, NewEvent
+from shared.events import SCHEMA_VERSION, Actor, EventEnvelope
+
+APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key serialising appends
+NOTIFY_CHANNEL = "taskstream_events"
+
+_HEAD = text("SELECT coalesce(max(seq), 0) FROM events")
+
+
+def event_metadata(context: Context) -> dict[str, Any]:
+    """The metadata stored with every event: actor, correlation id, schema version."""
+    return {
+        "actor": asdict(context.actor), "correlation_id": context.correlation_id,
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def lock_appends(session: Session | Connection) -> int:
+    """Take the append lock for this transaction; return the store's head seq."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+    return int(session.execute(_HEAD).scalar_one())
+
+
+def notify(session: Session | Connection, head: int) -> None:
+    """Wake the relay when this transaction commits."""
+    session.execute(text("SELECT pg_notify(:channel, :head)"),
+                    {"channel": NOTIFY_CHANNEL, "head": str(head)})
+
+
+class EventStore:
+    """Append events within a unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock(self) -> int:
+        """Take the append lock now (it is re-entrant); return the head seq."""
+        self.session.flush()
+        return lock_appends(self.session)
+
+    def append(self, events: Sequence[NewEvent], context: Context, now: datetime
+               ) -> list[tuple[int, uuid.UUID]]:
+        """Append events after any pending state change; return their seqs and ids."""
+        if not events:
+            return []
+        self.session.flush()  # state changes first, so the lock is held as briefly as possible
+        head = lock_appends(self.session)
+        metadata = event_metadata(context)
+        rows = [{
+            "seq": head + offset, "event_id": uuid.uuid4(), "task_id": event.task_id,
+            "version": event.version, "type": event.type, "data": event.data,
+            "meta": metadata, "occurred_at": now,
+        } for offset, event in enumerate(events, start=1)]
+        self.session.execute(insert(EventRecord), rows)
+        notify(self.session, head + len(rows))
+        return [(row["seq"], row["event_id"]) for row in rows]
+
+    def transfer_for(self, day: str) -> uuid.UUID | None:
+        """The event id of the `DailyTransferRequested` of a date, if there is one."""
+        return self.session.execute(
+            select(EventRecord.event_id).where(
+                EventRecord.type == "DailyTransferRequested",
+                EventRecord.data["date"].astext == day,
+            )
+        ).scalar_one_or_none()
+
+
+def store_head(connection: Connection) -> int:
+    """The highest committed seq (0 for an empty store)."""
+    return int(connection.execute(_HEAD).scalar_one())
+
+
+_READ_AFTER = text(
+    "SELECT seq, event_id, task_id, version, type, data, metadata, occurred_at "
+    "FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+)
+
+
+def read_after(connection: Connection, after: int, limit: int) -> list[EventEnvelope]:
+    """Committed events with `seq > after`, oldest first, as bus envelopes."""
+    rows = connection.execute(_READ_AFTER, {"after": after, "limit": limit}).all()
+    return [envelope(*row) for row in rows]
+
+
+def envelope(seq: int, event_id: Any, task_id: int | None, version: int | None, type_: str,
+             data: dict[str, Any], metadata: dict[str, Any], occurred_at: datetime,
+             ) -> EventEnvelope:
+    """Turn one stored row into the contract's envelope."""
+    actor = metadata.get("actor")
+    return EventEnvelope(
+        event_id=str(event_id), seq=seq, type=type_, task_id=task_id, version=version,
+        occurred_at=occurred_at, data=data, actor=Actor(**actor) if actor else None,
+        correlation_id=metadata.get("correlation_id"),
+        schema_version=int(metadata.get("schema_version", SCHEMA_VERSION)),
+    )

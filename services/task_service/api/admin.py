@@ -1,0 +1,27 @@
+"""Operations over HTTP: `POST /admin/transfer`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.task_service.api.edge import command_context, wiring
+from services.task_service.api.schemas import TransferRequestSchema, TransferSchema
+from services.task_service.service_layer.transfer import request_transfer, today_in
+from shared.auth import requires
+from shared.http import Blueprint, documents_errors, permission_doc
+
+blp = Blueprint("admin", __name__, description="Operations")
+
+
+@blp.route("/admin/transfer", methods=["POST"])
+@blp.doc(**permission_doc("ops:transfer"))
+@documents_errors(blp, 400, 401, 403, 422)
+@requires("ops:transfer")
+@blp.arguments(TransferRequestSchema)
+@blp.response(202, TransferSchema, description="The transfer's date and event id")
+def transfer(args: dict[str, Any]) -> dict[str, str]:
+    """Request the daily transfer now (idempotent per date; default today)."""
+    settings = wiring().settings
+    day = args.get("date") or today_in(settings.transfer_timezone)
+    requested = request_transfer(wiring().uow(), day, command_context())
+    return {"date": requested.date.isoformat(), "event_id": requested.event_id}

@@ -1,0 +1,83 @@
+"""What every view of the task service needs: the wiring, the caller, and header parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, request
+
+from services.task_service.config import Settings
+from services.task_service.domain.model import Context
+from services.task_service.service_layer.idempotency import IdempotentRequest, fingerprint_of
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.auth import TASK_WRITE_FORBIDDEN, Principal, authenticate
+from shared.errors import ApiError
+from shared.events import Actor
+from shared.http import current_request_id
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+NO_VERSION = -1  # an If-Match that names no version we could ever have
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The objects `create_app` built, for views to use."""
+
+    settings: Settings
+    unit_of_work: Any  # Callable[[], UnitOfWork]
+
+    def uow(self) -> UnitOfWork:
+        """A fresh unit of work."""
+        return self.unit_of_work()  # type: ignore[no-any-return]
+
+
+def wiring() -> Wiring:
+    """The app's wiring."""
+    return current_app.extensions["task_service"]  # type: ignore[no-any-return]
+
+
+def caller() -> Principal:
+    """The authenticated caller (the view is already guarded by `requires`)."""
+    return authenticate()
+
+
+def command_context() -> Context:
+    """The actor and correlation id that go into the events' metadata."""
+    principal = caller()
+    actor = Actor(principal.user_id, principal.username, principal.role)
+    return Context(actor, current_request_id() or getattr(g, "request_id", None))
+
+
+def require_permission(permission: str) -> None:
+    """Refuse a task write the caller's role does not allow (for permissions chosen at runtime)."""
+    if not caller().can(permission):
+        raise ApiError(403, TASK_WRITE_FORBIDDEN)
+
+
+def expected_version() -> int | None:
+    """The version named by `If-Match` (`"3"`, `W/"3"`, `3`); None when absent or `*`."""
+    raw = request.headers.get("If-Match", "").strip()
+    if not raw or raw == "*":
+        return None
+    tag = raw.split(",")[0].strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else NO_VERSION
+
+
+def idempotent_request(payload: Any) -> IdempotentRequest | None:
+    """The request's `Idempotency-Key`, bound to the caller and the body's digest."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key:
+        return None
+    if len(key) > 255:
+        raise ApiError(400, "Idempotency-Key must be at most 255 characters")
+    digest = payload if isinstance(payload, str) else fingerprint_of(payload)
+    return IdempotentRequest(caller().user_id, key, digest)
+
+
+def task_headers(task: dict[str, Any], created: bool = False) -> dict[str, str]:
+    """`ETag` (and `Location` for a new task)."""
+    headers = {"ETag": f'"{task["version"]}"'}
+    if created:
+        headers["Location"] = f"/task/{task['id']}"
+    return headers

@@ -1,0 +1,52 @@
+"""CSV import over HTTP: `POST /upload-csv`."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from flask import request
+
+from services.task_service.api.edge import command_context, idempotent_request, wiring
+from services.task_service.api.schemas import ImportSchema
+from services.task_service.service_layer.csv_import import import_csv, parse_csv
+from shared.auth import requires
+from shared.errors import ApiError
+from shared.http import Blueprint, documents_errors, permission_doc
+
+blp = Blueprint("imports", __name__, description="Bulk import of tasks from CSV")
+
+MISSING_FILE = "Send the CSV as the multipart field 'file' or as a text/csv body"
+
+
+def upload_stream() -> IO[bytes]:
+    """The uploaded bytes, as a stream limited to the configured size (413 past it)."""
+    request.max_content_length = wiring().settings.csv_max_bytes
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(400, MISSING_FILE)
+        return upload.stream  # type: ignore[return-value]
+    return request.stream  # type: ignore[return-value]
+
+
+@blp.route("/upload-csv", methods=["POST"])
+@blp.doc(**permission_doc("task:import"), requestBody={
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {
+            "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+        }},
+    },
+})
+@documents_errors(blp, 400, 401, 403, 413, 422)
+@requires("task:import")
+@blp.response(201, ImportSchema, description="How many tasks were created")
+def upload_csv() -> tuple[dict[str, int], int]:
+    """Import tasks from a CSV file, all or nothing (`title` column required)."""
+    parsed = parse_csv(upload_stream())
+    try:
+        result = import_csv(wiring().uow(), parsed, command_context(),
+                            idempotent_request(parsed.fingerprint))
+    finally:
+        parsed.copy_file.close()
+    return result, 201

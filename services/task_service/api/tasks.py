@@ -1,0 +1,68 @@
+"""Task commands over HTTP: `POST /task`, `PUT /task/<id>`, `DELETE /task/<id>`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.task_service.api.edge import (
+    command_context,
+    expected_version,
+    idempotent_request,
+    require_permission,
+    task_headers,
+    wiring,
+)
+from services.task_service.api.schemas import (
+    DeleteQuerySchema,
+    MessageSchema,
+    TaskCreateSchema,
+    TaskSchema,
+    TaskUpdateSchema,
+)
+from services.task_service.domain.model import CreateTask, DeleteTask, UpdateTask
+from services.task_service.service_layer import tasks as commands
+from shared.auth import requires
+from shared.http import Blueprint, documents_errors, permission_doc
+
+blp = Blueprint("tasks", __name__, description="Task commands (the write side)")
+
+
+@blp.route("/task", methods=["POST"])
+@blp.doc(**permission_doc("task:create"))
+@documents_errors(blp, 400, 401, 403, 422)
+@requires("task:create")
+@blp.arguments(TaskCreateSchema)
+@blp.response(201, TaskSchema, description="The new task; `Location` and `ETag` headers")
+def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Create a task (send `Idempotency-Key` to make retries safe)."""
+    task = commands.create_task(
+        wiring().uow(), CreateTask(**args), command_context(), idempotent_request(args)
+    )
+    return task, 201, task_headers(task, created=True)
+
+
+@blp.route("/task/<int:task_id>", methods=["PUT"])
+@blp.doc(**permission_doc("task:update"))
+@documents_errors(blp, 400, 401, 403, 404, 412, 422)
+@requires("task:update")
+@blp.arguments(TaskUpdateSchema)
+@blp.response(200, TaskSchema, description="The changed task, with its new `ETag`")
+def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Change any fields of a task (send `If-Match` with its ETag to avoid lost updates)."""
+    command = UpdateTask(task_id, args, expected_version())
+    task = commands.update_task(wiring().uow(), command, command_context())
+    return task, 200, task_headers(task)
+
+
+@blp.route("/task/<int:task_id>", methods=["DELETE"])
+@blp.doc(**permission_doc("task:delete"))
+@documents_errors(blp, 401, 403, 404, 412)
+@requires("task:delete")
+@blp.arguments(DeleteQuerySchema, location="query")
+@blp.response(200, MessageSchema)
+def delete_task(args: dict[str, Any], task_id: int) -> dict[str, str]:
+    """Soft-delete a task, or purge it with `?purge=true` (needs task:purge)."""
+    if args["purge"]:
+        require_permission("task:purge")
+    command = DeleteTask(task_id, args["purge"], expected_version())
+    return commands.delete_task(wiring().uow(), command, command_context())

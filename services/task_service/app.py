@@ -1,0 +1,69 @@
+"""The task service's composition root: `create_app`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import redis
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from services.task_service.api import admin, imports, tasks
+from services.task_service.api.edge import Wiring
+from services.task_service.api.errors import register_domain_errors
+from services.task_service.config import Settings, load_settings
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.auth import JwksCache, TokenVerifier, http_jwks_fetcher
+from shared.db import create_db_engine
+from shared.http import create_api, init_http, register_health
+from shared.logs import configure_logging
+
+DESCRIPTION = (
+    "Task commands of Taskstream. Every change is stored with its event in one transaction; "
+    "the relay publishes the events to the Redis stream."
+)
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The service's database engine (waits for a late database)."""
+    common = settings.common
+    return create_db_engine(
+        settings.database_url, pool_size=common.db_pool_size,
+        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
+        backoff=common.db_connect_backoff,
+    )
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    """Verify access tokens against the auth service's JWKS."""
+    common = settings.common
+    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
+    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
+
+
+def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
+    """Build the app; tests may pass `engine`, `token_verifier` or `redis_client`."""
+    settings = settings or load_settings()
+    if not test_overrides.get("keep_logging"):
+        configure_logging("tasks", settings.common.log_level, settings.common.log_format)
+    app = Flask(__name__)
+    api = create_api(app, "Taskstream tasks", DESCRIPTION)
+    init_http(app)  # after flask-smorest, so that the JSON error handlers win over its own
+    engine = test_overrides.get("engine") or build_engine(settings)
+    client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    app.extensions["token_verifier"] = (
+        test_overrides.get("token_verifier") or build_verifier(settings))
+    app.extensions["task_service"] = Wiring(settings, lambda: UnitOfWork(engine, ttl))
+    for blueprint in (tasks.blp, imports.blp, admin.blp):
+        api.register_blueprint(blueprint)
+    register_domain_errors(app)
+    register_health(app, {"database": lambda: _ping_database(engine), "redis": client.ping})
+    return app
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

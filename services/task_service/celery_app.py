@@ -1,0 +1,102 @@
+"""Celery worker and beat of the task service: the daily transfer, and key clean-up.
+
+`celery --app services.task_service.celery_app worker|beat` finds the module-level `app`. Its
+configuration is read from the environment only when Celery first needs it, so importing
+this module connects to nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import cache
+from typing import Any
+
+from celery import Celery, shared_task
+from celery.schedules import crontab
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from services.task_service.config import Settings, load_settings
+from services.task_service.domain.model import Context
+from services.task_service.service_layer.tasks import utcnow
+from services.task_service.service_layer.transfer import request_transfer, today_in
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.db import DatabaseUnavailable
+from shared.events import Actor
+
+log = logging.getLogger("taskstream.worker")
+
+TRANSFER_TASK = "taskstream.request_daily_transfer"
+PURGE_KEYS_TASK = "taskstream.purge_idempotency_keys"
+SCHEDULER = Actor(None, "scheduler", "system")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings: Redis broker inside the namespace, the beat schedule, our own keys."""
+    at = settings.transfer_time
+    return {
+        "broker_url": settings.common.redis_url,
+        "broker_transport_options": {"global_keyprefix": f"{settings.common.namespace}:celery:"},
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "timezone": settings.transfer_timezone,
+        "enable_utc": True,
+        "beat_schedule": {
+            "daily-transfer": {
+                "task": TRANSFER_TASK, "schedule": crontab(hour=at.hour, minute=at.minute),
+            },
+            "purge-idempotency-keys": {"task": PURGE_KEYS_TASK, "schedule": crontab(minute=17)},
+        },
+        "taskstream_database_url": settings.database_url,
+        "taskstream_idempotency_ttl_hours": settings.idempotency_ttl_hours,
+    }
+
+
+def create_celery(settings: Callable[[], Settings] = load_settings) -> Celery:
+    """A Celery app whose configuration comes from `settings()` when first needed."""
+    celery = Celery("taskstream")
+    celery.add_defaults(lambda: celery_config(settings()))
+    return celery
+
+
+app = create_celery()
+
+
+@cache
+def _engine(url: str) -> Engine:
+    # One small pool per worker process, made on first use (after the pool forks).
+    return create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def _unit_of_work(conf: Any) -> UnitOfWork:
+    ttl = timedelta(hours=int(conf["taskstream_idempotency_ttl_hours"]))
+    return UnitOfWork(_engine(conf["taskstream_database_url"]), ttl)
+
+
+@shared_task(name=TRANSFER_TASK, bind=True, autoretry_for=(DBAPIError, DatabaseUnavailable),
+             retry_backoff=True, retry_backoff_max=300, max_retries=10)
+def request_daily_transfer(self: Any, day: str | None = None) -> dict[str, Any]:
+    """Append `DailyTransferRequested` for `day` (default: today in the transfer time zone)."""
+    conf = self.app.conf
+    when = date.fromisoformat(day) if day else today_in(conf.timezone or "UTC")
+    context = Context(SCHEDULER, correlation_id=self.request.id)
+    requested = request_transfer(_unit_of_work(conf), when, context)
+    verb = "requested" if requested.created else "was already requested"
+    log.info("Daily transfer for %s %s (event %s)", when, verb, requested.event_id)
+    return {"date": when.isoformat(), "event_id": requested.event_id,
+            "created": requested.created}
+
+
+@shared_task(name=PURGE_KEYS_TASK, bind=True, autoretry_for=(DBAPIError,), retry_backoff=True)
+def purge_idempotency_keys(self: Any) -> int:
+    """Delete idempotency keys past their retention period."""
+    with _unit_of_work(self.app.conf) as uow:
+        removed = uow.idempotency.purge_expired(utcnow())
+        uow.commit()
+    log.info("Purged %d expired idempotency keys", removed)
+    return removed

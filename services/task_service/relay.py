@@ -1,0 +1,193 @@
+"""The relay: publishes committed events from the event store to the Redis stream, in seq order.
+
+The stream is its own bookkeeping: entry ids are `<seq>-0`, so on every pass the relay reads
+the stream's head and publishes the store's events above it. A crash between XADD and
+anything else loses nothing and duplicates nothing (Redis refuses an id at or below the head).
+If Redis lost the stream, or a prefix of it, the relay notices and republishes from the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import psycopg2
+import redis
+from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from services.task_service.adapters.event_store import NOTIFY_CHANNEL, read_after, store_head
+from shared.bus import RedisStreamBus, seq_of
+
+log = logging.getLogger("taskstream.relay")
+
+MAX_BACKOFF = 10.0
+TRANSIENT = (DBAPIError, psycopg2.Error, redis.RedisError, OSError)
+
+
+def status_key(namespace: str) -> str:
+    """The Redis hash where the relay keeps `store_head`, `stream_head`, `lag`, `updated_at`."""
+    return f"{namespace}:relay:status"
+
+
+def read_status(client: redis.Redis, namespace: str) -> dict[str, Any]:
+    """The relay's last reported status (empty if it never ran)."""
+    raw = client.hgetall(status_key(namespace))
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
+                                                           else v) for k, v in raw.items()}
+
+
+class Listener:
+    """A dedicated PostgreSQL connection LISTENing for appended events."""
+
+    def __init__(self, engine: Engine, wake_fd: int) -> None:
+        self.engine = create_engine(engine.url, poolclass=pool.NullPool)
+        self.wake_fd = wake_fd
+        self.pooled: Any = None  # keeps the connection open: dropping it would close it
+        self.connection: Any = None
+
+    def connect(self) -> None:
+        """Open the connection and LISTEN."""
+        self.close()
+        self.pooled = self.engine.raw_connection()
+        self.connection = self.pooled.driver_connection
+        self.connection.autocommit = True
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def wait(self, timeout: float) -> None:
+        """Return on a notification, a wake-up byte, or after `timeout` seconds."""
+        if self.connection is None:
+            self.connect()
+        readable, _, _ = select.select([self.connection, self.wake_fd], [], [], timeout)
+        if self.connection in readable:
+            self.connection.poll()
+            self.connection.notifies.clear()
+
+    def close(self) -> None:
+        """Close the connection, if open."""
+        if self.connection is not None:
+            with contextlib.suppress(psycopg2.Error):
+                self.pooled.close()
+            self.pooled = self.connection = None
+
+
+@dataclass
+class RelayConfig:
+    """How the relay batches, waits and trims."""
+
+    batch_size: int = 1000
+    poll_seconds: float = 1.0
+    maxlen: int = 0  # approximate MAXLEN trimming of the stream; 0 = never trim
+    namespace: str = "taskstream"
+
+
+class Relay:
+    """Follows the event store by seq and publishes to the stream."""
+
+    def __init__(self, engine: Engine, bus: RedisStreamBus, config: RelayConfig) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.config = config
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.listener = Listener(engine, self.wake_r)
+
+    def stop(self) -> None:
+        """Ask the loop to finish (safe from a signal handler)."""
+        self.stopping = True
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.wake_w, b"x")
+
+    def stream_head(self) -> int:
+        """The stream's head seq; resets the stream first if it lost any entry before it."""
+        try:
+            info = self.bus.client.xinfo_stream(self.bus.stream)
+        except redis.ResponseError:
+            return 0
+        head = seq_of(info["last-generated-id"])
+        if self._is_whole(info, head):
+            return head
+        log.warning("Stream %s lost entries below seq %d (Redis lost data); republishing "
+                    "everything from the event store", self.bus.stream, head)
+        self.bus.client.delete(self.bus.stream)
+        return 0
+
+    def _is_whole(self, info: dict[Any, Any], head: int) -> bool:
+        # Store seqs are contiguous from 1, so a whole stream has received exactly `head` ids.
+        added = info.get("entries-added")
+        if added is not None:
+            return int(added) >= head
+        return bool(self.config.maxlen) or int(info["length"]) >= head
+
+    def publish_pending(self) -> int:
+        """Publish every committed event above the stream's head; return how many."""
+        head = self.stream_head()
+        published = 0
+        while not self.stopping:
+            with self.engine.connect() as connection:
+                events = read_after(connection, head, self.config.batch_size)
+            if not events:
+                break
+            self.bus.publish(events, maxlen=self.config.maxlen or None)
+            head, published = events[-1].seq, published + len(events)
+        self.report(head)
+        return published
+
+    def report(self, stream_head: int) -> None:
+        """Record the lag (store head - stream head) for `projections status`."""
+        with self.engine.connect() as connection:
+            stored = store_head(connection)
+        self.bus.client.hset(status_key(self.config.namespace), mapping={
+            "store_head": stored, "stream_head": stream_head, "lag": max(0, stored - stream_head),
+            "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        })
+
+    def run(self) -> None:
+        """Publish, then sleep until NOTIFY or the poll interval; survive outages."""
+        log.info("Relay started: %s -> %s", self.engine.url.render_as_string(True),
+                 self.bus.stream)
+        failures = 0
+        while not self.stopping:
+            try:
+                published = self.publish_pending()
+                if published:
+                    log.info("Published %d events to %s", published, self.bus.stream)
+                if failures:
+                    log.info("Relay recovered after %d failed attempts", failures)
+                    failures = 0
+                self.listener.wait(self.config.poll_seconds)
+            except TRANSIENT as exc:
+                failures += 1
+                self._back_off(exc, failures)
+        self.listener.close()
+        log.info("Relay stopped")
+
+    def _back_off(self, exc: BaseException, failures: int) -> None:
+        delay = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 8))
+        what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("Relay: %s unavailable (%s); retrying in %.1fs", what, reason, delay)
+        self.listener.close()
+        select.select([self.wake_r], [], [], delay)
+
+
+def install_signal_handlers(relay: Relay) -> None:
+    """Stop cleanly on SIGTERM and SIGINT."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("Relay received signal %d; stopping", signum)
+        relay.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
+

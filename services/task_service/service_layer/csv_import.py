@@ -1,0 +1,201 @@
+"""CSV import: stream, validate the whole file, then write every task and event in bulk.
+
+The file is read once, as a stream. Valid rows go, already in PostgreSQL's COPY text format,
+to a spooled temporary file (memory first, disk past a few MB), so the upload never sits in
+memory twice; nothing touches the database until every row has passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX, Context
+from services.task_service.service_layer.idempotency import (
+    IdempotentRequest,
+    remember,
+    replay_or_claim,
+)
+from services.task_service.service_layer.tasks import Clock, utcnow
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+
+COLUMNS = ("title", "description", "status", "priority", "due_date")
+MAX_REPORTED = 1000  # problems listed in `details`; the import is refused either way
+SPOOL_BYTES = 8 * 1024 * 1024
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+class CsvRejected(Exception):
+    """The upload cannot be imported; carries the contract's status and body."""
+
+    def __init__(self, status: int, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details
+
+
+@dataclass
+class ParsedCsv:
+    """A validated upload: its rows in COPY format, their count, and the file's digest."""
+
+    copy_file: IO[bytes]
+    rows: int
+    fingerprint: str
+
+
+class _DigestingReader(io.RawIOBase):
+    """A raw stream over the upload that hashes every byte it hands out."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        """Always readable."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` from the upload."""
+        data = self.source.read(len(buffer))
+        if b"\x00" in data:  # binary, not text; PostgreSQL could not store it either
+            raise csv.Error("it contains NUL bytes")
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+
+def _problem(row: int, field: str | None, message: str) -> dict[str, Any]:
+    return {"row": row, "field": field, "message": message}
+
+
+def check_header(header: list[str]) -> dict[str, int]:
+    """Map each known column to its position, or refuse the file."""
+    names = [name.strip().lower() for name in header]
+    problems = [_problem(1, name, "Unknown column") for name in names if name not in COLUMNS]
+    problems += [_problem(1, name, "Duplicate column")
+                 for i, name in enumerate(names) if name in names[:i]]
+    if "title" not in names:
+        problems.append(_problem(1, "title", "Missing required column"))
+    if problems:
+        raise CsvRejected(422, "CSV validation failed", problems)
+    return {name: i for i, name in enumerate(names)}
+
+
+def _cell(cells: list[str], positions: dict[str, int], name: str) -> str:
+    index = positions.get(name)
+    return cells[index] if index is not None else ""
+
+
+def check_row(cells: list[str], positions: dict[str, int], row: int
+              ) -> tuple[list[dict[str, Any]], tuple[str | None, ...]]:
+    """Validate one row; return its problems and its values (title, description, ...)."""
+    if len(cells) != len(positions):
+        return [_problem(row, None, f"Expected {len(positions)} fields, found {len(cells)}")], ()
+    problems = []
+    title = _cell(cells, positions, "title")
+    if not title.strip():
+        problems.append(_problem(row, "title", "Title is required"))
+    elif len(title) > TITLE_MAX:
+        problems.append(_problem(row, "title", f"Title must be at most {TITLE_MAX} characters"))
+    status = _cell(cells, positions, "status").strip() or "active"
+    if status not in STATUSES:
+        problems.append(_problem(row, "status", f"Must be one of: {', '.join(STATUSES)}"))
+    priority = _cell(cells, positions, "priority").strip() or "medium"
+    if priority not in PRIORITIES:
+        problems.append(_problem(row, "priority", f"Must be one of: {', '.join(PRIORITIES)}"))
+    due = _cell(cells, positions, "due_date").strip()
+    if due and not _is_date(due):
+        problems.append(_problem(row, "due_date", "Must be a date YYYY-MM-DD"))
+    description = _cell(cells, positions, "description") or None
+    return problems, (title, description, status, priority, due or None)
+
+
+def _is_date(raw: str) -> bool:
+    if not _DATE.match(raw):
+        return False
+    try:
+        date.fromisoformat(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _copy_line(row: int, values: tuple[str | None, ...]) -> str:
+    cells = ["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in values]
+    return f"{row}\t" + "\t".join(cells) + "\n"
+
+
+def _records(source: IO[bytes]) -> tuple[_DigestingReader, Iterator[list[str]]]:
+    raw = _DigestingReader(source)
+    text = io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding="utf-8-sig", newline="")
+    return raw, csv.reader(text)
+
+
+def parse_csv(source: IO[bytes]) -> ParsedCsv:
+    """Read and validate the whole upload; raise CsvRejected (400/422) on any problem."""
+    raw, records = _records(source)
+    try:
+        return _parse(raw, records)
+    except UnicodeDecodeError:
+        raise CsvRejected(400, "CSV file must be UTF-8 encoded") from None
+    except csv.Error as exc:
+        raise CsvRejected(400, f"File is not valid CSV: {exc}") from None
+
+
+def _parse(raw: _DigestingReader, records: Iterator[list[str]]) -> ParsedCsv:
+    header = next(records, None)
+    if header is None:
+        raise CsvRejected(422, "CSV file is empty")
+    positions = check_header(header)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+    problems: list[dict[str, Any]] = []
+    count, batch = 0, []
+    for row, cells in enumerate(records, start=2):  # spreadsheet numbering: header is row 1
+        if not cells:
+            continue
+        found, values = check_row(cells, positions, row)
+        if found:
+            problems.extend(found[: MAX_REPORTED - len(problems)])
+        elif not problems:
+            count += 1
+            batch.append(_copy_line(row, values))
+            if len(batch) >= 10_000:
+                spool.write("".join(batch).encode())
+                batch.clear()
+    spool.write("".join(batch).encode())
+    return _finish(spool, count, problems, raw.digest.hexdigest())
+
+
+def _finish(spool: IO[bytes], count: int, problems: list[dict[str, Any]], digest: str,
+            ) -> ParsedCsv:
+    if problems:
+        spool.close()
+        raise CsvRejected(422, "CSV validation failed", problems)
+    if count == 0:
+        spool.close()
+        raise CsvRejected(422, "CSV file has no data rows")
+    spool.seek(0)
+    return ParsedCsv(spool, count, digest)
+
+
+def import_csv(uow: UnitOfWork, parsed: ParsedCsv, context: Context,
+               idempotency: IdempotentRequest | None = None, clock: Clock = utcnow,
+               ) -> dict[str, int]:
+    """Write every row as a task with its `TaskCreated` event, all in one transaction."""
+    now = clock()
+    with uow:
+        replay = replay_or_claim(uow.idempotency, idempotency, now)
+        if replay is not None:
+            return replay
+        imported = uow.imports.insert_created(parsed.copy_file, context, now)
+        result = {"imported": imported}
+        remember(uow.idempotency, idempotency, 201, result)
+        uow.commit()
+    return result

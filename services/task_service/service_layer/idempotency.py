@@ -1,0 +1,59 @@
+"""Safe retries: the first response to an `Idempotency-Key` is stored with its effect."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.task_service.adapters.repository import StoredResponse
+from services.task_service.domain.model import IdempotencyKeyReused
+
+
+class KeyStore(Protocol):
+    """What the service layer needs from the idempotency repository."""
+
+    def claim(self, user_id: int, key: str, fingerprint: str, now: datetime
+              ) -> StoredResponse | None:
+        """Claim the key or return its stored response."""
+
+    def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any]) -> None:
+        """Store the response of a claimed key."""
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A request that carried an `Idempotency-Key`."""
+
+    user_id: int
+    key: str
+    fingerprint: str
+
+
+def fingerprint_of(payload: Any) -> str:
+    """A stable digest of a request body (JSON-able values, or bytes)."""
+    raw = payload if isinstance(payload, bytes) else json.dumps(
+        payload, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def replay_or_claim(store: KeyStore, request: IdempotentRequest | None, now: datetime
+                    ) -> dict[str, Any] | None:
+    """The stored body of a repeated request, or None after claiming a new key."""
+    if request is None:
+        return None
+    stored = store.claim(request.user_id, request.key, request.fingerprint, now)
+    if stored is None:
+        return None
+    if stored.fingerprint != request.fingerprint:
+        raise IdempotencyKeyReused(request.key)
+    return stored.body
+
+
+def remember(store: KeyStore, request: IdempotentRequest | None, status: int,
+             body: dict[str, Any]) -> None:
+    """Store the response of a claimed key (no-op without a key)."""
+    if request is not None:
+        store.record(request.user_id, request.key, status, body)

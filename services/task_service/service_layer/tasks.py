@@ -1,0 +1,91 @@
+"""Task commands: create, update (fields and status), soft delete, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from services.task_service.domain.model import (
+    Context,
+    CreateTask,
+    DeleteTask,
+    TaskNotFound,
+    UpdateTask,
+    apply_update,
+    check_version,
+    created_event,
+    purged_event,
+    snapshot,
+    soft_delete,
+)
+from services.task_service.service_layer.idempotency import (
+    IdempotentRequest,
+    remember,
+    replay_or_claim,
+)
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+
+Clock = Callable[[], datetime]
+SOFT_DELETED = {"message": "Task soft deleted successfully"}
+PURGED = {"message": "Task purged"}
+
+
+def utcnow() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+def create_task(uow: UnitOfWork, command: CreateTask, context: Context,
+                idempotency: IdempotentRequest | None = None, clock: Clock = utcnow,
+                ) -> dict[str, Any]:
+    """Store a new task and its `TaskCreated` event in one transaction."""
+    now = clock()
+    with uow:
+        replay = replay_or_claim(uow.idempotency, idempotency, now)
+        if replay is not None:
+            return replay
+        task = uow.tasks.create(command, _actor_id(context), now)
+        uow.events.append([created_event(task)], context, now)
+        result = snapshot(task)
+        remember(uow.idempotency, idempotency, 201, result)
+        uow.commit()
+    return result
+
+
+def update_task(uow: UnitOfWork, command: UpdateTask, context: Context, clock: Clock = utcnow,
+                ) -> dict[str, Any]:
+    """Change a task's fields and/or status, with their events, if the version matches."""
+    now = clock()
+    with uow:
+        task = uow.tasks.get_for_update(command.task_id)
+        if task is None:
+            raise TaskNotFound(command.task_id)
+        check_version(task, command.expected_version)
+        events = apply_update(task, command.changes, now)
+        uow.events.append(events, context, now)
+        result = snapshot(task)
+        uow.commit()
+    return result
+
+
+def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: Clock = utcnow,
+                ) -> dict[str, str]:
+    """Soft-delete a task (its events stay), or purge it (a purge also takes deleted ones)."""
+    now = clock()
+    with uow:
+        task = uow.tasks.get_for_update(command.task_id, include_deleted=command.purge)
+        if task is None:
+            raise TaskNotFound(command.task_id)
+        check_version(task, command.expected_version)
+        if command.purge:
+            uow.events.append([purged_event(task)], context, now)
+            uow.tasks.remove(task)
+        else:
+            uow.events.append([soft_delete(task, now)], context, now)
+        uow.commit()
+    return PURGED if command.purge else SOFT_DELETED
+
+
+def _actor_id(context: Context) -> int:
+    return int(context.actor.id or 0)

@@ -1,0 +1,48 @@
+"""The unit of work: one transaction around a command; commits explicitly, else rolls back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.task_service.adapters.bulk_import import BulkTaskWriter
+from services.task_service.adapters.event_store import EventStore
+from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
+
+
+class UnitOfWork:
+    """Tasks, events and idempotency keys sharing one PostgreSQL transaction."""
+
+    tasks: TaskRepository
+    events: EventStore
+    idempotency: IdempotencyStore
+    imports: BulkTaskWriter
+    session: Session
+
+    def __init__(self, engine: Engine, idempotency_ttl: timedelta = timedelta(hours=24)) -> None:
+        self.session_factory = sessionmaker(engine, expire_on_commit=False)
+        self.idempotency_ttl = idempotency_ttl
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.session_factory()
+        self.tasks = TaskRepository(self.session)
+        self.events = EventStore(self.session)
+        self.idempotency = IdempotencyStore(self.session, self.idempotency_ttl)
+        self.imports = BulkTaskWriter(self.session)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def commit(self) -> None:
+        """Commit the change and its events together."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Drop everything done in this unit."""
+        self.session.rollback()

@@ -1,0 +1,198 @@
+"""The relay: each committed event reaches the stream once, in seq order, whatever fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
+
+from services.task_service.config import Settings
+from services.task_service.domain.model import Context, CreateTask, UpdateTask
+from services.task_service.relay import Relay, RelayConfig, read_status
+from services.task_service.service_layer.tasks import create_task, update_task
+from services.task_service.service_layer.transfer import request_transfer
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.bus import RedisStreamBus
+from shared.events import Actor
+from tests.integration.task_service.helpers import (
+    CuttableProxy,
+    store_seqs,
+    stream_ids,
+    stream_seqs,
+    wait_for,
+)
+
+CONTEXT = Context(Actor(7, "writer", "admin"), "req-relay")
+
+
+def write_tasks(engine: Engine, count: int, prefix: str = "task") -> list[int]:
+    """Create tasks one transaction each; return their ids."""
+    return [create_task(UnitOfWork(engine), CreateTask(f"{prefix} {i}"), CONTEXT)["id"]
+            for i in range(count)]
+
+
+@pytest.fixture
+def stream(settings: Settings) -> str:
+    """The test's stream key."""
+    return settings.common.stream_key()
+
+
+@pytest.fixture
+def run_relay(engine: Engine, redis_client: redis.Redis, stream: str, namespace: str
+              ) -> Iterator[object]:
+    """Start relays in threads; every one is stopped at the end."""
+    started: list[tuple[Relay, threading.Thread]] = []
+
+    def start(relay_engine: Engine = engine, **config: object) -> Relay:
+        options = {"poll_seconds": 0.2, "namespace": namespace, "batch_size": 100} | config
+        relay = Relay(relay_engine, RedisStreamBus(redis_client, stream),
+                      RelayConfig(**options))  # type: ignore[arg-type]
+        thread = threading.Thread(target=relay.run, daemon=True)
+        thread.start()
+        started.append((relay, thread))
+        return relay
+
+    yield start
+    for relay, thread in started:
+        relay.stop()
+        thread.join(10)
+        assert not thread.is_alive(), "the relay did not stop"
+
+
+def test_concurrent_writers_reach_the_stream_once_in_seq_order(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """Many writers commit out of order around the relay: no gap, no duplicate, order kept."""
+    run_relay()
+    ids = write_tasks(engine, 4)
+
+    def writer(worker: int) -> None:
+        for round_ in range(15):
+            task_id = ids[(worker + round_) % len(ids)]
+            update_task(UnitOfWork(engine), UpdateTask(task_id, {"description": f"{worker}"
+                                                                 f"-{round_}"}), CONTEXT)
+            create_task(UnitOfWork(engine), CreateTask(f"w{worker} {round_}"), CONTEXT)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
+    expected = store_seqs(engine)
+    assert expected == list(range(1, len(expected) + 1))  # gap-free in the store itself
+    wait_for(lambda: stream_seqs(redis_client, stream) == expected, timeout=20)
+
+
+def test_relay_republishes_when_redis_loses_the_stream(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay, namespace: str
+        ) -> None:
+    """The stream vanishes (or loses a prefix) under a running relay: it is rebuilt whole."""
+    run_relay()
+    write_tasks(engine, 30)
+    wait_for(lambda: len(stream_seqs(redis_client, stream)) == 30)
+    redis_client.delete(stream)
+    write_tasks(engine, 5)
+    wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 36)))
+    # A flush in the middle of a pipelined batch leaves only the batch's tail.
+    redis_client.delete(stream)
+    redis_client.xadd(stream, {"event": "{}"}, id="36-0")
+    write_tasks(engine, 1)
+    wait_for(lambda: stream_ids(redis_client, stream)[:3] == [1, 2, 3])
+    wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 37)))
+    status = wait_for(lambda: (s := read_status(redis_client, namespace)).get("lag") == "0"
+                      and s)
+    assert status["store_head"] == status["stream_head"] == "36"
+
+
+def test_relay_resumes_after_a_crash_between_xadd_and_anything_else(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """Events already XADDed by a dead relay are neither repeated nor reordered."""
+    write_tasks(engine, 10)
+    from services.task_service.adapters.event_store import read_after
+
+    with engine.connect() as connection:
+        RedisStreamBus(redis_client, stream).publish(read_after(connection, 0, 6))
+    run_relay()
+    wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 11)))
+
+
+def test_relay_process_killed_with_sigkill_loses_and_repeats_nothing(
+        engine: Engine, redis_client: redis.Redis, stream: str, settings: Settings,
+        tmp_path: Path) -> None:
+    """`taskstream relay` killed mid-backlog, then restarted: the stream equals the store."""
+    with engine.begin() as connection:  # a backlog, fast: one big bulk append
+        from sqlalchemy import text
+
+        connection.execute(text(
+            "INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, "
+            "occurred_at) SELECT g, gen_random_uuid(), g, 1, 'TaskCreated', "
+            "jsonb_build_object('title', 't' || g), '{}'::jsonb, now() "
+            "FROM generate_series(1, 30000) AS g"))
+    env = {**os.environ, "TASKS_DATABASE_URL": settings.database_url,
+           "REDIS_URL": settings.common.redis_url, "REDIS_NAMESPACE": settings.common.namespace,
+           "RELAY_BATCH_SIZE": "500", "LOG_FORMAT": "text", "TASKSTREAM_ENV": "test"}
+    command = [str(Path(sys.executable).with_name("taskstream")), "relay"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    wait_for(lambda: redis_client.exists(stream) and redis_client.xlen(stream) > 1000, 30)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert redis_client.xlen(stream) < 30000, "the relay finished before it was killed"
+    second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: redis_client.xlen(stream) == 30000, 60)
+        assert stream_seqs(redis_client, stream) == list(range(1, 30001))
+    finally:
+        second.send_signal(signal.SIGTERM)
+        output, _ = second.communicate(timeout=15)
+    assert second.returncode == 0, output
+    assert "Relay stopped" in output
+
+
+def _pg_target(url: str) -> tuple[str, int] | str:
+    parsed = make_url(url)
+    socket_dir = parsed.query.get("host")
+    if socket_dir:
+        return f"{socket_dir}/.s.PGSQL.{parsed.port or 5432}"
+    return (parsed.host or "127.0.0.1", parsed.port or 5432)
+
+
+def test_relay_recovers_by_itself_when_postgresql_goes_away_and_comes_back(
+        engine: Engine, tasks_url: str, redis_client: redis.Redis, stream: str, run_relay
+        ) -> None:
+    """The relay's database connections die and are refused for a while; it catches up."""
+    proxy = CuttableProxy(_pg_target(tasks_url))
+    proxied_url = make_url(tasks_url).set(host="127.0.0.1", port=proxy.port, query={})
+    relay_engine = create_engine(proxied_url, pool_pre_ping=True)
+    try:
+        run_relay(relay_engine)
+        write_tasks(engine, 5)
+        wait_for(lambda: len(stream_seqs(redis_client, stream)) == 5)
+        proxy.cut()
+        write_tasks(engine, 5, "while down")
+        threading.Event().wait(1.0)  # let the relay fail against the dead database
+        assert len(stream_seqs(redis_client, stream)) == 5
+        proxy.restore()
+        wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 11)), 30)
+    finally:
+        proxy.close()
+        relay_engine.dispose()
+
+
+def test_transfer_events_are_relayed_like_task_events(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """`DailyTransferRequested` (no task) is published in its place in the order."""
+    run_relay()
+    write_tasks(engine, 2)
+    day = date(2025, 4, 5)
+    request_transfer(UnitOfWork(engine), day, CONTEXT)
+    request_transfer(UnitOfWork(engine), day + timedelta(days=1), CONTEXT)
+    wait_for(lambda: stream_seqs(redis_client, stream) == [1, 2, 3, 4])

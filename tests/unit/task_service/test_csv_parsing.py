@@ -1,0 +1,48 @@
+"""CSV parsing and validation, on in-memory streams."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from services.task_service.service_layer.csv_import import CsvRejected, parse_csv
+
+
+def rejected(body: bytes) -> CsvRejected:
+    """The rejection of a body."""
+    with pytest.raises(CsvRejected) as caught:
+        parse_csv(io.BytesIO(body))
+    return caught.value
+
+
+def test_valid_rows_become_copy_lines_with_escapes_and_nulls() -> None:
+    """Tabs, backslashes and newlines are escaped; empty optional cells become NULL."""
+    parsed = parse_csv(io.BytesIO(b'title,description\n"a\tb","x\\y\nz"\nc,\n'))
+    assert parsed.rows == 2
+    assert parsed.copy_file.read().decode().splitlines() == [
+        "2\ta\\tb\tx\\\\y\\nz\tactive\tmedium\t\\N", "3\tc\t\\N\tactive\tmedium\t\\N"]
+
+
+def test_row_numbers_follow_the_spreadsheet_and_every_problem_is_listed() -> None:
+    """Header is row 1; a wrong field count is reported too."""
+    error = rejected(b"title,status\nok,active\nbad,nope\n\nx,active,extra\n")
+    assert (error.status, error.message) == (422, "CSV validation failed")
+    assert [(d["row"], d["field"]) for d in error.details] == [(3, "status"), (5, None)]
+
+
+def test_the_digest_depends_on_the_bytes() -> None:
+    """Same file, same fingerprint; another file, another."""
+    one = parse_csv(io.BytesIO(b"title\na\n")).fingerprint
+    assert one == parse_csv(io.BytesIO(b"title\na\n")).fingerprint
+    assert one != parse_csv(io.BytesIO(b"title\nb\n")).fingerprint
+
+
+def test_encoding_and_shape_errors() -> None:
+    """Latin-1 → 400, NUL → 400, empty or header-only → 422, BOM accepted."""
+    assert rejected("title\nÉ\n".encode("latin-1")).status == 400
+    assert rejected(b"title\n\x00\n").status == 400
+    assert rejected(b"").message == "CSV file is empty"
+    assert rejected(b"\xef\xbb\xbf").message == "CSV file is empty"
+    assert rejected(b"title\n").status == 422
+    assert parse_csv(io.BytesIO(b"\xef\xbb\xbfTitle\nx\n")).rows == 1
