@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.core import BENCH_DOC, RESULTS, machine
 
-BENCHMARKS = ("skeleton",)
+BENCHMARKS = ("skeleton", "gateway")
 
 
 def _selected() -> list[str]:

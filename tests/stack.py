@@ -104,7 +104,7 @@ def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
         "ADMIN_PASSWORD": ADMIN_PASSWORD, "WEB_CONCURRENCY": "1", "LOG_FORMAT": "json",
         "GATEWAY_PORT": str(ports["gateway"]), "AUTH_PORT": str(ports["auth"]),
         "TASKS_PORT": str(ports["tasks"]), "LOGGER_PORT": str(ports["logger"]),
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "RATE_LIMIT_DEFAULT": "100000/minute",
     })
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)

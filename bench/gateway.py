@@ -1,0 +1,76 @@
+"""Gateway overhead: a cached `GET /tasks?date=` direct, through the gateway, and a bare ceiling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from bench.core import ROOT, result, servers
+from bench.load import requests_per_second, tool_name
+from services.embedded import free_port
+from tests.stack import running_stack, wait_until
+
+COMMAND = "make bench BENCH=gateway"
+DAY = "2031-01-01"
+SECONDS = 10
+
+
+def _serve_bare(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    process = subprocess.Popen(
+        [gunicorn, "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "bench.bare_app:create_app()"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _prime(stack: Any, headers: dict[str, str]) -> str:
+    session, base = stack.session, stack.base_url
+    session.post(f"{base}/task", headers=headers, json={"title": "cached"}).raise_for_status()
+    session.post(f"{base}/admin/transfer", headers=headers, json={"date": DAY}).raise_for_status()
+    path = f"/tasks?date={DAY}"
+    wait_until(lambda: session.get(base + path, headers=headers).json(), timeout=30,
+               what="the transferred task")
+    assert session.get(base + path, headers=headers).headers.get("X-Cache") == "HIT"
+    return path
+
+
+def run() -> list[dict[str, Any]]:
+    """Requests/s of the bare endpoint, the logger directly and the gateway, in one run."""
+    extra = {"WEB_CONCURRENCY": "2", "RATE_LIMIT_DEFAULT": "100000000/minute",
+             "LOG_LEVEL": "WARNING"}
+    with servers() as (pg, rds), running_stack(pg, rds, extra_env=extra) as stack:
+        headers = stack.login()
+        path = _prime(stack, headers)
+        bare, bare_url = _serve_bare({**stack.env, **extra})
+        try:
+            wait_until(lambda: _up(bare_url), timeout=30, what="the bare endpoint")
+            rates = {
+                "bare": requests_per_second(bare_url + "/tasks", {}, SECONDS),
+                "logger": requests_per_second(stack.url("logger") + path, headers, SECONDS),
+                "gateway": requests_per_second(stack.base_url + path, headers, SECONDS),
+            }
+        finally:
+            bare.terminate()
+            bare.wait(10)
+    notes = (f"{tool_name()}, 16 connections, {SECONDS}s each; gunicorn 2 workers x 4 threads "
+             "per service; cached date page (X-Cache: HIT); all on this one machine")
+    return [
+        result("bare Flask JSON endpoint", rates["bare"], "req/s", COMMAND, notes),
+        result("GET /tasks?date= direct to logger", rates["logger"], "req/s", COMMAND, notes),
+        result("GET /tasks?date= through gateway", rates["gateway"], "req/s", COMMAND, notes),
+        result("gateway / bare ratio", rates["gateway"] / rates["bare"], "x", COMMAND, notes),
+        result("gateway / direct ratio", rates["gateway"] / rates["logger"], "x", COMMAND, notes),
+    ]
+
+
+def _up(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url + "/tasks", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
