@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.core import BENCH_DOC, RESULTS, machine
 
-BENCHMARKS = ("skeleton", "gateway")
+BENCHMARKS = ("skeleton", "gateway", "task_service")
 
 
 def _selected() -> list[str]:

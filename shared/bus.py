@@ -7,9 +7,10 @@ republish can never reorder the stream. Both implementations pass tests/contract
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 import redis
 
@@ -26,7 +27,7 @@ class Delivery:
     payload: str
     deliveries: int = 1
 
-    @property
+    @cached_property
     def seq(self) -> int:
         """The event's global sequence number, taken from the entry id."""
         return seq_of(self.entry_id)
@@ -141,7 +142,7 @@ class RedisStreamBus:
     def read_pending(self, group: str, consumer: str, count: int) -> list[Delivery]:
         """XREADGROUP from id 0 (this consumer's history), with delivery counts."""
         reply = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
-        return self._with_counts(group, self._deliveries(reply))
+        return self._with_counts(group, consumer, self._deliveries(reply))
 
     def claim_stale(
         self, group: str, consumer: str, min_idle_ms: int, count: int
@@ -158,7 +159,7 @@ class RedisStreamBus:
             claimed.extend(self._entries(entries))
             if cursor == "0-0":
                 break
-        return self._with_counts(group, claimed)
+        return self._with_counts(group, consumer, claimed)
 
     def ack(self, group: str, entry_ids: Iterable[str]) -> int:
         """XACK."""
@@ -200,12 +201,15 @@ class RedisStreamBus:
                 )
         return None
 
-    def _with_counts(self, group: str, deliveries: list[Delivery]) -> list[Delivery]:
+    def _with_counts(
+        self, group: str, consumer: str, deliveries: list[Delivery]
+    ) -> list[Delivery]:
+        """Attach delivery counts from the consumer's own pending list (the entries are in it)."""
         if not deliveries:
             return deliveries
         rows = self.client.xpending_range(
             self.stream, group, min=deliveries[0].entry_id, max=deliveries[-1].entry_id,
-            count=len(deliveries) * 2,
+            count=len(deliveries) * 2, consumername=consumer,
         )
         counts = {_text(row["message_id"]): int(row["times_delivered"]) for row in rows}
         return [
@@ -213,11 +217,11 @@ class RedisStreamBus:
             for d in deliveries
         ]
 
-    def _deliveries(self, reply: list) -> list[Delivery]:
+    def _deliveries(self, reply: Any) -> list[Delivery]:
         return [d for _stream, entries in reply or [] for d in self._entries(entries)]
 
     @staticmethod
-    def _entries(entries: list) -> list[Delivery]:
+    def _entries(entries: Any) -> list[Delivery]:
         found = []
         for entry_id, fields in entries:
             if fields is None:  # deleted by trimming while pending
@@ -227,7 +231,7 @@ class RedisStreamBus:
         return found
 
 
-def _text(value: str | bytes) -> str:
+def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -248,7 +252,7 @@ class _Group:
 class InMemoryBus:
     """EventBus kept in process memory, with the same semantics as RedisStreamBus."""
 
-    def __init__(self, clock: callable = time.monotonic) -> None:  # type: ignore[valid-type]
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.entries: dict[int, str] = {}
         self.last_seq = 0
         self.groups: dict[str, _Group] = {}
@@ -289,7 +293,7 @@ class InMemoryBus:
         """Re-deliver this consumer's unacknowledged entries."""
         state = self._group(group, consumer)
         mine = [i for i, p in sorted(state.pending.items(), key=_by_seq) if p.consumer == consumer]
-        return [self._redeliver(state, i, consumer) for i in mine[:count]]
+        return _present([self._redeliver(state, i, consumer) for i in mine[:count]])
 
     def claim_stale(
         self, group: str, consumer: str, min_idle_ms: int, count: int
@@ -301,7 +305,7 @@ class InMemoryBus:
             i for i, p in sorted(state.pending.items(), key=_by_seq)
             if (now - p.delivered_at) * 1000 >= min_idle_ms
         ]
-        return [self._redeliver(state, i, consumer) for i in stale[:count]]
+        return _present([self._redeliver(state, i, consumer) for i in stale[:count]])
 
     def ack(self, group: str, entry_ids: Iterable[str]) -> int:
         """Drop entries from the pending list."""
@@ -317,7 +321,10 @@ class InMemoryBus:
 
     def dead_letter(self, group: str, delivery: Delivery, error: str) -> None:
         """Record the entry as dead and acknowledge it."""
-        self.dead.append({"entry_id": delivery.entry_id, "group": group, "error": error})
+        self.dead.append({
+            "entry_id": delivery.entry_id, "group": group, PAYLOAD_FIELD: delivery.payload,
+            "error": error[:2000], "deliveries": str(delivery.deliveries),
+        })
         self.ack(group, [delivery.entry_id])
 
     def dead_letter_count(self) -> int:
@@ -344,6 +351,11 @@ class InMemoryBus:
         pending.deliveries += 1
         payload = self.entries.get(seq_of(entry_id), "")
         return Delivery(entry_id, payload, pending.deliveries)
+
+
+def _present(deliveries: list[Delivery]) -> list[Delivery]:
+    """Drop entries trimmed while pending, as Redis does (it returns them without fields)."""
+    return [d for d in deliveries if d.payload]
 
 
 def _by_seq(item: tuple[str, _Pending]) -> int:

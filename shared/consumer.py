@@ -22,6 +22,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -168,6 +169,7 @@ class ConsumerOptions:
     max_deliveries: int = 5
     lock_poll_seconds: float = 1.0
     retry_delay_seconds: float = 0.5
+    prefetch: bool = True
 
 
 class StreamConsumer:
@@ -186,6 +188,8 @@ class StreamConsumer:
         self.recheck_pending = True
         self.next_claim = 0.0
         self.dead_lettered = 0
+        self.prefetched: Future[list[Delivery]] | None = None
+        self.executor: ThreadPoolExecutor | None = None
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -206,8 +210,11 @@ class StreamConsumer:
                     log.warning("consumer paused: %s", str(exc).splitlines()[0])
                     stop.wait(max(1.0, self.options.retry_delay_seconds))
         finally:
-            self.lock.release()
-            self.active = False
+            try:
+                self.finish()
+            finally:
+                self.lock.release()
+                self.active = False
 
     def ensure_active(self) -> bool:
         """Hold the applier lock, taking over (and claiming leftovers) when it is acquired."""
@@ -242,11 +249,35 @@ class StreamConsumer:
             if pending:
                 return self.handle(pending)
             self.recheck_pending = False
-        fresh = self.bus.read_new(
-            self.options.group, self.options.consumer, self.options.batch_size,
-            self.options.block_ms,
-        )
+        fresh = self._read_new()
+        if fresh and self.options.prefetch:
+            # Under load, read the next batch while this one is applied and committed.
+            self.prefetched = self._reader().submit(self.bus.read_new, *self._read_args())
         return self.handle(fresh)
+
+    def _read_new(self) -> list[Delivery]:
+        """New entries: the batch prefetched during the last commit, else a fresh read."""
+        if self.prefetched is not None:
+            future, self.prefetched = self.prefetched, None
+            return future.result()
+        return self.bus.read_new(*self._read_args())
+
+    def _read_args(self) -> tuple[str, str, int, int]:
+        options = self.options
+        return options.group, options.consumer, options.batch_size, options.block_ms
+
+    def _reader(self) -> ThreadPoolExecutor:
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="stream-prefetch")
+        return self.executor
+
+    def finish(self) -> None:
+        """Apply a batch still being prefetched (it is delivered to us), then stop reading."""
+        if self.prefetched is not None and self.active:
+            self.handle(self._read_new())
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+            self.executor = None
 
     def claim(self, min_idle_ms: int) -> int:
         """XAUTOCLAIM entries idle for `min_idle_ms` and handle them."""

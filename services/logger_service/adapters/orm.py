@@ -1,0 +1,114 @@
+"""SQLAlchemy models of the logger's projections: task replica, daily log, audit, checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the logger database."""
+
+
+class TaskState(Base):
+    """The logger's replica of one task, built only from its events."""
+
+    __tablename__ = "task_state"
+
+    task_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    log_entries: WriteOnlyMapped[TaskLogEntry] = relationship(
+        back_populates="task", cascade="all, delete-orphan", passive_deletes=True
+    )
+    audit_entries: WriteOnlyMapped[AuditEntry] = relationship(
+        back_populates="task", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The daily transfer selects live tasks by status.
+        Index("ix_task_state_transferable", "status", postgresql_where="NOT deleted"),
+    )
+
+
+class TaskLogEntry(Base):
+    """One task as it stood on one transfer date (the TaskLogger)."""
+
+    __tablename__ = "task_logger"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("task_state.task_id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10))
+    date: Mapped[dt.date] = mapped_column(Date)
+    transferred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    task: Mapped[TaskState] = relationship(back_populates="log_entries", lazy="raise")
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "date", name="uq_task_logger_task_date"),
+    )
+
+
+# Pages are read newest date first, then by id; a date page is one range of this index.
+Index("ix_task_logger_date", TaskLogEntry.date.desc(), TaskLogEntry.id)
+
+
+class AuditEntry(Base):
+    """One status change of a task, recorded once per event."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("task_state.task_id", ondelete="CASCADE")
+    )
+    previous_status: Mapped[str | None] = mapped_column(String(20))
+    new_status: Mapped[str] = mapped_column(String(20))
+    modified_by: Mapped[str | None] = mapped_column(String(150))
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    task: Mapped[TaskState] = relationship(back_populates="audit_entries", lazy="raise")
+
+    __table_args__ = (Index("ix_audit_log_task_id", "task_id", "id"),)
+
+
+class Checkpoint(Base):
+    """The last event seq a projection has applied, committed with the effect."""
+
+    __tablename__ = "projection_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+metadata = Base.metadata

@@ -1,0 +1,149 @@
+"""Writes of the projector, as set-based SQL on one connection (one transaction)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection, Engine
+
+from services.logger_service.adapters.orm import AuditEntry, Checkpoint, TaskLogEntry, TaskState
+
+TRANSFERABLE_STATUSES = ("active", "in_progress")
+LOGGED_FIELDS = ("title", "description", "status", "priority")
+
+state = cast(Table, TaskState.__table__)
+logger = cast(Table, TaskLogEntry.__table__)
+audit = cast(Table, AuditEntry.__table__)
+checkpoints = cast(Table, Checkpoint.__table__)
+
+# Column names a replica update may set (they are spliced into SQL, so only these).
+UPDATABLE = frozenset({
+    "title", "description", "status", "priority", "due_date", "deleted", "version", "updated_at",
+})
+
+# New tasks arrive as one JSON array: one round trip and one statement per batch.
+INSERT_TASKS = text("""
+    INSERT INTO task_state (task_id, title, description, status, priority, due_date, deleted,
+                            version, updated_at)
+    SELECT task_id, title, description, status, priority, due_date, false, version, updated_at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+        task_id bigint, title text, description text, status text, priority text,
+        due_date date, version integer, updated_at timestamptz)
+    ON CONFLICT (task_id) DO NOTHING
+""")
+
+INSERT_AUDIT = text("""
+    INSERT INTO audit_log (event_id, task_id, previous_status, new_status, modified_by,
+                           timestamp)
+    SELECT :event_id, task_id, :previous_status, :new_status, :modified_by, :timestamp
+    FROM task_state WHERE task_id = :task_id
+    ON CONFLICT (event_id) DO NOTHING
+""")
+
+
+class SqlProjectionStore:
+    """The projection tables, as seen from inside one open transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def lock_checkpoint(self, name: str) -> int:
+        """Return the projection's checkpoint, row-locked until the transaction ends."""
+        self.connection.execute(
+            pg_insert(checkpoints).values(name=name, last_seq=0).on_conflict_do_nothing()
+        )
+        found = self.connection.execute(
+            select(checkpoints.c.last_seq).where(checkpoints.c.name == name).with_for_update()
+        ).scalar_one()
+        return int(found)
+
+    def advance_checkpoint(self, name: str, seq: int) -> None:
+        """Store the new checkpoint; it commits with the effects."""
+        self.connection.execute(
+            update(checkpoints).where(checkpoints.c.name == name)
+            .values(last_seq=seq, updated_at=func.now())
+        )
+
+    def insert_tasks(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new task replicas in one statement (a task already there is kept)."""
+        if rows:
+            self.connection.execute(INSERT_TASKS, {"rows": json.dumps(rows, default=str)})
+
+    def update_task(self, task_id: int, values: Mapping[str, Any]) -> str | None:
+        """Update a task replica; return its status before the change (None if unknown)."""
+        columns = [name for name in values if name in UPDATABLE]
+        if not columns:
+            return self.connection.execute(
+                select(state.c.status).where(state.c.task_id == task_id)
+            ).scalar()
+        assignments = ", ".join(f"{name} = :{name}" for name in columns)
+        statement = text(
+            f"UPDATE task_state AS t SET {assignments} FROM task_state AS old "
+            "WHERE t.task_id = :task_id AND old.task_id = t.task_id RETURNING old.status"
+        )
+        params = {name: values[name] for name in columns}
+        return self.connection.execute(statement, dict(params, task_id=task_id)).scalar()
+
+    def update_log_row(self, task_id: int, day: dt.date, values: Mapping[str, Any]) -> bool:
+        """Carry a task's change into its TaskLogger row of `day`; True if there was one."""
+        logged = {k: v for k, v in values.items() if k in LOGGED_FIELDS}
+        if not logged:
+            return False
+        result = self.connection.execute(
+            update(logger).where(logger.c.task_id == task_id, logger.c.date == day)
+            .values(**logged)
+        )
+        return result.rowcount > 0
+
+    def add_audit(self, row: Mapping[str, Any]) -> None:
+        """Record a status change once per event id, if the task is known."""
+        self.connection.execute(INSERT_AUDIT, dict(row))
+
+    def purge_task(self, task_id: int) -> set[dt.date]:
+        """Delete a task replica (the cascade takes its rows); return the dates it was on."""
+        days = self.connection.execute(
+            select(logger.c.date).where(logger.c.task_id == task_id).distinct()
+        ).scalars()
+        touched = set(days)
+        self.connection.execute(delete(state).where(state.c.task_id == task_id))
+        return touched
+
+    def transfer(self, day: dt.date, at: dt.datetime) -> int:
+        """Copy every live active task into `day`'s log in one statement; return rows added."""
+        source = select(
+            state.c.task_id, state.c.title, state.c.description, state.c.status,
+            state.c.priority, literal(day, logger.c.date.type),
+            literal(at, logger.c.transferred_at.type),
+        ).where(~state.c.deleted, state.c.status.in_(TRANSFERABLE_STATUSES))
+        statement = pg_insert(logger).from_select(
+            ["task_id", "title", "description", "status", "priority", "date", "transferred_at"],
+            source,
+        ).on_conflict_do_nothing(index_elements=["task_id", "date"])
+        return int(self.connection.execute(statement).rowcount)
+
+
+def sql_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlProjectionStore]]:
+    """A unit-of-work factory: each call opens one transaction, committed on a clean exit."""
+
+    @contextmanager
+    def transaction() -> Iterator[SqlProjectionStore]:
+        with engine.begin() as connection:
+            yield SqlProjectionStore(connection)
+
+    return transaction
+
+
+def read_checkpoint(engine: Engine, name: str) -> tuple[int, dt.datetime | None]:
+    """The projection's checkpoint and when it last moved (0 and None before any event)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(checkpoints.c.last_seq, checkpoints.c.updated_at)
+            .where(checkpoints.c.name == name)
+        ).first()
+    return (int(row[0]), row[1]) if row else (0, None)

@@ -1,0 +1,30 @@
+"""The audit trail: `GET /audit?task_id=` (every status change, who and when)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from services.logger_service.api.pagination import pagination_headers
+from services.logger_service.api.schemas import AuditEntrySchema, AuditQuery, QueryBlueprint
+from services.logger_service.service_layer import queries
+from shared.auth import requires
+from shared.http import documents_errors, permission_doc
+
+blp = QueryBlueprint("audit", __name__, description="Audit trail of status changes")
+
+
+@blp.route("/audit", methods=["GET"])
+@requires("audit:read")
+@blp.doc(**permission_doc("audit:read"))
+@blp.arguments(AuditQuery, location="query", as_kwargs=True)
+@blp.response(200, AuditEntrySchema(many=True), headers={
+    "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+})
+@documents_errors(blp, 400, 401, 403)
+def list_audit(page: int, per_page: int, task_id: int | None = None) -> Any:
+    """List status changes, oldest first, optionally of one task."""
+    result = queries.list_audit(current_app.extensions["logger"].reader, task_id, page, per_page)
+    return result.items, pagination_headers(result)

@@ -1,0 +1,108 @@
+"""What crosses the edge of the read API: query strings in, entries out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+from marshmallow import Schema, fields, validate
+
+from shared.errors import ApiError
+from shared.http import Blueprint, JsonObjectParser
+
+DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+INVALID_DATE = "Invalid date format, expected YYYY-MM-DD"
+INVALID_PAGE = "Invalid page, expected an integer of at least 1"
+INVALID_PER_PAGE = f"Invalid per_page, expected an integer from 1 to {MAX_PER_PAGE}"
+INVALID_TASK_ID = "Invalid task_id, expected a positive integer"
+
+
+class QueryParser(JsonObjectParser):
+    """Parses query strings; a bad value is a 400 with the first problem as the message."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def handle_error(self, error: Any, req: Any, schema: Any, *, error_status_code: Any,
+                     error_headers: Any) -> NoReturn:
+        """Raise the contract's 400."""
+        messages = error.normalized_messages()
+        raise ApiError(400, _first_message(messages), messages.get("query", messages))
+
+
+def _first_message(messages: Any) -> str:
+    """The first message in marshmallow's nested messages."""
+    while isinstance(messages, dict) and messages:
+        messages = next(iter(messages.values()))
+    if isinstance(messages, list) and messages:
+        return _first_message(messages[0])
+    return str(messages)
+
+
+class QueryBlueprint(Blueprint):
+    """A Blueprint whose bad query strings are 400s."""
+
+    ARGUMENTS_PARSER = QueryParser()
+
+
+def _integer(message: str, minimum: int, maximum: int | None = None, **kwargs: Any
+             ) -> fields.Integer:
+    return fields.Integer(
+        validate=validate.Range(min=minimum, max=maximum, error=message),
+        error_messages={"invalid": message, "too_large": message}, **kwargs,
+    )
+
+
+class PageQuery(Schema):
+    """`page` (from 1) and `per_page` (1 to 100, default 20)."""
+
+    page = _integer(INVALID_PAGE, 1, load_default=1, metadata={"description": "Page, from 1"})
+    per_page = _integer(INVALID_PER_PAGE, 1, MAX_PER_PAGE, load_default=DEFAULT_PER_PAGE,
+                        metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}"})
+
+
+class Day(fields.Date):
+    """A calendar day written exactly `YYYY-MM-DD`."""
+
+    default_error_messages = {"invalid": INVALID_DATE, "format": INVALID_DATE}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not DAY_PATTERN.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class TasksQuery(PageQuery):
+    """Optional `date` filter of the TaskLogger."""
+
+    date = Day(metadata={"description": "Only entries of this day (YYYY-MM-DD)"})
+
+
+class AuditQuery(PageQuery):
+    """Optional `task_id` filter of the audit."""
+
+    task_id = _integer(INVALID_TASK_ID, 1, metadata={"description": "Only this task"})
+
+
+class TaskLogEntrySchema(Schema):
+    """One task as it stood on one transfer date."""
+
+    id = fields.Integer(required=True)
+    task_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    priority = fields.String(required=True)
+    date = fields.String(required=True, metadata={"format": "date"})
+    transferred_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class AuditEntrySchema(Schema):
+    """One status change of a task."""
+
+    task_id = fields.Integer(required=True)
+    previous_status = fields.String(allow_none=True)
+    new_status = fields.String(required=True)
+    modified_by = fields.String(allow_none=True)
+    timestamp = fields.String(required=True, metadata={"format": "date-time"})

@@ -1,0 +1,65 @@
+"""TaskLogger endpoints: `GET /tasks` (all days or one) and `GET /task/<id>`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from flask import Response, current_app
+
+from services.logger_service.api.pagination import pagination_headers
+from services.logger_service.api.schemas import QueryBlueprint, TaskLogEntrySchema, TasksQuery
+from services.logger_service.service_layer import queries
+from shared.auth import requires
+from shared.errors import ApiError
+from shared.http import documents_errors, permission_doc
+
+blp = QueryBlueprint("tasks", __name__, description="TaskLogger: tasks as transferred each day")
+
+ENTRY_NOT_FOUND = "Task log entry not found"
+
+
+def _deps() -> Any:
+    return current_app.extensions["logger"]
+
+
+@blp.route("/tasks", methods=["GET"])
+@requires("task:read")
+@blp.doc(**permission_doc("task:read"))
+@blp.arguments(TasksQuery, location="query", as_kwargs=True)
+@blp.response(200, TaskLogEntrySchema(many=True), headers={
+    "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
+    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
+    "X-Cache": {"description": "HIT or MISS (only with `date`)", "schema": {"type": "string"}},
+})
+@documents_errors(blp, 400, 401, 403)
+def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
+    """List TaskLogger entries, newest day first, or one day's (cached)."""
+    deps = _deps()
+    if date is None:
+        result = queries.list_entries(deps.reader, page, per_page)
+    else:
+        result = queries.list_day(deps.reader, deps.cache, date, page, per_page)
+    # The rows are already JSON-ready in the schema's shape; encoding them directly keeps a
+    # cached page cheap (a marshmallow dump of 100 entries costs more than the whole hit).
+    return Response(json.dumps(result.items, ensure_ascii=False), mimetype="application/json",
+                    headers=pagination_headers(result))
+
+
+# One path template with the task service's PUT/DELETE /task/<task_id>, so the merged API
+# document has one `/task/{task_id}`; for GET the number is a TaskLogger entry's `id`.
+@blp.route("/task/<int:task_id>", methods=["GET"], parameters=[{
+    "in": "path", "name": "task_id", "required": True, "schema": {"type": "integer"},
+    "description": "The `id` of a TaskLogger entry (as listed by GET /tasks)",
+}])
+@requires("task:read")
+@blp.doc(**permission_doc("task:read"))
+@blp.response(200, TaskLogEntrySchema)
+@documents_errors(blp, 401, 403, 404)
+def get_task(task_id: int) -> Any:
+    """Get one TaskLogger entry by its id."""
+    try:
+        return queries.get_entry(_deps().reader, task_id)
+    except queries.EntryNotFound:
+        raise ApiError(404, ENTRY_NOT_FOUND) from None

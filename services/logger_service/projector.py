@@ -1,0 +1,63 @@
+"""The `projector` process: the shared stream consumer applying events to the projections."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import redis
+from sqlalchemy.engine import Engine
+
+from services.logger_service.adapters.cache import DatePageCache, bump_quietly
+from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.config import Settings
+from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
+from shared.bus import RedisStreamBus
+from shared.consumer import PostgresAdvisoryLock, StreamConsumer
+from shared.db import create_db_engine
+from shared.logs import configure_logging
+
+log = logging.getLogger("taskstream.projector")
+
+
+def database_engine(settings: Settings) -> Engine:
+    """The logger database engine, waiting for a late database."""
+    common = settings.common
+    return create_db_engine(
+        settings.database_url, pool_size=common.db_pool_size,
+        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
+        backoff=common.db_connect_backoff,
+    )
+
+
+def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
+    """Wire the projection, bus, cache and applier lock into a consumer."""
+    cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
+    projection = LoggerProjection(sql_transaction(engine), bump_quietly(cache))
+    bus = RedisStreamBus(client, settings.common.stream_key())
+    lock = PostgresAdvisoryLock(
+        settings.database_url, f"{PROJECTION_NAME}:{settings.projector.group}"
+    )
+    return StreamConsumer(bus, projection, settings.projector.consumer_options(), lock)
+
+
+def run_projector(settings: Settings | None = None) -> None:
+    """Run until SIGTERM or SIGINT, finishing the batch in hand."""
+    settings = settings or Settings.from_env()
+    common = settings.common
+    configure_logging("projector", common.log_level, common.log_format)
+    engine = database_engine(settings)
+    client = redis.Redis.from_url(common.redis_url)
+    consumer = build_consumer(settings, engine, client)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("projector %s started on %s (group %s)", consumer.options.consumer,
+             settings.common.stream_key(), consumer.options.group)
+    try:
+        consumer.run(stop)
+    finally:
+        client.close()
+        engine.dispose()
+        log.info("projector %s stopped", consumer.options.consumer)

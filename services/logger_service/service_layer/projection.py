@@ -1,0 +1,180 @@
+"""How each event changes the logger's projections: task replica, TaskLogger, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+from shared.events import EventEnvelope
+
+log = logging.getLogger("taskstream.projector")
+
+PROJECTION_NAME = "logger"
+TASK_FIELDS = ("title", "description", "status", "priority", "due_date")
+
+
+class ProjectionStore(Protocol):
+    """The projection tables inside one transaction (see adapters.projection_store)."""
+
+    def lock_checkpoint(self, name: str) -> int: ...
+    def advance_checkpoint(self, name: str, seq: int) -> None: ...
+    def insert_tasks(self, rows: list[dict[str, Any]]) -> None: ...
+    def update_task(self, task_id: int, values: Mapping[str, Any]) -> str | None: ...
+    def update_log_row(self, task_id: int, day: dt.date, values: Mapping[str, Any]) -> bool: ...
+    def add_audit(self, row: Mapping[str, Any]) -> None: ...
+    def purge_task(self, task_id: int) -> set[dt.date]: ...
+    def transfer(self, day: dt.date, at: dt.datetime) -> int: ...
+
+
+def task_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The replica columns an event's data sets (due dates parsed)."""
+    values = {name: data[name] for name in TASK_FIELDS if name in data}
+    if values.get("due_date"):
+        values["due_date"] = dt.date.fromisoformat(str(values["due_date"]))
+    return values
+
+
+def day_of(event: EventEnvelope) -> dt.date:
+    """The UTC calendar day an event happened on."""
+    return event.occurred_at.astimezone(dt.UTC).date()
+
+
+def new_task_row(event: EventEnvelope) -> dict[str, Any]:
+    """The replica row a `TaskCreated` event describes."""
+    values = task_values(event.data)
+    return {
+        "task_id": _task_id(event), "title": str(event.data["title"]),
+        "description": values.get("description"), "status": values.get("status", "active"),
+        "priority": values.get("priority", "medium"), "due_date": values.get("due_date"),
+        "deleted": False, "version": event.version or 1, "updated_at": event.occurred_at,
+    }
+
+
+def _task_id(event: EventEnvelope) -> int:
+    if event.task_id is None:
+        raise ValueError(f"{event.type} event {event.seq} has no task_id")
+    return event.task_id
+
+
+def _touch(store: ProjectionStore, event: EventEnvelope, values: dict[str, Any]) -> set[dt.date]:
+    """Update the replica and that day's TaskLogger row; audit a status change."""
+    task_id = _task_id(event)
+    replica = dict(values, updated_at=event.occurred_at)
+    if event.version is not None:
+        replica["version"] = event.version
+    previous = store.update_task(task_id, replica)
+    if previous is None:
+        return set()  # not (or no longer) in the replica: nothing to show
+    new_status = values.get("status")
+    if new_status is not None and new_status != previous:
+        store.add_audit({
+            "event_id": event.event_id, "task_id": task_id, "previous_status": previous,
+            "new_status": new_status, "timestamp": event.occurred_at,
+            "modified_by": event.actor.username if event.actor else None,
+        })
+    day = day_of(event)
+    return {day} if store.update_log_row(task_id, day, values) else set()
+
+
+def task_updated(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+    """Apply the changed fields."""
+    return _touch(store, event, task_values(event.data.get("changes") or {}))
+
+
+def task_status_changed(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+    """Apply a status change and audit it."""
+    return _touch(store, event, {"status": str(event.data["new_status"])})
+
+
+def task_soft_deleted(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+    """Hide the task from later transfers; rows already logged stay."""
+    store.update_task(_task_id(event), {"deleted": True, "updated_at": event.occurred_at})
+    return set()
+
+
+def task_purged(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+    """Delete the replica; the database cascade removes its log rows and audit entries."""
+    return store.purge_task(_task_id(event))
+
+
+def daily_transfer(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+    """Copy every live active task into the day's TaskLogger, once per task and day."""
+    day = dt.date.fromisoformat(str(event.data["date"]))
+    count = store.transfer(day, event.occurred_at)
+    log.info("Transferred %d active tasks from TaskManager to TaskLogger", count,
+             extra={"date": day.isoformat(), "seq": event.seq})
+    return {day} if count else set()
+
+
+HANDLERS: dict[str, Callable[[ProjectionStore, EventEnvelope], set[dt.date]]] = {
+    "TaskUpdated": task_updated,
+    "TaskStatusChanged": task_status_changed,
+    "TaskSoftDeleted": task_soft_deleted,
+    "TaskPurged": task_purged,
+    "DailyTransferRequested": daily_transfer,
+}
+
+
+class LoggerBatch:
+    """One transaction of the projector: events applied in order, then the checkpoint.
+
+    Consecutive `TaskCreated` events are inserted together, in one statement.
+    """
+
+    def __init__(self, store: ProjectionStore, name: str = PROJECTION_NAME) -> None:
+        self.store = store
+        self.name = name
+        self.checkpoint = store.lock_checkpoint(name)
+        self.created: list[dict[str, Any]] = []
+        self.touched: set[dt.date] = set()
+
+    def apply(self, event: EventEnvelope) -> None:
+        """Apply one event (unknown types are skipped, for forward compatibility)."""
+        if event.type == "TaskCreated":
+            self.created.append(new_task_row(event))
+            return
+        self.flush()
+        handler = HANDLERS.get(event.type)
+        if handler is None:
+            log.info("skipping event %d of unknown type %s", event.seq, event.type)
+            return
+        self.touched |= handler(self.store, event)
+
+    def advance(self, seq: int) -> None:
+        """Write what is buffered and the new checkpoint."""
+        self.flush()
+        self.store.advance_checkpoint(self.name, seq)
+        self.checkpoint = seq
+
+    def flush(self) -> None:
+        """Insert the buffered new tasks."""
+        if self.created:
+            rows, self.created = self.created, []
+            self.store.insert_tasks(rows)
+
+
+Transaction = Callable[[], AbstractContextManager[ProjectionStore]]
+AfterCommit = Callable[[Iterable[dt.date]], None]
+
+
+class LoggerProjection:
+    """The consumer's view of the logger projections: batches that commit with checkpoints."""
+
+    def __init__(self, transaction: Transaction, after_commit: AfterCommit,
+                 name: str = PROJECTION_NAME) -> None:
+        self.transaction = transaction
+        self.after_commit = after_commit
+        self.name = name
+
+    @contextmanager
+    def batch(self) -> Iterator[LoggerBatch]:
+        """Open a transaction; after it commits, tell readers which days changed."""
+        with self.transaction() as store:
+            batch = LoggerBatch(store, self.name)
+            yield batch
+            batch.flush()
+        if batch.touched:
+            self.after_commit(sorted(batch.touched))

@@ -1,0 +1,136 @@
+"""One contract, two buses: RedisStreamBus (real Redis) and InMemoryBus must agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import redis
+
+from shared.bus import EventBus, InMemoryBus, RedisStreamBus
+from shared.events import EventEnvelope, decode
+
+GROUP = "g"
+
+
+def event(seq: int) -> EventEnvelope:
+    """A minimal event with the given seq."""
+    return EventEnvelope(
+        event_id=f"e{seq}", seq=seq, type="TaskCreated", task_id=seq, version=1,
+        occurred_at=dt.datetime(2025, 4, 5, tzinfo=dt.UTC), data={"title": f"t{seq}"},
+    )
+
+
+@pytest.fixture(params=["redis", "memory"])
+def bus(request: pytest.FixtureRequest) -> EventBus:
+    """Each bus implementation in turn."""
+    if request.param == "memory":
+        return InMemoryBus()
+    client: redis.Redis = request.getfixturevalue("redis_client")
+    return RedisStreamBus(client, f"{request.getfixturevalue('namespace')}:events")
+
+
+def seqs(deliveries: list) -> list[int]:
+    return [d.seq for d in deliveries]
+
+
+def test_publish_a_batch_and_read_it_back(bus):
+    assert bus.publish([event(1), event(2), event(3)]) == 3
+    assert bus.head() == 3
+    found = bus.range(1, 3, 10)
+    assert seqs(found) == [1, 2, 3]
+    assert decode(found[1].payload) == event(2)
+
+
+def test_republishing_adds_nothing_and_never_reorders(bus):
+    bus.publish([event(1), event(2)])
+    assert bus.publish([event(1), event(2)]) == 0
+    assert bus.publish([event(2), event(3)]) == 1
+    assert seqs(bus.range(1, 10, 10)) == [1, 2, 3]
+
+
+def test_head_of_an_empty_stream_is_zero(bus):
+    assert bus.head() == 0
+    bus.ensure_group(GROUP)
+    assert bus.head() == 0
+
+
+def test_a_group_reads_each_entry_once_from_the_start(bus):
+    bus.publish([event(1), event(2), event(3)])
+    bus.ensure_group(GROUP)
+    bus.ensure_group(GROUP)  # idempotent
+    assert seqs(bus.read_new(GROUP, "a", 2, 0)) == [1, 2]
+    assert seqs(bus.read_new(GROUP, "b", 10, 0)) == [3]
+    assert bus.read_new(GROUP, "a", 10, 0) == []
+    info = bus.group_info(GROUP)
+    assert (info.pending, info.consumers, info.last_delivered_seq) == (3, 2, 3)
+
+
+def test_reading_a_missing_group_fails(bus):
+    bus.publish([event(1)])
+    with pytest.raises(redis.ResponseError, match="NOGROUP"):
+        bus.read_new("nope", "a", 1, 0)
+    assert bus.group_info("nope") is None
+
+
+def test_pending_entries_are_re_read_with_growing_delivery_counts(bus):
+    bus.publish([event(1), event(2), event(3)])
+    bus.ensure_group(GROUP)
+    assert [d.deliveries for d in bus.read_new(GROUP, "a", 2, 0)] == [1, 1]
+    bus.read_new(GROUP, "b", 1, 0)
+    again = bus.read_pending(GROUP, "a", 10)
+    assert [(d.seq, d.deliveries) for d in again] == [(1, 2), (2, 2)]
+    assert [(d.seq, d.deliveries) for d in bus.read_pending(GROUP, "a", 1)] == [(1, 3)]
+    assert [(d.seq, d.deliveries) for d in bus.read_pending(GROUP, "b", 10)] == [(3, 2)]
+
+
+def test_acked_entries_are_no_longer_pending(bus):
+    bus.publish([event(1), event(2)])
+    bus.ensure_group(GROUP)
+    bus.read_new(GROUP, "a", 10, 0)
+    assert bus.ack(GROUP, ["1-0"]) == 1
+    assert bus.ack(GROUP, ["1-0"]) == 0
+    assert bus.ack(GROUP, []) == 0
+    assert seqs(bus.read_pending(GROUP, "a", 10)) == [2]
+    assert bus.group_info(GROUP).pending == 1
+
+
+def test_stale_entries_are_claimed_by_another_consumer(bus):
+    bus.publish([event(1), event(2), event(3)])
+    bus.ensure_group(GROUP)
+    bus.read_new(GROUP, "dead", 10, 0)
+    assert bus.claim_stale(GROUP, "alive", 60_000, 10) == []
+    claimed = bus.claim_stale(GROUP, "alive", 0, 2)
+    assert [(d.seq, d.deliveries) for d in claimed] == [(1, 2), (2, 2)]
+    assert seqs(bus.read_pending(GROUP, "alive", 10)) == [1, 2]
+    assert seqs(bus.read_pending(GROUP, "dead", 10)) == [3]
+    assert seqs(bus.claim_stale(GROUP, "alive", 0, 10)) == [1, 2, 3]
+
+
+def test_dead_letters_leave_the_pending_list_and_are_counted(bus):
+    bus.publish([event(1), event(2)])
+    bus.ensure_group(GROUP)
+    first, _ = bus.read_new(GROUP, "a", 10, 0)
+    assert bus.dead_letter_count() == 0
+    bus.dead_letter(GROUP, first, "ValueError: bad")
+    assert bus.dead_letter_count() == 1
+    assert seqs(bus.read_pending(GROUP, "a", 10)) == [2]
+
+
+def test_range_returns_a_window_oldest_first(bus):
+    bus.publish([event(n) for n in range(1, 8)])
+    assert seqs(bus.range(3, 5, 10)) == [3, 4, 5]
+    assert seqs(bus.range(3, 7, 2)) == [3, 4]
+    assert bus.range(8, 9, 10) == []
+
+
+def test_delivery_counts_stay_right_when_consumers_interleave(bus):
+    bus.publish([event(n) for n in range(1, 7)])
+    bus.ensure_group(GROUP)
+    bus.read_new(GROUP, "a", 1, 0)
+    bus.read_new(GROUP, "b", 4, 0)
+    bus.read_new(GROUP, "a", 1, 0)
+    assert [(d.seq, d.deliveries) for d in bus.read_pending(GROUP, "a", 10)] == [(1, 2), (6, 2)]
+    claimed = bus.claim_stale(GROUP, "a", 0, 10)
+    assert [(d.seq, d.deliveries) for d in claimed] == [
+        (1, 3), (2, 2), (3, 2), (4, 2), (5, 2), (6, 3)]

@@ -1,0 +1,85 @@
+"""Fixtures of the logger's integration tests: a migrated database, the stream, a projector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from services.logger_service.adapters.cache import DatePageCache, bump_quietly
+from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.service_layer.projection import LoggerProjection
+from shared.bus import RedisStreamBus
+from shared.consumer import ConsumerOptions, StreamConsumer
+from tests.unit.logger_service.factories import EventFactory
+
+
+@pytest.fixture
+def logger_url(fresh_database: Callable[[str], str]) -> str:
+    """A migrated logger database."""
+    return fresh_database("logger")
+
+
+@pytest.fixture
+def engine(logger_url: str) -> Iterator[Engine]:
+    """An engine on the logger database."""
+    engine = create_engine(logger_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def bus(redis_client: redis.Redis, namespace: str) -> RedisStreamBus:
+    """The namespaced event stream."""
+    return RedisStreamBus(redis_client, f"{namespace}:events")
+
+
+@pytest.fixture
+def cache(redis_client: redis.Redis, namespace: str) -> DatePageCache:
+    """The date cache in the test's namespace."""
+    return DatePageCache(redis_client, namespace, ttl_seconds=60)
+
+
+@pytest.fixture
+def events() -> EventFactory:
+    """Consecutively numbered events."""
+    return EventFactory()
+
+
+def sql_consumer(engine: Engine, bus: RedisStreamBus, name: str = "p1",
+                 cache: DatePageCache | None = None, **options: object) -> StreamConsumer:
+    """A projector consumer (no applier lock) on a database and stream."""
+    settings = ConsumerOptions(group="logger", consumer=name, block_ms=0,
+                               retry_delay_seconds=0, **options)  # type: ignore[arg-type]
+    after_commit = bump_quietly(cache) if cache else (lambda days: None)
+    projection = LoggerProjection(sql_transaction(engine), after_commit)
+    bus.ensure_group("logger")
+    return StreamConsumer(bus, projection, settings)
+
+
+@pytest.fixture
+def make_consumer(engine: Engine, bus: RedisStreamBus, cache: DatePageCache
+                  ) -> Callable[..., StreamConsumer]:
+    """Factory of projector consumers on the test's stream and database."""
+
+    def make(name: str = "p1", **options: object) -> StreamConsumer:
+        return sql_consumer(engine, bus, name, cache, **options)
+
+    return make
+
+
+def table(engine: Engine, sql: str) -> list[tuple]:
+    """Rows of a query, as tuples."""
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql))]
+
+
+def drain(consumer: StreamConsumer, limit: int = 50) -> None:
+    """Step the consumer until it finds nothing more to do."""
+    for _ in range(limit):
+        if consumer.step() == 0 and not consumer.recheck_pending:
+            return
+    raise AssertionError("consumer did not settle")

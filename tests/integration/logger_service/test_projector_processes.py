@@ -1,0 +1,133 @@
+"""Real `taskstream projector` processes: one applier at a time, takeover, SIGKILL, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from tests.integration.logger_service.conftest import drain, sql_consumer, table
+from tests.integration.logger_service.test_projections import snapshot
+from tests.unit.logger_service.factories import EventFactory
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def start_projector(logger_url, redis_url, namespace, tmp_path
+                    ) -> Iterator[Callable[[str], subprocess.Popen]]:
+    """Start `taskstream projector` processes logging to files; all are killed afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def start(name: str) -> subprocess.Popen:
+        env = dict(os.environ, TASKSTREAM_ENV="test", LOGGER_DATABASE_URL=logger_url,
+                   REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, LOG_FORMAT="json",
+                   PROJECTOR_CONSUMER_NAME=name, PROJECTOR_BLOCK_MS="100",
+                   PROJECTOR_LOCK_POLL_SECONDS="0.2", PYTHONUNBUFFERED="1")
+        log = (tmp_path / f"{name}.log").open("w")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "taskstream"), "projector"], cwd=ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        process.log_path = tmp_path / f"{name}.log"  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def messages(process: subprocess.Popen) -> list[str]:
+    """The log messages a projector wrote so far."""
+    found = []
+    for line in process.log_path.read_text().splitlines():  # type: ignore[attr-defined]
+        try:
+            found.append(json.loads(line)["message"])
+        except (ValueError, KeyError):
+            found.append(line)
+    return found
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Poll until `check()` holds, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def is_active(process: subprocess.Popen) -> bool:
+    return any("is now the active applier" in m for m in messages(process))
+
+
+def applied(engine) -> int:
+    return int(table(engine, "SELECT coalesce(max(last_seq), 0) FROM projection_checkpoints")
+               [0][0])
+
+
+def test_two_projectors_one_applies_and_the_other_takes_over(bus, engine, start_projector):
+    events = EventFactory()
+    first, second = start_projector("one"), start_projector("two")
+    wait_for(lambda: is_active(first) or is_active(second))
+    bus.publish([events.created(n) for n in range(1, 21)])
+    wait_for(lambda: applied(engine) == 20)
+    active, standby = (first, second) if is_active(first) else (second, first)
+    assert not is_active(standby)
+    active.send_signal(signal.SIGKILL)
+    active.wait(timeout=10)
+    bus.publish([events.created(n) for n in range(21, 31)] + [events.transfer()])
+    wait_for(lambda: applied(engine) == 31, timeout=10)
+    assert is_active(standby)
+    assert table(engine, "SELECT count(*) FROM task_logger") == [(30,)]
+
+
+def test_sigterm_finishes_and_exits(bus, engine, start_projector):
+    events = EventFactory()
+    process = start_projector("solo")
+    bus.publish([events.created(1)])
+    wait_for(lambda: applied(engine) == 1)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert any("stopped" in m for m in messages(process))
+
+
+def workload(events: EventFactory) -> list:
+    """Creations, a transfer, changes after it, a purge: 3000+ events."""
+    batch = [events.created(n) for n in range(1, 3001)]
+    batch.append(events.transfer())
+    batch += [events.status(n, "active", "completed") for n in range(1, 3001, 7)]
+    batch += [events.purged(n) for n in range(2, 3001, 11)]
+    return batch
+
+
+def test_sigkill_mid_stream_then_restart_gives_the_tables_of_a_clean_run(
+        bus, engine, start_projector, fresh_database):
+    published = workload(EventFactory())
+    bus.publish(published)
+    victim = start_projector("victim")
+    wait_for(lambda: applied(engine) > 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert applied(engine) < published[-1].seq, "the kill came too late to test anything"
+    start_projector("victim")  # restarted under the same name: re-reads its pending list
+    wait_for(lambda: applied(engine) == published[-1].seq, timeout=30)
+
+    clean_engine = create_engine(fresh_database("logger"))
+    clean_bus = type(bus)(bus.client, f"{bus.stream}-clean")
+    clean_bus.publish(published)
+    drain(sql_consumer(clean_engine, clean_bus), limit=200)
+    assert snapshot(engine) == snapshot(clean_engine)
+    clean_engine.dispose()

@@ -1,0 +1,264 @@
+"""The shared stream consumer over the in-memory bus and an in-memory projection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from shared.bus import Delivery, InMemoryBus
+from shared.consumer import ConsumerOptions, StreamConsumer
+from shared.events import EventEnvelope
+from tests.unit.logger_service.factories import EventFactory
+
+
+@dataclass
+class FakeBatch:
+    """A transaction of FakeProjection: effects become visible only on commit."""
+
+    checkpoint: int
+    applied: list[int] = field(default_factory=list)
+    fail_on: set[int] = field(default_factory=set)
+
+    def apply(self, event: EventEnvelope) -> None:
+        if event.seq in self.fail_on:
+            raise ValueError(f"cannot apply {event.seq}")
+        self.applied.append(event.seq)
+
+    def advance(self, seq: int) -> None:
+        self.checkpoint = seq
+
+
+@dataclass
+class FakeProjection:
+    """Applied seqs and a checkpoint, committed together or not at all."""
+
+    applied: list[int] = field(default_factory=list)
+    checkpoint: int = 0
+    fail_on: set[int] = field(default_factory=set)
+    failures_left: dict[int, int] = field(default_factory=dict)
+    commits: int = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[FakeBatch]:
+        failing = self.fail_on | {s for s, n in self.failures_left.items() if n > 0}
+        batch = FakeBatch(self.checkpoint, fail_on=failing)
+        try:
+            yield batch
+        except Exception as exc:
+            for seq in list(self.failures_left):
+                if f"cannot apply {seq}" in str(exc):
+                    self.failures_left[seq] -= 1
+            raise
+        self.applied += batch.applied
+        self.checkpoint = batch.checkpoint
+        self.commits += 1
+
+
+class CrashOnAck(InMemoryBus):
+    """A bus whose consumer 'dies' between its commit and its XACK, once."""
+
+    crash_next_ack = False
+
+    def ack(self, group, entry_ids):
+        if self.crash_next_ack:
+            self.crash_next_ack = False
+            raise SystemExit("killed before XACK")
+        return super().ack(group, entry_ids)
+
+
+class FakeLock:
+    """An applier lock shared by consumers in one test."""
+
+    holder: object | None = None
+
+    def __init__(self, owner: str, shared: dict) -> None:
+        self.owner, self.shared = owner, shared
+
+    def acquire(self) -> bool:
+        if self.shared.get("holder") in (None, self.owner):
+            self.shared["holder"] = self.owner
+            return True
+        return False
+
+    def held(self) -> bool:
+        return self.shared.get("holder") == self.owner
+
+    def release(self) -> None:
+        if self.held():
+            self.shared["holder"] = None
+
+
+def options(name: str = "c1", **overrides) -> ConsumerOptions:
+    values = {"group": "g", "consumer": name, "block_ms": 0, "max_deliveries": 3,
+              "retry_delay_seconds": 0, "batch_size": 100}
+    values.update(overrides)
+    return ConsumerOptions(**values)
+
+
+def consumer(bus, projection, name="c1", lock=None, **overrides) -> StreamConsumer:
+    bus.ensure_group("g")
+    made = StreamConsumer(bus, projection, options(name, **overrides), lock)
+    made.ensure_active()
+    return made
+
+
+def settle(made: StreamConsumer, limit: int = 30) -> None:
+    for _ in range(limit):
+        if made.step() == 0 and not made.recheck_pending:
+            return
+    raise AssertionError("did not settle")
+
+
+@pytest.fixture
+def events() -> EventFactory:
+    return EventFactory()
+
+
+def publish(bus: InMemoryBus, events: EventFactory, count: int) -> None:
+    bus.publish([events.created(n) for n in range(1, count + 1)])
+
+
+def test_batches_are_applied_in_order_and_acknowledged(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 5)
+    settle(consumer(bus, projection, batch_size=2))
+    assert projection.applied == [1, 2, 3, 4, 5]
+    assert projection.checkpoint == 5 and projection.commits == 3
+    assert bus.group_info("g").pending == 0
+
+
+def test_a_crash_between_commit_and_ack_applies_nothing_twice(events):
+    bus, projection = CrashOnAck(), FakeProjection()
+    publish(bus, events, 3)
+    first = consumer(bus, projection)
+    bus.crash_next_ack = True
+    with pytest.raises(SystemExit):
+        first.step()
+    assert projection.applied == [1, 2, 3] and bus.group_info("g").pending == 3
+    settle(consumer(bus, projection))  # restarted under the same name
+    assert projection.applied == [1, 2, 3]
+    assert bus.group_info("g").pending == 0
+
+
+def test_the_same_event_delivered_three_times_is_applied_once(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 2)
+    made = consumer(bus, projection)
+    settle(made)
+    again = bus.range(1, 2, 10)
+    for _ in range(3):
+        made.handle(again)
+    assert projection.applied == [1, 2]
+
+
+def test_a_poison_event_is_dead_lettered_after_n_deliveries_and_the_rest_applied(events):
+    bus, projection = InMemoryBus(), FakeProjection(fail_on={2})
+    publish(bus, events, 4)
+    made = consumer(bus, projection)
+    settle(made)
+    assert projection.applied == [1, 3, 4]
+    assert projection.checkpoint == 4
+    assert bus.dead_letter_count() == 1 and made.dead_lettered == 1
+    assert bus.dead[0]["entry_id"] == "2-0" and "cannot apply 2" in bus.dead[0]["error"]
+    assert bus.dead[0]["deliveries"] == "3"
+    assert bus.group_info("g").pending == 0
+
+
+def test_a_passing_failure_is_retried_not_dead_lettered(events):
+    bus, projection = InMemoryBus(), FakeProjection(failures_left={2: 2})
+    publish(bus, events, 3)
+    settle(consumer(bus, projection, max_deliveries=5))
+    assert projection.applied == [1, 2, 3] and bus.dead_letter_count() == 0
+
+
+def test_undecodable_payloads_are_poison_too(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 2)
+    bus.entries[1] = "not json"
+    settle(consumer(bus, projection))
+    assert projection.applied == [2] and bus.dead_letter_count() == 1
+
+
+def test_a_consumer_fills_the_gap_another_left_so_nothing_is_skipped(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 3)
+    bus.ensure_group("g")
+    bus.read_new("g", "dead", 2, 0)  # read 1 and 2, then died before applying them
+    made = consumer(bus, projection, "alive", claim_idle_ms=60_000)
+    made.step()  # reads 3, fetches 1-2 from the stream first
+    assert projection.applied == [1, 2, 3]
+    settle(consumer(bus, projection, "alive", claim_idle_ms=0))
+    assert projection.applied == [1, 2, 3] and bus.group_info("g").pending == 0
+
+
+def test_a_poison_event_in_the_gap_is_not_blamed_on_the_newer_one(events):
+    bus, projection = InMemoryBus(), FakeProjection(fail_on={1})
+    publish(bus, events, 2)
+    bus.ensure_group("g")
+    bus.read_new("g", "dead", 1, 0)
+    made = StreamConsumer(bus, projection, options("alive", claim_idle_ms=60_000))
+    for _ in range(6):
+        made.step()
+    assert projection.applied == [] and bus.dead_letter_count() == 0
+    made.claim(min_idle_ms=0)  # the dead consumer's entry, now ours, fails on its own
+    settle(made)
+    assert bus.dead[0]["entry_id"] == "1-0" and projection.applied == [2]
+
+
+def test_only_the_lock_holder_applies_and_a_standby_takes_over(events):
+    bus, projection, shared = InMemoryBus(), FakeProjection(), {}
+    publish(bus, events, 2)
+    active = consumer(bus, projection, "a", FakeLock("a", shared))
+    standby = StreamConsumer(bus, projection, options("b"), FakeLock("b", shared))
+    bus.read_new("g", "a", 2, 0)  # `a` read its batch, then died before committing
+    assert standby.ensure_active() is False
+    shared["holder"] = None  # its session ended, so the lock is free
+    assert standby.ensure_active() is True  # takeover claims what `a` left pending
+    settle(standby)
+    assert projection.applied == [1, 2] and bus.group_info("g").pending == 0
+    assert active.ensure_active() is False
+
+
+def test_run_stops_when_asked(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 3)
+    made = StreamConsumer(bus, projection, options(block_ms=0))
+    stop = threading.Event()
+    runner = threading.Thread(target=made.run, args=(stop,))
+    runner.start()
+    deadline = threading.Event()
+    for _ in range(200):
+        if projection.checkpoint == 3:
+            break
+        deadline.wait(0.01)
+    stop.set()
+    runner.join(timeout=5)
+    assert not runner.is_alive() and projection.applied == [1, 2, 3]
+
+
+def test_deliveries_for_nothing_do_nothing():
+    made = consumer(InMemoryBus(), FakeProjection())
+    assert made.handle([]) == 0
+    assert made.handle([Delivery("1-0", "")]) == -1
+
+
+def test_a_stop_leaves_no_batch_half_read(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    publish(bus, events, 50)
+    made = StreamConsumer(bus, projection, options(batch_size=1, block_ms=0))
+    stop = threading.Event()
+    runner = threading.Thread(target=made.run, args=(stop,))
+    runner.start()
+    for _ in range(500):
+        if projection.checkpoint >= 3:
+            break
+        stop.wait(0.001)
+    stop.set()
+    runner.join(timeout=5)
+    delivered = bus.group_info("g").last_delivered_seq
+    assert projection.checkpoint == delivered and bus.group_info("g").pending == 0
+    assert projection.applied == list(range(1, delivered + 1))
