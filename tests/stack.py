@@ -105,6 +105,7 @@ def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
         "GATEWAY_PORT": str(ports["gateway"]), "AUTH_PORT": str(ports["auth"]),
         "TASKS_PORT": str(ports["tasks"]), "LOGGER_PORT": str(ports["logger"]),
         "PYTHONUNBUFFERED": "1", "RATE_LIMIT_DEFAULT": "100000/minute",
+        "RELAY_METRICS_PORT": str(free_port()), "PROJECTOR_METRICS_PORT": str(free_port()),
     })
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)

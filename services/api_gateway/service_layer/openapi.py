@@ -54,7 +54,8 @@ def merge_specs(specs: Mapping[str, Mapping[str, Any]], title: str = "Taskstream
     for service in sorted(specs):
         _merge_one(merged, specs[service], allowed)
     merged["paths"] = dict(sorted(merged["paths"].items()))
-    merged["components"]["schemas"] = dict(sorted(merged["components"]["schemas"].items()))
+    for kind, entries in merged["components"].items():
+        merged["components"][kind] = dict(sorted(entries.items()))
     return merged
 
 
@@ -66,8 +67,9 @@ def _merge_one(merged: dict[str, Any], spec: Mapping[str, Any], allowed: set) ->
             operation = copy.deepcopy(operation)
             operation.setdefault("responses", {}).update(copy.deepcopy(GATEWAY_ERRORS))
             merged["paths"].setdefault(path, {})[method] = operation
-    merged["components"]["schemas"].update(copy.deepcopy(
-        spec.get("components", {}).get("schemas", {})))
+    for kind, entries in spec.get("components", {}).items():
+        if kind != "securitySchemes":
+            merged["components"].setdefault(kind, {}).update(copy.deepcopy(entries))
 
 
 def render_markdown(spec: Mapping[str, Any]) -> str:
@@ -79,8 +81,9 @@ def render_markdown(spec: Mapping[str, Any]) -> str:
     for path, method, operation in _operations(spec):
         lines.append(f"| {method.upper()} | `{path}` | {operation.get('summary', '')} | "
                      f"{_permission(operation)} |")
+    responses = spec.get("components", {}).get("responses", {})
     for path, method, operation in _operations(spec):
-        lines += _operation_section(path, method, operation)
+        lines += _operation_section(path, method, operation, responses)
     lines += ["", "## Schemas", ""]
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
         lines += [f"### {name}", "", "```json", json.dumps(schema, indent=2), "```", ""]
@@ -99,7 +102,8 @@ def _permission(operation: Mapping[str, Any]) -> str:
     return "token" if operation.get("security") else "none"
 
 
-def _operation_section(path: str, method: str, operation: Mapping[str, Any]) -> list[str]:
+def _operation_section(path: str, method: str, operation: Mapping[str, Any],
+                       shared_responses: Mapping[str, Any]) -> list[str]:
     lines = ["", f"## {method.upper()} {path}", "", operation.get("summary", ""), ""]
     if operation.get("description"):
         lines += [operation["description"].strip(), ""]
@@ -112,6 +116,8 @@ def _operation_section(path: str, method: str, operation: Mapping[str, Any]) -> 
         lines.append(f"- body `{media}`: {_schema_name(content.get('schema', {}))}")
     lines += ["", "| status | meaning |", "|---|---|"]
     for status, response in sorted(operation.get("responses", {}).items()):
+        if "$ref" in response:
+            response = shared_responses.get(str(response["$ref"]).rsplit("/", 1)[-1], {})
         described = response.get("description", "")
         schema = response.get("content", {}).get("application/json", {}).get("schema")
         suffix = f" ({_schema_name(schema)})" if schema else ""
