@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,6 +12,19 @@ from sqlalchemy.engine import make_url
 from services.registry import migrate_service
 from shared.db import drop_database, ensure_database
 from tests.servers import postgres_server, redis_server, unique_name
+
+
+# Tests run as the `test` environment unless a test says otherwise.
+os.environ.setdefault("TASKSTREAM_ENV", "test")
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Undo what a test (or an `.env` file it loaded) put in the process environment."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -56,21 +56,37 @@ class Stack:
 
     def processes(self) -> list[psutil.Process]:
         """Every process on this machine that belongs to this stack."""
-        return processes_with_marker(self.marker)
+        return stack_processes(self.marker, self.env["DATA_DIR"])
 
 
-def processes_with_marker(marker: str) -> list[psutil.Process]:
-    """Processes whose environment carries `TASKSTREAM_STACK_MARKER=<marker>`."""
-    found = []
-    needle = f"TASKSTREAM_STACK_MARKER={marker}".encode()
-    for proc in psutil.process_iter():
+def stack_processes(marker: str, data_dir: str) -> list[psutil.Process]:
+    """Every process of a stack: those that inherited `TASKSTREAM_STACK_MARKER=<marker>`,
+    the embedded servers (by pid file: redis-server rewrites its environment and command
+    line for its title), and all their children."""
+    roots = [proc for proc in psutil.process_iter() if _has_marker(proc.pid, marker)]
+    for pid_file in (Path(data_dir) / "redis" / "redis.pid", Path(data_dir) / "pg" /
+                     "postmaster.pid"):
         try:
-            environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
-        except OSError:
+            roots.append(psutil.Process(int(pid_file.read_text().split()[0])))
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
             continue
-        if needle in environ and proc.pid != os.getpid():
-            found.append(proc)
-    return found
+    found: dict[int, psutil.Process] = {}
+    for proc in roots:
+        try:
+            for member in [proc, *proc.children(recursive=True)]:
+                found.setdefault(member.pid, member)
+        except psutil.NoSuchProcess:
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _has_marker(pid: int, marker: str) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"TASKSTREAM_STACK_MARKER={marker}".encode() in environ
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -119,8 +135,9 @@ def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
 
 @contextmanager
 def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float = 90.0,
-                  extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """Start `taskstream run` (every Procfile process), yield once the gateway is ready."""
+                  extra_env: dict[str, str] | None = None,
+                  procfile: str | Path = "Procfile") -> Iterator[Stack]:
+    """Start `taskstream run` (every process of `procfile`), yield once the gateway is ready."""
     base = None
     if pg_url:
         base = make_url(pg_url).set(database=f"ts_e2e_{uuid.uuid4().hex[:10]}")
@@ -130,8 +147,9 @@ def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float =
         env, ports, marker = stack_env(db_url, redis_url, data_dir, extra_env)
         log_path = Path(tmp) / "stack.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen([str(TASKSTREAM), "run"], cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen([str(TASKSTREAM), "run", "--procfile", str(procfile)],
+                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
         stack = Stack(f"http://127.0.0.1:{ports['gateway']}", ports, env, log_path, process,
                       marker)
         try:

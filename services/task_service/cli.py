@@ -1,7 +1,10 @@
-"""`taskstream` commands of the task service: relay, transfer, tasks rebuild-state."""
+"""`taskstream` commands of the task service: relay, transfer, tasks rebuild-state, events."""
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from datetime import datetime
 
 import click
@@ -10,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
-from shared.events import Actor
+from shared.events import Actor, to_dict
 from shared.logs import configure_logging
 
 CLI_ACTOR = Actor(None, "cli", "system")
@@ -30,6 +33,7 @@ def relay() -> None:
 
     settings = load_settings()
     configure_logging("relay", settings.common.log_level, settings.common.log_format)
+    _serve_metrics(settings.relay_metrics_port)
     client = redis.Redis.from_url(settings.common.redis_url, socket_timeout=10,
                                   socket_connect_timeout=5)
     config = RelayConfig(settings.relay_batch_size, settings.relay_poll_seconds,
@@ -37,6 +41,20 @@ def relay() -> None:
     worker = Relay(_engine(settings), RedisStreamBus(client, settings.common.stream_key()), config)
     install_signal_handlers(worker)
     worker.run()
+
+
+def _serve_metrics(port: int) -> None:
+    """Expose the relay's metrics; a taken port is logged, not fatal (publishing matters more)."""
+    from shared.metrics import start_metrics_server
+
+    try:
+        start_metrics_server(port)
+    except OSError as exc:
+        logging.getLogger("taskstream.relay").warning(
+            "Relay metrics not served on port %d: %s", port, exc)
+    else:
+        if port:
+            logging.getLogger("taskstream.relay").info("Relay metrics on port %d", port)
 
 
 @click.command("transfer")
@@ -68,4 +86,107 @@ def rebuild_state() -> None:
     click.echo(f"Rebuilt task_manager from the event store: {count} tasks")
 
 
-COMMANDS: list[click.Command] = [relay, transfer, tasks]
+@click.group("events")
+def events() -> None:
+    """The event log: republish to the stream, show one event, follow the stream."""
+    # Logs go to stdout, where these commands print data (`events show 42 | jq`).
+    logging.getLogger("taskstream.db").setLevel(logging.WARNING)
+
+
+class _ProgressLine:
+    """A progress line on stderr, redrawn at most twice a second."""
+
+    def __init__(self) -> None:
+        self.shown_at = 0.0
+        self.text = ""
+
+    def __call__(self, progress: object) -> None:
+        now = time.monotonic()
+        if now - self.shown_at >= 0.5:
+            self.shown_at, self.text = now, progress.line()  # type: ignore[attr-defined]
+            click.echo(f"\r{self.text}", err=True, nl=False)
+
+    def close(self) -> None:
+        if self.text:
+            click.echo("", err=True)
+
+
+@events.command("republish")
+@click.option("--from-seq", type=click.IntRange(min=1), default=1, show_default=True,
+              help="First seq to publish; events at or below the stream head are already "
+                   "there (or can only come back with --rebuild-stream).")
+@click.option("--rebuild-stream", is_flag=True,
+              help="Delete the stream (and its consumer groups) and republish it whole.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
+    """Publish stored events to the stream again (idempotent: ids are `<seq>-0`)."""
+    from services.task_service.service_layer.event_log import RepublishRefused
+    from services.task_service.service_layer.event_log import republish as run
+
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.common.redis_url)
+    stream, line = settings.common.stream_key(), _ProgressLine()
+    try:
+        done = run(_engine(settings), client, stream, from_seq, rebuild=rebuild_stream,
+                   batch_size=batch_size, progress=line)
+    except RepublishRefused as exc:
+        raise click.UsageError(str(exc)) from None
+    finally:
+        line.close()
+        client.close()
+    if from_seq <= done.stream_head_before and not done.rebuilt:
+        click.echo(f"Seqs {from_seq}..{done.stream_head_before} are at or below the stream "
+                   "head: Redis keeps what is there and cannot take back what is missing "
+                   "(ids never go backwards); --rebuild-stream republishes the stream whole.")
+    if done.rebuilt:
+        click.echo(f"Deleted {stream} and its consumer groups (consumers recreate them and "
+                   "skip the events they already applied).")
+    click.echo(f"Republished {done.added} events to {stream} (seq {done.first_seq}.."
+               f"{max(done.first_seq - 1, done.last_seq)}); {done.skipped} were already there.")
+
+
+@events.command("show")
+@click.argument("key")
+def show(key: str) -> None:
+    """Print one stored event (by SEQ or EVENT_ID) as JSON."""
+    from services.task_service.service_layer.event_log import find_event
+
+    try:
+        event = find_event(_engine(load_settings()), key)
+    except ValueError:
+        raise click.BadParameter(f"{key!r} is neither a seq nor an event id",
+                                 param_hint="SEQ|EVENT_ID") from None
+    if event is None:
+        raise click.ClickException(f"No event {key} in the event store")
+    click.echo(json.dumps(to_dict(event), indent=2, ensure_ascii=False))
+
+
+@events.command("tail")
+@click.option("--type", "type_", help="Only events of this type.")
+@click.option("--task", "task_id", type=int, help="Only events of this task.")
+@click.option("--from-seq", type=click.IntRange(min=1), default=None,
+              help="Start at this seq (default: only events published from now on).")
+@click.option("--max-events", type=click.IntRange(min=1), default=None,
+              help="Stop after printing this many events.")
+def tail(type_: str | None, task_id: int | None, from_seq: int | None,
+         max_events: int | None) -> None:
+    """Follow the event stream, one line per event, until Ctrl-C."""
+    from services.task_service.service_layer.event_log import TailFilter, describe, follow
+
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.common.redis_url)
+    wanted, printed = TailFilter(type_, task_id), 0
+    try:
+        for event in follow(client, settings.common.stream_key(), from_seq):
+            if event is not None and wanted.matches(event):
+                click.echo(describe(event))
+                printed += 1
+            if max_events is not None and printed >= max_events:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+
+
+COMMANDS: list[click.Command] = [relay, transfer, tasks, events]

@@ -30,6 +30,7 @@ class Settings:
     relay_batch_size: int = 1000
     relay_poll_seconds: float = 1.0
     relay_stream_maxlen: int = 0
+    relay_metrics_port: int = 9101
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -44,6 +45,7 @@ class Settings:
             relay_batch_size=env.int("RELAY_BATCH_SIZE", 1000),
             relay_poll_seconds=env.float("RELAY_POLL_SECONDS", 1.0),
             relay_stream_maxlen=env.int("RELAY_STREAM_MAXLEN", 0),
+            relay_metrics_port=env.int("RELAY_METRICS_PORT", 9101),
         )
 
 

@@ -13,6 +13,8 @@ import logging
 import os
 import select
 import signal
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -20,17 +22,29 @@ from typing import Any
 
 import psycopg2
 import redis
-from sqlalchemy import create_engine, pool
+from prometheus_client import Counter, Gauge
+from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service.adapters.event_store import NOTIFY_CHANNEL, read_after, store_head
+from services.task_service.adapters.event_store import (
+    NOTIFY_CHANNEL,
+    read_encoded_after,
+    store_head,
+)
+from services.task_service.adapters.stream import publish_encoded
 from shared.bus import RedisStreamBus, seq_of
 
 log = logging.getLogger("taskstream.relay")
 
 MAX_BACKOFF = 10.0
 TRANSIENT = (DBAPIError, psycopg2.Error, redis.RedisError, OSError)
+
+RELAY_LAG = Gauge("taskstream_relay_lag_events",
+                  "Committed events not yet on the stream (store head - stream head)",
+                  multiprocess_mode="max")
+RELAY_PUBLISHED = Counter("taskstream_relay_published_total",
+                          "Events the relay added to the stream")
 
 
 def status_key(namespace: str) -> str:
@@ -133,22 +147,38 @@ class Relay:
         """Publish every committed event above the stream's head; return how many."""
         head = self.stream_head()
         published = 0
-        while not self.stopping:
-            with self.engine.connect() as connection:
-                events = read_after(connection, head, self.config.batch_size)
-            if not events:
-                break
-            self.bus.publish(events, maxlen=self.config.maxlen or None)
-            head, published = events[-1].seq, published + len(events)
+        with self.engine.connect() as connection:
+            for entries in self._batches(connection, head):
+                added = publish_encoded(self.bus.client, self.bus.stream, entries,
+                                        self.config.maxlen or None)
+                RELAY_PUBLISHED.inc(added)
+                head, published = entries[-1][0], published + added
+                if self.stopping:
+                    break
         self.report(head)
         return published
+
+    def _batches(self, connection: Connection, after: int) -> Iterator[list[tuple[int, str]]]:
+        """Batches of encoded events above `after`; the next is read while this one is sent."""
+        with ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader:
+            upcoming = reader.submit(self._read, connection, after)
+            while entries := upcoming.result():
+                upcoming = reader.submit(self._read, connection, entries[-1][0])
+                yield entries
+
+    def _read(self, connection: Connection, after: int) -> list[tuple[int, str]]:
+        entries = read_encoded_after(connection, after, self.config.batch_size)
+        connection.rollback()  # no snapshot held open between batches
+        return entries
 
     def report(self, stream_head: int) -> None:
         """Record the lag (store head - stream head) for `projections status`."""
         with self.engine.connect() as connection:
             stored = store_head(connection)
+        lag = max(0, stored - stream_head)
+        RELAY_LAG.set(lag)
         self.bus.client.hset(status_key(self.config.namespace), mapping={
-            "store_head": stored, "stream_head": stream_head, "lag": max(0, stored - stream_head),
+            "store_head": stored, "stream_head": stream_head, "lag": lag,
             "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         })
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.stack import processes_with_marker, running_stack, stop_stack
+from tests.stack import running_stack, stop_stack
 
 
 def test_embedded_servers_start_and_ctrl_c_leaves_nothing_behind() -> None:
@@ -13,11 +13,13 @@ def test_embedded_servers_start_and_ctrl_c_leaves_nothing_behind() -> None:
         created = stack.session.post(f"{stack.base_url}/task", headers=stack.login(),
                                      json={"title": "On embedded servers"})
         assert created.status_code == 201
-        names = " ".join(p.name() for p in stack.processes())
-        assert "postgres" in names and "redis" in names, names
+        before = stack.processes()
+        names = " ".join(p.name() for p in before)
+        assert "postgres" in names and "redis-server" in names and "gunicorn" in names, names
         stop_stack(stack, signal.SIGINT)
         deadline = time.monotonic() + 30
-        while (leftovers := processes_with_marker(stack.marker)) and time.monotonic() < deadline:
+        while (leftovers := [p for p in before if p.is_running()]) and \
+                time.monotonic() < deadline:
             time.sleep(0.2)
         for proc in leftovers:  # keep the machine clean even when the test fails
             proc.kill()

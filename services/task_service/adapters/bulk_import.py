@@ -1,4 +1,11 @@
-"""Bulk creation of tasks and their `TaskCreated` events: COPY, then two set-based inserts."""
+"""Bulk creation of tasks and their `TaskCreated` events: COPY, then two set-based inserts.
+
+The rows are COPYed to a staging table whose `id` defaults to the next value of
+`task_manager`'s own id sequence, so every row gets its task id in file order as it lands.
+The tasks are inserted first, without the append lock; only the events insert runs under
+it (seq = head + the row's position), so other writers wait as briefly as possible.
+Neither insert sorts anything.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +19,29 @@ from sqlalchemy.orm import Session
 from services.task_service.adapters.event_store import event_metadata, lock_appends, notify
 from services.task_service.domain.model import Context
 
-_STAGE = text(
-    "CREATE TEMP TABLE csv_import (row_no bigint, title text, description text, status text, "
-    "priority text, due_date date) ON COMMIT DROP"
+_ID_SEQUENCE = text("SELECT pg_get_serial_sequence('task_manager', 'id')")
+
+_STAGE = (
+    "CREATE TEMP TABLE csv_import (n bigint, title text, description text, status text, "
+    "priority text, due_date date, id bigint DEFAULT nextval({sequence})) ON COMMIT DROP"
 )
 
-# One statement: insert the tasks in file order, then one TaskCreated per task, with seqs
-# following the store's head (the append lock is already held). The event's data has the
-# same keys as the one `created_event` builds for a single task.
-_INSERT = text("""
-WITH inserted AS (
-    INSERT INTO task_manager (title, description, status, priority, due_date, created_by,
-                              created_at, updated_at, version)
-    SELECT title, description, status, priority, due_date, :user_id, :now, :now, 1
-    FROM csv_import ORDER BY row_no
-    RETURNING id, title, description, status, priority, due_date
-)
+_INSERT_TASKS = text("""
+INSERT INTO task_manager (id, title, description, status, priority, due_date, created_by,
+                          created_at, updated_at, version)
+SELECT id, title, description, status, priority, due_date, :user_id, :now, :now, 1
+FROM csv_import
+""")
+
+# The event's data has the same keys as the one `created_event` builds for a single task.
+_INSERT_EVENTS = text("""
 INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
-SELECT :head + row_number() OVER (ORDER BY id), gen_random_uuid(), id, 1, 'TaskCreated',
+SELECT :head + n, gen_random_uuid(), id, 1, 'TaskCreated',
        jsonb_build_object('title', title, 'description', description, 'status', status,
                           'priority', priority, 'due_date', to_char(due_date, 'YYYY-MM-DD'),
                           'created_by', CAST(:user_id AS bigint)),
        CAST(:metadata AS jsonb), :now
-FROM inserted
+FROM csv_import
 """)
 
 
@@ -45,20 +52,25 @@ class BulkTaskWriter:
         self.session = session
 
     def insert_created(self, copy_file: IO[bytes], context: Context, now: datetime) -> int:
-        """COPY the rows to a staging table, then create tasks and events; return the count."""
-        self.session.execute(_STAGE)
-        cursor = self.session.connection().connection.cursor()
-        cursor.copy_expert(
-            "COPY csv_import (row_no, title, description, status, priority, due_date) "
-            "FROM STDIN", copy_file, size=1 << 20,
-        )
-        # Lock order everywhere: task_manager first, then the append lock (no deadlocks).
-        self.session.execute(text("LOCK TABLE task_manager IN ROW EXCLUSIVE MODE"))
-        head = lock_appends(self.session)
-        result = self.session.execute(_INSERT, {
-            "user_id": int(context.actor.id or 0), "now": now, "head": head,
+        """COPY the rows (numbered 1..N) to staging, then create tasks and events."""
+        self._stage(copy_file)
+        user = int(context.actor.id or 0)
+        count = int(self.session.execute(  # type: ignore[attr-defined]
+            _INSERT_TASKS, {"user_id": user, "now": now}).rowcount or 0)
+        head = lock_appends(self.session)  # lock order everywhere: task_manager, then appends
+        self.session.execute(_INSERT_EVENTS, {
+            "user_id": user, "now": now, "head": head,
             "metadata": json.dumps(event_metadata(context)),
         })
-        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         notify(self.session, head + count)
         return count
+
+    def _stage(self, copy_file: IO[bytes]) -> None:
+        sequence = self.session.execute(_ID_SEQUENCE).scalar_one()
+        literal = "'" + sequence.replace("'", "''") + "'"
+        self.session.execute(text(_STAGE.format(sequence=literal)))
+        cursor = self.session.connection().connection.cursor()
+        cursor.copy_expert(
+            "COPY csv_import (n, title, description, status, priority, due_date) "
+            "FROM STDIN WITH (NULL '')", copy_file, size=1 << 20,
+        )

@@ -101,6 +101,40 @@ def read_after(connection: Connection, after: int, limit: int) -> list[EventEnve
     return [envelope(*row) for row in rows]
 
 
+# The same envelope as `shared.events.encode` builds (same fields, values and order; JSON
+# whitespace aside), built by PostgreSQL so the relay never decodes and re-encodes an event.
+_ENCODED_AFTER = text("""
+SELECT seq, json_build_object(
+    'event_id', event_id, 'seq', seq, 'type', type, 'task_id', task_id, 'version', version,
+    'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC',
+        CASE WHEN date_part('microseconds', occurred_at)::bigint % 1000000 = 0
+             THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END),
+    'schema_version', coalesce((metadata->>'schema_version')::int, 1),
+    'actor', metadata->'actor', 'correlation_id', metadata->>'correlation_id',
+    'data', data)::text
+FROM events WHERE seq > :after ORDER BY seq LIMIT :limit
+""")
+
+
+def read_encoded_after(connection: Connection, after: int, limit: int
+                       ) -> list[tuple[int, str]]:
+    """Committed events with `seq > after`, oldest first, as `(seq, envelope JSON)`."""
+    rows = connection.execute(_ENCODED_AFTER, {"after": after, "limit": limit}).all()
+    return [(int(seq), payload) for seq, payload in rows]
+
+
+_READ_ONE = ("SELECT seq, event_id, task_id, version, type, data, metadata, occurred_at "
+             "FROM events WHERE {column} = :key")
+
+
+def read_one(connection: Connection, *, seq: int | None = None,
+             event_id: uuid.UUID | None = None) -> EventEnvelope | None:
+    """One stored event, by seq or by event id (None if there is none)."""
+    column, key = ("seq", seq) if event_id is None else ("event_id", event_id)
+    row = connection.execute(text(_READ_ONE.format(column=column)), {"key": key}).first()
+    return envelope(*row) if row else None
+
+
 def envelope(seq: int, event_id: Any, task_id: int | None, version: int | None, type_: str,
              data: dict[str, Any], metadata: dict[str, Any], occurred_at: datetime,
              ) -> EventEnvelope:

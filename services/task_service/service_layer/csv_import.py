@@ -88,33 +88,55 @@ def check_header(header: list[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(names)}
 
 
-def _cell(cells: list[str], positions: dict[str, int], name: str) -> str:
-    index = positions.get(name)
-    return cells[index] if index is not None else ""
+class RowChecker:
+    """Validates data rows against the header's columns (the hot loop of an import)."""
 
+    def __init__(self, positions: dict[str, int]) -> None:
+        self.width = len(positions)
+        self.title, self.description, self.status, self.priority, self.due = (
+            positions.get(name) for name in COLUMNS)
+        self.dates: dict[str, bool] = {}  # most files repeat few dates; bounded below
 
-def check_row(cells: list[str], positions: dict[str, int], row: int
+    def check(self, cells: list[str], row: int
               ) -> tuple[list[dict[str, Any]], tuple[str | None, ...]]:
-    """Validate one row; return its problems and its values (title, description, ...)."""
-    if len(cells) != len(positions):
-        return [_problem(row, None, f"Expected {len(positions)} fields, found {len(cells)}")], ()
-    problems = []
-    title = _cell(cells, positions, "title")
-    if not title.strip():
-        problems.append(_problem(row, "title", "Title is required"))
-    elif len(title) > TITLE_MAX:
-        problems.append(_problem(row, "title", f"Title must be at most {TITLE_MAX} characters"))
-    status = _cell(cells, positions, "status").strip() or "active"
-    if status not in STATUSES:
-        problems.append(_problem(row, "status", f"Must be one of: {', '.join(STATUSES)}"))
-    priority = _cell(cells, positions, "priority").strip() or "medium"
-    if priority not in PRIORITIES:
-        problems.append(_problem(row, "priority", f"Must be one of: {', '.join(PRIORITIES)}"))
-    due = _cell(cells, positions, "due_date").strip()
-    if due and not _is_date(due):
-        problems.append(_problem(row, "due_date", "Must be a date YYYY-MM-DD"))
-    description = _cell(cells, positions, "description") or None
-    return problems, (title, description, status, priority, due or None)
+        """Return the row's problems and its values (title, description, ...)."""
+        if len(cells) != self.width:
+            return [_problem(row, None, f"Expected {self.width} fields, found {len(cells)}")], ()
+        title = "" if self.title is None else cells[self.title]
+        status = ("" if self.status is None else cells[self.status].strip()) or "active"
+        priority = ("" if self.priority is None else cells[self.priority].strip()) or "medium"
+        due = "" if self.due is None else cells[self.due].strip()
+        values = (title, None if self.description is None else cells[self.description] or None,
+                  status, priority, due or None)
+        if (0 < len(title) <= TITLE_MAX and status in STATUSES and priority in PRIORITIES
+                and title.strip() and (not due or self._is_date(due))):
+            return [], values
+        return self._problems(title, status, priority, due, row), values
+
+    def _is_date(self, raw: str) -> bool:
+        known = self.dates.get(raw)
+        if known is None:
+            known = _is_date(raw)
+            if len(self.dates) < 10_000:
+                self.dates[raw] = known
+        return known
+
+    def _problems(self, title: str, status: str, priority: str, due: str, row: int
+                  ) -> list[dict[str, Any]]:
+        problems = []
+        if not title.strip():
+            problems.append(_problem(row, "title", "Title is required"))
+        elif len(title) > TITLE_MAX:
+            problems.append(_problem(row, "title",
+                                     f"Title must be at most {TITLE_MAX} characters"))
+        if status not in STATUSES:
+            problems.append(_problem(row, "status", f"Must be one of: {', '.join(STATUSES)}"))
+        if priority not in PRIORITIES:
+            problems.append(_problem(row, "priority",
+                                     f"Must be one of: {', '.join(PRIORITIES)}"))
+        if due and not self._is_date(due):
+            problems.append(_problem(row, "due_date", "Must be a date YYYY-MM-DD"))
+        return problems
 
 
 def _is_date(raw: str) -> bool:
@@ -127,9 +149,23 @@ def _is_date(raw: str) -> bool:
     return True
 
 
-def _copy_line(row: int, values: tuple[str | None, ...]) -> str:
-    cells = ["\\N" if v is None else v.translate(_COPY_ESCAPES) for v in values]
-    return f"{row}\t" + "\t".join(cells) + "\n"
+def copy_text(rows: list[tuple[Any, ...]]) -> str:
+    """Rows in COPY text format (NULL written as an empty field: no value is ever empty).
+
+    Most batches hold no character COPY must escape; that is checked on the whole batch by
+    counting separators, and only a batch that has one is escaped cell by cell.
+    """
+    text = "".join("\t".join(map(_plain, values)) + "\n" for values in rows)
+    width = len(rows[0]) if rows else 0
+    if (text.count("\n") == len(rows) and text.count("\t") == len(rows) * (width - 1)
+            and "\\" not in text and "\r" not in text):
+        return text
+    return "".join("\t".join(_plain(v).translate(_COPY_ESCAPES) for v in values) + "\n"
+                   for values in rows)
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _records(source: IO[bytes]) -> tuple[_DigestingReader, Iterator[list[str]]]:
@@ -153,23 +189,23 @@ def _parse(raw: _DigestingReader, records: Iterator[list[str]]) -> ParsedCsv:
     header = next(records, None)
     if header is None:
         raise CsvRejected(422, "CSV file is empty")
-    positions = check_header(header)
+    checker = RowChecker(check_header(header))
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
     problems: list[dict[str, Any]] = []
     count, batch = 0, []
     for row, cells in enumerate(records, start=2):  # spreadsheet numbering: header is row 1
         if not cells:
             continue
-        found, values = check_row(cells, positions, row)
+        found, values = checker.check(cells, row)
         if found:
             problems.extend(found[: MAX_REPORTED - len(problems)])
         elif not problems:
             count += 1
-            batch.append(_copy_line(row, values))
+            batch.append((count, *values))
             if len(batch) >= 10_000:
-                spool.write("".join(batch).encode())
+                spool.write(copy_text(batch).encode())
                 batch.clear()
-    spool.write("".join(batch).encode())
+    spool.write(copy_text(batch).encode())
     return _finish(spool, count, problems, raw.digest.hexdigest())
 
 

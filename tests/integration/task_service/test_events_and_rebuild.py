@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import read_after
+from services.task_service.adapters.event_store import read_after, read_encoded_after
 from services.task_service.config import Settings
 from shared.events import EVENT_TYPES, to_dict
 from tests.tokens import TokenFactory
@@ -59,6 +59,21 @@ def test_every_event_type_matches_its_documented_schema(
     assert {e.type for e in events} == set(EVENT_TYPES)
     for event in events:
         checks[event.type].validate(to_dict(event))
+
+
+def test_the_relays_payloads_are_the_envelopes_of_the_contract(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    """What the relay publishes (encoded by PostgreSQL) is exactly `shared.events.encode`'s."""
+    exercise(client, tokens)
+    with engine.begin() as connection:  # a whole second, which Python writes without fraction
+        connection.execute(text("UPDATE events SET occurred_at = '2025-01-02T03:04:05Z' "
+                                "WHERE seq = 1"))
+    with engine.connect() as connection:
+        events = read_after(connection, 0, 1000)
+        encoded = read_encoded_after(connection, 0, 1000)
+    assert [seq for seq, _ in encoded] == [event.seq for event in events]
+    assert [json.loads(payload) for _, payload in encoded] == [to_dict(e) for e in events]
+    assert json.loads(encoded[0][1])["occurred_at"] == "2025-01-02T03:04:05Z"
 
 
 def test_a_wrong_event_is_rejected_by_the_schemas() -> None:

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from services.task_service.service_layer.csv_import import CsvRejected, parse_csv
+from services.task_service.service_layer.csv_import import CsvRejected, copy_text, parse_csv
 
 
 def rejected(body: bytes) -> CsvRejected:
@@ -17,11 +17,21 @@ def rejected(body: bytes) -> CsvRejected:
 
 
 def test_valid_rows_become_copy_lines_with_escapes_and_nulls() -> None:
-    """Tabs, backslashes and newlines are escaped; empty optional cells become NULL."""
-    parsed = parse_csv(io.BytesIO(b'title,description\n"a\tb","x\\y\nz"\nc,\n'))
+    """Rows are numbered 1..N; tabs, backslashes and newlines are escaped; empty → NULL ('')."""
+    parsed = parse_csv(io.BytesIO(b'title,description\n\n"a\tb","x\\y\nz"\nc,\n'))
     assert parsed.rows == 2
     assert parsed.copy_file.read().decode().splitlines() == [
-        "2\ta\\tb\tx\\\\y\\nz\tactive\tmedium\t\\N", "3\tc\t\\N\tactive\tmedium\t\\N"]
+        "1\ta\\tb\tx\\\\y\\nz\tactive\tmedium\t", "2\tc\t\tactive\tmedium\t"]
+
+
+@pytest.mark.parametrize("special", ["\t", "\n", "\r", "\\"])
+def test_a_batch_with_one_special_character_is_escaped_whole(special: str) -> None:
+    """The unescaped fast path is taken only when no cell holds a character COPY escapes."""
+    rows = [(1, "plain", None, "active", "medium", "2030-01-01"),
+            (2, f"odd{special}one", "d", "active", "high", None)]
+    escaped = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}[special]
+    assert copy_text(rows).split("\n") == [
+        "1\tplain\t\tactive\tmedium\t2030-01-01", f"2\todd{escaped}one\td\tactive\thigh\t", ""]
 
 
 def test_row_numbers_follow_the_spreadsheet_and_every_problem_is_listed() -> None:

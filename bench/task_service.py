@@ -1,0 +1,443 @@
+"""Task service benchmarks: CSV import vs psql \\copy, POST /task, the relay, concurrent appends.
+
+Sizes come from the environment so a quick run is possible while developing:
+`BENCH_TASKS_CSV_ROWS` (default `100000,1000000`), `BENCH_TASKS_RELAY_EVENTS` (default
+1,000,000), `BENCH_TASKS_SECONDS` (duration of each throughput run, default 10).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from bench.core import ROOT, result, servers
+from services.embedded import free_port
+from services.registry import migrate_service
+from shared.db import drop_database, ensure_database
+from tests.stack import running_stack, wait_until
+from tests.tokens import TokenFactory
+
+COMMAND = "make bench BENCH=task_service"
+CSV_ROWS = [int(n) for n in os.environ.get("BENCH_TASKS_CSV_ROWS", "100000,1000000").split(",")]
+RELAY_EVENTS = int(os.environ.get("BENCH_TASKS_RELAY_EVENTS", "1000000"))
+SECONDS = float(os.environ.get("BENCH_TASKS_SECONDS", "10"))
+CONNECTIONS = 16
+WRITERS = (1, 4, 16)
+RELAY_BATCH = 1000  # RELAY_BATCH_SIZE's default
+COLUMNS = "title,description,status,priority,due_date"
+STATUSES = ("active", "in_progress", "completed", "cancelled")
+PRIORITIES = ("low", "medium", "high")
+
+
+# --- servers and processes ----------------------------------------------------------------
+
+@contextmanager
+def tasks_database(pg_url: str) -> Iterator[str]:
+    """A fresh, migrated task database (its URL), dropped afterwards."""
+    url = make_url(pg_url).set(database=f"bench_tasks_{uuid.uuid4().hex[:8]}")
+    rendered = url.render_as_string(hide_password=False)
+    ensure_database(rendered)
+    migrate_service("tasks", rendered)
+    try:
+        yield rendered
+    finally:
+        drop_database(rendered)
+
+
+@contextmanager
+def jwks_server(tokens: TokenFactory) -> Iterator[str]:
+    """Serve the factory's JWKS over HTTP (stands in for the auth service); yield its URL."""
+    body = json.dumps(tokens.jwks()).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
+    """The task service under gunicorn, as in the Procfile; yield its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
+    env.update({
+        "TASKSTREAM_ENV": "test", "TASKS_DATABASE_URL": db_url, "REDIS_URL": redis_url,
+        "REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}", "JWKS_URL": jwks_url,
+        "CSV_MAX_BYTES": str(512 * 1024 * 1024), "WEB_TIMEOUT": "600", "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": "2",
+    })
+    command = [str(Path(sys.executable).with_name("gunicorn")), "--config",
+               "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+               "services.task_service.app:create_app()"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _ready(base), 60, 0.2, "the task service")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def psql_binary() -> str:
+    """psql from PATH, else the one bundled with pgserver."""
+    found = shutil.which("psql")
+    if found:
+        return found
+    from pgserver._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+
+    return str(POSTGRES_BIN_PATH / "psql")
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as libpq (psql) understands it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# --- CSV import ---------------------------------------------------------------------------
+
+def write_csv(path: Path, rows: int) -> None:
+    """A CSV of `rows` valid tasks, every column filled."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(COLUMNS + "\n")
+        for i in range(rows):
+            out.write(f"Task {i},Imported row {i},{STATUSES[i % 4]},{PRIORITIES[i % 3]},"
+                      f"2030-{1 + i % 12:02d}-{1 + i % 28:02d}\n")
+
+
+def psql_copy_seconds(db_url: str, path: Path) -> float:
+    """Seconds for `psql \\copy` of the file into a bare table (no index, no constraint)."""
+    table = f"bare_{uuid.uuid4().hex[:8]}"
+    psql, url = psql_binary(), libpq_url(db_url)
+    subprocess.run([psql, url, "-q", "-c", f"CREATE TABLE {table} (title text, description "
+                    "text, status text, priority text, due_date date)"], check=True)
+    started = time.perf_counter()
+    subprocess.run([psql, url, "-q", "-c", f"\\copy {table} ({COLUMNS}) FROM '{path}' "
+                    "WITH (FORMAT csv, HEADER true)"], check=True)
+    seconds = time.perf_counter() - started
+    subprocess.run([psql, url, "-q", "-c", f"DROP TABLE {table}"], check=True)
+    return seconds
+
+
+def upload_seconds(base: str, headers: dict[str, str], path: Path, rows: int) -> float:
+    """Seconds for `POST /upload-csv` (multipart, as `curl -F file=@...`) to answer 201."""
+    started = time.perf_counter()
+    with path.open("rb") as body:
+        response = requests.post(f"{base}/upload-csv", headers=headers, timeout=900,
+                                 files={"file": ("tasks.csv", body, "text/csv")})
+    seconds = time.perf_counter() - started
+    if response.status_code != 201 or response.json() != {"imported": rows}:
+        raise RuntimeError(f"upload failed: {response.status_code} {response.text[:500]}")
+    return seconds
+
+
+def csv_import(pg: str, rds: str) -> list[dict[str, Any]]:
+    """Each size: HTTP upload end to end, beside psql \\copy of the same file, same run."""
+    found = []
+    tokens = TokenFactory()
+    with tempfile.TemporaryDirectory(prefix="bench-csv-") as tmp, jwks_server(tokens) as jwks:
+        for rows in CSV_ROWS:
+            path = Path(tmp) / f"tasks-{rows}.csv"
+            write_csv(path, rows)
+            with tasks_database(pg) as db_url, task_service(db_url, rds, jwks) as base:
+                copy_rate = rows / psql_copy_seconds(db_url, path)
+                import_rate = rows / upload_seconds(base, tokens.headers(role="admin"), path,
+                                                    rows)
+            path.unlink()
+            notes = (f"{rows:,} rows ({COLUMNS}); task service under gunicorn (Procfile "
+                     "settings, 2 gthread workers) on its own database, multipart upload, "
+                     "tasks + TaskCreated events in one transaction")
+            found += [
+                result(f"CSV import {rows:,} rows (HTTP upload -> 201)", import_rate, "rows/s",
+                       COMMAND, notes),
+                result(f"psql \\copy {rows:,} rows into a bare table", copy_rate, "rows/s",
+                       COMMAND, f"same file, same server, {psql_binary()}"),
+                result(f"CSV import / psql \\copy ratio, {rows:,} rows", import_rate / copy_rate,
+                       "x", COMMAND, "target >= 0.5"),
+            ]
+    return found
+
+
+# --- command throughput -----------------------------------------------------------------
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = '{"title": "bench task", "priority": "high"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "%s"
+"""
+
+
+def wrk_rate(url: str, headers: dict[str, str]) -> float:
+    """Requests/s of `POST /task` with wrk; every response must be 2xx."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % headers["Authorization"])
+    try:
+        output = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{int(SECONDS)}s", "-s",
+             script.name, f"{url}/task"], check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(script.name)
+    if "Non-2xx" in output:
+        raise RuntimeError(f"wrk saw failed requests:\n{output}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+
+
+def python_rate(url: str, headers: dict[str, str]) -> float:
+    """Requests/s of `POST /task` from a thread pool of keep-alive sessions."""
+    deadline = time.monotonic() + SECONDS
+
+    def client(_: int) -> int:
+        done, session = 0, requests.Session()
+        while time.monotonic() < deadline:
+            response = session.post(f"{url}/task", headers=headers,
+                                    json={"title": "bench task", "priority": "high"})
+            if response.status_code != 201:
+                raise RuntimeError(f"POST /task: {response.status_code} {response.text}")
+            done += 1
+        return done
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(CONNECTIONS) as pool:
+        total = sum(pool.map(client, range(CONNECTIONS)))
+    return total / (time.monotonic() - started)
+
+
+def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
+    """`POST /task` requests/s straight to the task service and through the gateway."""
+    measure, client = (wrk_rate, "wrk -t2") if shutil.which("wrk") else (
+        python_rate, "Python thread pool (wrk not installed)")
+    extra = {"RATE_LIMIT_DEFAULT": "100000000/minute", "WEB_CONCURRENCY": "2"}
+    with running_stack(pg, rds, extra_env=extra) as stack:
+        headers = stack.login()
+        direct = measure(stack.url("tasks"), headers)
+        gateway = measure(stack.base_url, headers)
+    notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
+             "(tests.stack: gunicorn 2 gthread workers per service, relay and projector "
+             "consuming the events); gateway rate limit raised out of the way")
+    return [
+        result("POST /task direct to task_service", direct, "requests/s", COMMAND, notes),
+        result("POST /task through the gateway", gateway, "requests/s", COMMAND, notes),
+    ]
+
+
+# --- relay --------------------------------------------------------------------------------
+
+BACKLOG = text("""
+INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
+SELECT g, gen_random_uuid(), g, 1, 'TaskCreated',
+       jsonb_build_object('title', 'Task ' || g, 'description', 'Imported row ' || g,
+                          'status', 'active', 'priority', 'medium', 'due_date', '2030-01-01',
+                          'created_by', 1),
+       jsonb_build_object('actor', jsonb_build_object('id', 1, 'username', 'bench',
+                          'role', 'admin'), 'correlation_id', md5(g::text),
+                          'schema_version', 1),
+       now()
+FROM generate_series(:first, :last) AS g
+""")
+
+
+def fill_backlog(engine: Engine, count: int) -> None:
+    """Insert `count` committed events in bulk (seq 1..count)."""
+    for first in range(1, count + 1, 250_000):
+        with engine.begin() as connection:
+            connection.execute(BACKLOG, {"first": first, "last": min(count, first + 249_999)})
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE events"))
+
+
+def stored_payloads(engine: Engine, count: int) -> list[tuple[str, str]]:
+    """Every event's entry id and encoded envelope, exactly as the relay publishes them."""
+    from services.task_service.adapters.event_store import read_encoded_after
+
+    payloads: list[tuple[str, str]] = []
+    with engine.connect() as connection:
+        while len(payloads) < count:
+            entries = read_encoded_after(connection, len(payloads), 10_000)
+            payloads += [(f"{seq}-0", payload) for seq, payload in entries]
+    return payloads
+
+
+def raw_xadd_rate(client: redis.Redis, stream: str, payloads: list[tuple[str, str]]) -> float:
+    """Events/s of plain pipelined XADD of prepared payloads, RELAY_BATCH per round trip."""
+    started = time.perf_counter()
+    for start in range(0, len(payloads), RELAY_BATCH):
+        pipe = client.pipeline(transaction=False)
+        for entry_id, payload in payloads[start:start + RELAY_BATCH]:
+            pipe.xadd(stream, {"event": payload}, id=entry_id)
+        pipe.execute()
+    return len(payloads) / (time.perf_counter() - started)
+
+
+def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str) -> float:
+    """Events/s of the relay publishing the whole backlog (one `publish_pending` pass)."""
+    from services.task_service.relay import Relay, RelayConfig
+    from shared.bus import RedisStreamBus
+
+    relay = Relay(engine, RedisStreamBus(client, stream),
+                  RelayConfig(batch_size=RELAY_BATCH, namespace=namespace))
+    started = time.perf_counter()
+    published = relay.publish_pending()
+    seconds = time.perf_counter() - started
+    if published != RELAY_EVENTS or client.xlen(stream) != RELAY_EVENTS:
+        raise RuntimeError(f"relay published {published}, stream has {client.xlen(stream)}")
+    return published / seconds
+
+
+def relay(pg: str, rds: str) -> list[dict[str, Any]]:
+    """The relay from a backlog beside raw pipelined XADD of the same payloads."""
+    client = redis.Redis.from_url(rds)
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        with tasks_database(pg) as db_url:
+            engine = create_engine(db_url)
+            fill_backlog(engine, RELAY_EVENTS)
+            payloads = stored_payloads(engine, RELAY_EVENTS)
+            raw = raw_xadd_rate(client, f"{namespace}:raw", payloads)
+            del payloads
+            client.delete(f"{namespace}:raw")
+            relayed = relay_rate(engine, client, f"{namespace}:events", namespace)
+            engine.dispose()
+    finally:
+        for key in client.scan_iter(match=f"{namespace}*"):
+            client.delete(key)
+        client.close()
+    notes = (f"backlog of {RELAY_EVENTS:,} TaskCreated events, batches of {RELAY_BATCH} "
+             "(RELAY_BATCH_SIZE), relay in process")
+    return [
+        result("relay throughput from a backlog", relayed, "events/s", COMMAND, notes),
+        result("raw pipelined XADD (redis-py), same payloads", raw, "events/s", COMMAND,
+               notes + "; payloads prepared in memory beforehand"),
+        result("relay / raw XADD ratio", relayed / raw, "x", COMMAND, "target >= 0.5"),
+    ]
+
+
+# --- concurrent appends -------------------------------------------------------------------
+
+def _writer(db_url: str, with_lock: bool, ready: Any, go: Any, counts: Any, index: int
+            ) -> None:
+    """One writer process: once told to go, create tasks (one event each) for SECONDS."""
+    from services.task_service.adapters import event_store
+    from services.task_service.domain.model import Context, CreateTask
+    from services.task_service.service_layer.tasks import create_task
+    from services.task_service.service_layer.unit_of_work import UnitOfWork
+    from shared.events import Actor
+
+    if not with_lock:  # reference only: a plain sequence, which is NOT gap-free
+        event_store.lock_appends = lambda session: int(  # type: ignore[assignment]
+            session.execute(text("SELECT nextval('bench_seq') - 1")).scalar_one())
+    engine = create_engine(db_url, pool_size=1)
+    with engine.connect():
+        pass
+    context, done = Context(Actor(1, "bench", "admin"), "bench"), 0
+    ready.release()
+    go.wait()
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline:
+        create_task(UnitOfWork(engine), CreateTask(f"writer {index} task {done}"), context)
+        done += 1
+    counts[index] = done
+    engine.dispose()
+
+
+def append_rate(db_url: str, writers: int, with_lock: bool) -> float:
+    """Events/s appended by `writers` processes, each committing one task at a time."""
+    context = multiprocessing.get_context("spawn")
+    counts, ready, go = context.Array("q", writers), context.Semaphore(0), context.Event()
+    processes = [context.Process(target=_writer,
+                                 args=(db_url, with_lock, ready, go, counts, i))
+                 for i in range(writers)]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        if not ready.acquire(timeout=120):
+            raise RuntimeError("a writer process did not start")
+    go.set()
+    for process in processes:
+        process.join()
+    if any(process.exitcode != 0 for process in processes) or not sum(counts):
+        raise RuntimeError("a writer process failed")
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM events")).scalar_one()
+    engine.dispose()
+    if stored != sum(counts):
+        raise RuntimeError(f"{sum(counts)} creates but {stored} events")
+    return sum(counts) / SECONDS
+
+
+def concurrent_appends(pg: str) -> list[dict[str, Any]]:
+    """Events/s with 1, 4, 16 writers: the append lock, and a plain sequence for reference."""
+    found = []
+    for with_lock in (True, False):
+        for writers in WRITERS:
+            with tasks_database(pg) as db_url:
+                engine = create_engine(db_url)
+                with engine.begin() as connection:
+                    connection.execute(text("CREATE SEQUENCE bench_seq"))
+                engine.dispose()
+                rate = append_rate(db_url, writers, with_lock)
+            how = ("gap-free append lock (as shipped)" if with_lock else
+                   "plain sequence instead of the lock (reference, not gap-free)")
+            found.append(result(
+                f"appends, {writers} concurrent writer{'s' if writers > 1 else ''}, "
+                f"{'append lock' if with_lock else 'sequence'}", rate, "events/s", COMMAND,
+                f"{how}; each writer a process running create_task (one task + one event "
+                f"per transaction, synchronous_commit on), {SECONDS:g} s"))
+    return found
+
+
+def run() -> list[dict[str, Any]]:
+    """Every task service benchmark, in one run on the same servers."""
+    with servers() as (pg, rds):
+        found = csv_import(pg, rds)
+        found += relay(pg, rds)
+        found += concurrent_appends(pg)
+        found += command_throughput(pg, rds)
+    return found
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['figure']}: {row['value']} {row['unit']}  ({row['notes']})")

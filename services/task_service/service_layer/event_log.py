@@ -1,0 +1,161 @@
+"""Operator use cases on the event log: republish to the stream, show one event, tail.
+
+Stream entry ids are `<seq>-0` and Redis never accepts an id at or below the stream's head,
+so the stream can only grow at its end. Republishing therefore adds what is missing *above*
+the head; entries missing below it (trimmed, deleted) can only come back by deleting the
+stream and republishing it whole (`rebuild=True`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy.engine import Engine
+
+from services.task_service.adapters.event_store import read_encoded_after, read_one, store_head
+from services.task_service.adapters.stream import publish_encoded
+from shared.bus import seq_of
+from shared.events import EventEnvelope, decode, format_timestamp
+
+
+class RepublishRefused(Exception):
+    """Republishing as asked would leave a hole in the stream."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a republish got."""
+
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Events per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        """Seconds left at the current rate."""
+        return (self.total - self.done) / self.rate if self.rate else 0.0
+
+    def line(self) -> str:
+        """`republished 1,000/5,000 (20%), 12,000 events/s, ETA 0:00:03`."""
+        share = 100 * self.done // self.total if self.total else 100
+        eta = time.strftime("%H:%M:%S", time.gmtime(self.eta))
+        return (f"republished {self.done:,}/{self.total:,} ({share}%), "
+                f"{self.rate:,.0f} events/s, ETA {eta}")
+
+
+@dataclass(frozen=True)
+class Republished:
+    """What a republish did."""
+
+    stream_head_before: int
+    first_seq: int
+    last_seq: int
+    added: int
+    skipped: int
+    rebuilt: bool
+
+
+def stream_head(client: redis.Redis, stream: str) -> int:
+    """The seq of the last id the stream ever took (0 when it does not exist)."""
+    try:
+        return seq_of(client.xinfo_stream(stream)["last-generated-id"])
+    except redis.ResponseError:
+        return 0
+
+
+def republish(engine: Engine, client: redis.Redis, stream: str, from_seq: int, *,
+              rebuild: bool = False, batch_size: int = 1000,
+              progress: Callable[[Progress], None] = lambda _: None) -> Republished:
+    """Publish stored events from `from_seq` (or from above the head) to the stream."""
+    head = stream_head(client, stream)
+    if rebuild:
+        if from_seq > 1:
+            raise RepublishRefused(
+                "--rebuild-stream republishes from seq 1: a stream that starts later looks "
+                "to the relay like a stream that lost data")
+        client.delete(stream)
+        start = 1
+    elif from_seq > head + 1:
+        raise RepublishRefused(
+            f"the stream's head is seq {head}: publishing from {from_seq} would leave seqs "
+            f"{head + 1}..{from_seq - 1} missing for ever (ids never go backwards); "
+            f"use --from-seq {head + 1} or lower")
+    else:
+        start = head + 1  # at or below the head Redis refuses every id: nothing to re-add
+    added, last, read = _publish_from(engine, client, stream, start, batch_size, progress)
+    return Republished(head, start, last, added, read - added, rebuild)
+
+
+def _publish_from(engine: Engine, client: redis.Redis, stream: str, start: int,
+                  batch_size: int, progress: Callable[[Progress], None]
+                  ) -> tuple[int, int, int]:
+    started, added, read, after = time.monotonic(), 0, 0, start - 1
+    with engine.connect() as connection:
+        total = max(0, store_head(connection) - after)
+        while entries := read_encoded_after(connection, after, batch_size):
+            connection.rollback()
+            added += publish_encoded(client, stream, entries)
+            read, after = read + len(entries), entries[-1][0]
+            progress(Progress(read, max(total, read), time.monotonic() - started))
+    return added, after, read
+
+
+def find_event(engine: Engine, key: str) -> EventEnvelope | None:
+    """A stored event by seq (digits) or event id (UUID); ValueError for anything else."""
+    with engine.connect() as connection:
+        if key.isdigit():
+            return read_one(connection, seq=int(key))
+        return read_one(connection, event_id=uuid.UUID(key))
+
+
+@dataclass(frozen=True)
+class TailFilter:
+    """Which events `tail` prints."""
+
+    type: str | None = None
+    task_id: int | None = None
+
+    def matches(self, event: EventEnvelope) -> bool:
+        """True when the event passes every given criterion."""
+        return ((self.type is None or event.type == self.type)
+                and (self.task_id is None or event.task_id == self.task_id))
+
+
+def follow(client: redis.Redis, stream: str, from_seq: int | None, block_ms: int = 1000
+           ) -> Iterator[EventEnvelope | None]:
+    """Events on the stream from `from_seq` (default: only new ones), forever.
+
+    Yields None after each empty wait so that callers can check their own stop conditions.
+    """
+    last = "$" if from_seq is None else f"{max(0, from_seq - 1)}-0"
+    if last == "$":
+        last = f"{stream_head(client, stream)}-0"
+    while True:
+        reply = client.xread({stream: last}, count=500, block=block_ms)
+        if not reply:
+            yield None
+            continue
+        for entry_id, fields in reply[0][1]:
+            last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            yield decode(fields[b"event"], last)
+
+
+def describe(event: EventEnvelope) -> str:
+    """One readable line: seq, time, type, task and version, actor, data."""
+    task = f"task={event.task_id} v{event.version}" if event.task_id is not None else "-"
+    who = event.actor.username if event.actor else "-"
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+    if len(data) > 160:
+        data = data[:157] + "..."
+    return (f"{event.seq:>8}  {format_timestamp(event.occurred_at)}  {event.type:<22} "
+            f"{task:<16} {who:<12} {data}")
