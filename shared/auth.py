@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -113,17 +114,62 @@ class JwksCache:
             }
 
 
+class VerifiedTokens:
+    """Tokens already verified, kept until they expire (a bounded LRU).
+
+    A token's signature, issuer and audience cannot change, and its `nbf` has passed once it
+    verified, so the only thing left to check on a later request is `exp`.
+    """
+
+    def __init__(self, capacity: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.capacity = capacity
+        self.clock = clock
+        self.entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        """The principal of a verified, unexpired token."""
+        with self.lock:
+            found = self.entries.get(token)
+            if found is None:
+                return None
+            if found[0] <= self.clock():
+                del self.entries[token]
+                return None
+            self.entries.move_to_end(token)
+            return found[1]
+
+    def put(self, token: str, expires_at: float, principal: Principal) -> None:
+        """Remember a token that just verified."""
+        with self.lock:
+            self.entries[token] = (expires_at, principal)
+            self.entries.move_to_end(token)
+            while len(self.entries) > self.capacity:
+                self.entries.popitem(last=False)
+
+
 class TokenVerifier:
     """Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud` of access tokens."""
 
-    def __init__(self, keys: JwksCache, issuer: str, audience: str, algorithm: str) -> None:
+    def __init__(self, keys: JwksCache, issuer: str, audience: str, algorithm: str,
+                 verified: VerifiedTokens | None = None) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.algorithm = algorithm
+        self.verified = verified if verified is not None else VerifiedTokens()
 
     def verify(self, token: str) -> Principal:
         """Return the principal a valid token names, or raise InvalidToken."""
+        known = self.verified.get(token)
+        if known is not None:
+            return known
+        claims = self._check(token)
+        principal = _principal(claims)
+        self.verified.put(token, float(claims["exp"]), principal)
+        return principal
+
+    def _check(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -139,7 +185,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        return _principal(claims)
+        return claims
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

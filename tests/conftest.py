@@ -13,7 +13,6 @@ from services.registry import migrate_service
 from shared.db import drop_database, ensure_database
 from tests.servers import postgres_server, redis_server, unique_name
 
-
 # Tests run as the `test` environment unless a test says otherwise.
 os.environ.setdefault("TASKSTREAM_ENV", "test")
 
