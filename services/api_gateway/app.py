@@ -6,6 +6,7 @@ import logging
 
 import redis
 from flask import Flask
+from flask_cors import CORS
 
 from services.api_gateway.adapters.ratelimit import (
     client_address_key,
@@ -20,6 +21,11 @@ from shared.http import init_http, register_health
 from shared.logs import configure_logging
 
 log = logging.getLogger("taskstream.gateway")
+
+# Response headers a browser client may read when CORS is on.
+EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "X-Cache",
+                   "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                   "X-RateLimit-Reset"]
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -68,6 +74,10 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     app.extensions["upstreams"] = build_upstreams(settings)
     app.before_request(identify_caller)
     app.before_request(proxy.enforce_body_limit)
+    if settings.cors_origins:  # off unless configured
+        CORS(app, origins=list(settings.cors_origins), expose_headers=EXPOSED_HEADERS,
+             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
+                            "X-Request-ID"])
     limiter = create_limiter(app, settings)
     login_limit = limiter.limit(settings.rate_limit_login, key_func=client_address_key)
     proxy.register_routes(app, login_limit)

@@ -212,3 +212,16 @@ def test_metrics_count_requests_and_rejections(monkeypatch: pytest.MonkeyPatch, 
     text = client.get("/metrics").get_data(as_text=True)
     assert 'route="/tasks",service="api_gateway",status="429"' in text
     assert 'taskstream_rate_limited_total{limit="1 per 1 minute"}' in text
+
+
+def test_cors_answers_only_configured_origins(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                             namespace: str, upstream: tuple[Flask, str],
+                                             tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                cors_origins=("https://app.example",))
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    allowed = client.get("/tasks", headers={**tokens.headers(), "Origin": "https://app.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "ETag" in allowed.headers["Access-Control-Expose-Headers"]
+    other = client.get("/tasks", headers={**tokens.headers(), "Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
