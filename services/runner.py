@@ -73,13 +73,17 @@ def run_processes(procfile: str) -> int:
         start_new_session=True,
     )
 
+    stopping = []
+
     def stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
-    return child.wait()
+    code = child.wait()
+    return 0 if stopping else code  # a requested stop is a clean exit
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from prometheus_client import Counter
@@ -54,8 +54,18 @@ def _count_breach(limit: RequestLimit) -> None:
     RATE_LIMITED.labels(str(limit.limit)).inc()
 
 
+def drop_retry_after_unless_limited(response: Response) -> Response:
+    """Flask-Limiter sends `Retry-After` on every response; it only means something on 429."""
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def create_limiter(app: Flask, settings: Settings) -> Limiter:
     """Attach the limiter with the default limit; login routes get theirs in `limit_login`."""
+    # after_request hooks run in reverse order: registered first, this one sees the limiter's
+    # headers.
+    app.after_request(drop_retry_after_unless_limited)
     limiter = Limiter(
         caller_key,
         app=app,

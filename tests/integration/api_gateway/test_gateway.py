@@ -126,8 +126,10 @@ def test_rate_limit_gives_exact_429(monkeypatch: pytest.MonkeyPatch, redis_url: 
                                 rate_limit_default="3/minute")
     client = create_app(settings, verifier=tokens.verifier()).test_client()
     headers = tokens.headers()
-    statuses = [client.get("/tasks", headers=headers).status_code for _ in range(5)]
-    assert statuses == [200, 200, 200, 429, 429]
+    responses = [client.get("/tasks", headers=headers) for _ in range(5)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+    assert responses[0].headers["X-RateLimit-Remaining"] == "2"
+    assert "Retry-After" not in responses[0].headers
     limited = client.get("/tasks", headers=headers)
     assert limited.get_json() == {"error": "Too many requests, please try again later."}
     assert int(limited.headers["Retry-After"]) > 0
