@@ -95,7 +95,8 @@ def _reset_request_id(_exc: BaseException | None) -> None:
 
 def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
     """Install request ids, JSON errors, security headers and the body size limit."""
-    app.config.setdefault("MAX_CONTENT_LENGTH", max_body_bytes)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
+        app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.before_request(_assign_request_id)
     app.after_request(_finish_response)

@@ -1,0 +1,66 @@
+"""A service's first connection waits for a late database, then fails clearly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from services.embedded import free_port
+from shared.db import DatabaseUnavailable, create_db_engine
+from tests.integration.task_service.helpers import CuttableProxy
+
+
+def _via_proxy(pg_url: str, proxy: CuttableProxy) -> str:
+    url = make_url(pg_url)
+    target = url.query.get("host") or url.host
+    proxy.target = target if str(target).startswith("/") else (url.host, url.port or 5432)
+    if str(target).startswith("/"):
+        proxy.target = f"{target}/.s.PGSQL.{url.port or 5432}"
+    return url.set(host="127.0.0.1", port=proxy.port, query={}).render_as_string(
+        hide_password=False)
+
+
+def test_waits_for_a_late_database_and_logs_each_attempt(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    proxy = CuttableProxy(("127.0.0.1", 1))
+    url = _via_proxy(pg_url, proxy)
+    proxy.cut()  # the database is "down" when the service starts
+    caplog.set_level(logging.INFO, logger="taskstream.db")
+    attempts: list[str] = []
+
+    class ComeBackAfterTwoFailures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            attempts.append(record.getMessage())
+            if len(attempts) == 2:
+                threading.Thread(target=proxy.restore).start()
+
+    handler = ComeBackAfterTwoFailures(level=logging.WARNING)
+    logging.getLogger("taskstream.db").addHandler(handler)
+    try:
+        engine = create_db_engine(url, attempts=10, backoff=0.05)
+    finally:
+        logging.getLogger("taskstream.db").removeHandler(handler)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
+    proxy.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("DB connection attempt" in m for m in messages) >= 2
+    assert messages[-1] == "DB connection established successfully."
+
+
+def test_gives_up_with_a_clear_error_after_the_last_attempt() -> None:
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/nothing"
+    with pytest.raises(DatabaseUnavailable, match=r"after 3 attempts"):
+        create_db_engine(url, attempts=3, backoff=0.01)
+
+
+def test_pool_is_sized_and_pre_pinged(pg_url: str) -> None:
+    engine = create_db_engine(pg_url, pool_size=3, max_overflow=1, attempts=1)
+    assert engine.pool.size() == 3
+    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    engine.dispose()

@@ -1,0 +1,68 @@
+"""Configuration: env files, typed reads, per-service databases, production secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, Env, current_environment, load_env_file
+
+
+def test_environment_names_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKSTREAM_ENV", "Production")
+    assert current_environment() == "production"
+    monkeypatch.setenv("TASKSTREAM_ENV", "development")
+    assert current_environment() == "dev"
+    monkeypatch.setenv("TASKSTREAM_ENV", "qa")
+    with pytest.raises(ConfigError, match="TASKSTREAM_ENV must be one of"):
+        current_environment()
+
+
+def test_env_file_fills_gaps_but_real_variables_win(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    (tmp_path / ".env.staging").write_text("LOG_LEVEL=DEBUG\nREDIS_NAMESPACE=from-file\n")
+    monkeypatch.setenv("REDIS_NAMESPACE", "from-env")
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    monkeypatch.delenv("TASKSTREAM_ENV_FILE", raising=False)
+    assert load_env_file("staging", tmp_path) == tmp_path / ".env.staging"
+    env = Env("staging")
+    assert env.str("LOG_LEVEL") == "DEBUG"
+    assert env.str("REDIS_NAMESPACE") == "from-env"
+
+
+def test_typed_reads_give_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = Env("test")
+    monkeypatch.setenv("DB_POOL_SIZE", "ten")
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE must be an integer, not 'ten'"):
+        env.int("DB_POOL_SIZE", 5)
+    monkeypatch.setenv("RATE_LIMIT_ENABLED", "maybe")
+    with pytest.raises(ConfigError, match="must be true or false"):
+        env.bool("RATE_LIMIT_ENABLED", True)
+    monkeypatch.setenv("CORS_ORIGINS", " a, ,b ")
+    assert env.list("CORS_ORIGINS") == ("a", "b")
+
+
+def test_each_service_gets_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = Env("test")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p%40ss@db:5432/taskstream")
+    monkeypatch.delenv("TASKS_DATABASE_URL", raising=False)
+    assert env.database_url("tasks") == "postgresql+psycopg2://u:p%40ss@db:5432/taskstream_tasks"
+    monkeypatch.setenv("TASKS_DATABASE_URL", "postgresql://elsewhere/t")
+    assert env.database_url("tasks") == "postgresql://elsewhere/t"
+
+
+def test_missing_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("AUTH_DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        Env("test").database_url("auth")
+
+
+@pytest.mark.parametrize("value", ["", "change-me", "password"])
+def test_production_refuses_missing_or_placeholder_secrets(monkeypatch: pytest.MonkeyPatch,
+                                                          value: str) -> None:
+    monkeypatch.setenv("ADMIN_PASSWORD", value)
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be set to a real secret"):
+        Env("production").secret("ADMIN_PASSWORD")
+    assert Env("dev").secret("ADMIN_PASSWORD", "dev-default") in {value, "dev-default"}

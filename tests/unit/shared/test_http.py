@@ -1,0 +1,82 @@
+"""The HTTP edge every service shares: JSON bodies, JSON errors, request ids."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask, jsonify
+from flask.testing import FlaskClient
+from marshmallow import Schema, fields, validate
+
+from shared.errors import validation_message
+from shared.http import Blueprint, create_api, init_http
+
+
+class ItemSchema(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=5))
+
+
+@pytest.fixture
+def client() -> FlaskClient:
+    app = Flask("services.example.app")
+    init_http(app, max_body_bytes=64)
+    api = create_api(app, "Example", "An example service.")
+    blp = Blueprint("items", __name__)
+
+    @blp.route("/items", methods=["POST"])
+    @blp.arguments(ItemSchema)
+    def create(item: dict) -> dict:
+        """Create an item."""
+        return item
+
+    @blp.route("/boom")
+    def boom() -> None:
+        """Fail."""
+        raise RuntimeError("secret detail")
+
+    api.register_blueprint(blp)
+    app.add_url_rule("/ok", "ok", lambda: jsonify([]))
+    return app.test_client()
+
+
+def test_missing_field_is_422_with_the_contract_message(client: FlaskClient) -> None:
+    response = client.post("/items", json={})
+    assert response.status_code == 422
+    assert response.get_json() == {"error": "Field 'title' is required",
+                                   "details": {"json": {"title": [
+                                       "Missing data for required field."]}}}
+
+
+def test_invalid_value_names_the_field(client: FlaskClient) -> None:
+    response = client.post("/items", json={"title": "far too long"})
+    assert response.status_code == 422
+    assert response.get_json()["error"].startswith("Field 'title': ")
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1]", b'"text"', b"\xff"])
+def test_body_that_is_not_a_json_object_is_400(client: FlaskClient, body: bytes) -> None:
+    response = client.post("/items", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Request body must be a JSON object"}
+
+
+def test_unknown_route_wrong_method_big_body_and_crash_are_json(client: FlaskClient) -> None:
+    assert client.get("/nope").get_json() == {"error": "Not found"}
+    assert client.delete("/items").get_json() == {"error": "Method not allowed"}
+    big = client.post("/items", data=b"{" + b" " * 100 + b"}", content_type="application/json")
+    assert (big.status_code, big.get_json()) == (413, {"error": "Request body too large"})
+    crash = client.get("/boom")
+    assert (crash.status_code, crash.get_json()) == (500, {"error": "Internal server error"})
+    assert "secret" not in crash.get_data(as_text=True)
+
+
+def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
+    assert client.get("/ok", headers={"X-Request-ID": "abc-1"}).headers["X-Request-ID"] == "abc-1"
+    generated = client.get("/ok", headers={"X-Request-ID": "bad id with spaces"})
+    assert generated.headers["X-Request-ID"] != "bad id with spaces"
+    assert len(generated.headers["X-Request-ID"]) == 32
+    assert generated.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_nested_validation_messages_name_the_inner_field() -> None:
+    assert validation_message({"json": {"due_date": ["Not a valid date."]}}) == (
+        "Field 'due_date': Not a valid date.")
