@@ -43,7 +43,7 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown), waiting until it has exited."""
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         if not (self.data_dir / "postmaster.pid").exists():
             return

@@ -29,7 +29,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 NOT_A_JSON_OBJECT = "Request body must be a JSON object"
 
-ReadinessCheck = Callable[[], None]
+ReadinessCheck = Callable[[], object]  # raises when the dependency is not ready
 
 
 class JsonObjectParser(FlaskParser):

@@ -72,7 +72,8 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         default_limits=[settings.rate_limit_default],
         default_limits_exempt_when=_is_exempt,
         storage_uri=settings.common.redis_url,
-        storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        # redis-py takes float timeouts; Flask-Limiter's annotation is narrower than its use.
+        storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},  # type: ignore[dict-item]
         strategy="moving-window",
         headers_enabled=True,
         key_prefix=f"{settings.common.namespace}:ratelimit",

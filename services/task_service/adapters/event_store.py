@@ -65,14 +65,15 @@ class EventStore:
         self.session.flush()  # state changes first, so the lock is held as briefly as possible
         head = lock_appends(self.session)
         metadata = event_metadata(context)
+        ids = [(head + offset, uuid.uuid4()) for offset in range(1, len(events) + 1)]
         rows = [{
-            "seq": head + offset, "event_id": uuid.uuid4(), "task_id": event.task_id,
+            "seq": seq, "event_id": event_id, "task_id": event.task_id,
             "version": event.version, "type": event.type, "data": event.data,
             "meta": metadata, "occurred_at": now,
-        } for offset, event in enumerate(events, start=1)]
+        } for (seq, event_id), event in zip(ids, events, strict=True)]
         self.session.execute(insert(EventRecord), rows)
         notify(self.session, head + len(rows))
-        return [(row["seq"], row["event_id"]) for row in rows]
+        return ids
 
     def transfer_for(self, day: str) -> uuid.UUID | None:
         """The event id of the `DailyTransferRequested` of a date, if there is one."""

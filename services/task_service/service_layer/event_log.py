@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from sqlalchemy.engine import Engine
@@ -141,7 +142,7 @@ def follow(client: redis.Redis, stream: str, from_seq: int | None, block_ms: int
     if last == "$":
         last = f"{stream_head(client, stream)}-0"
     while True:
-        reply = client.xread({stream: last}, count=500, block=block_ms)
+        reply: Any = client.xread({stream: last}, count=500, block=block_ms)
         if not reply:
             yield None
             continue
