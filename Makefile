@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-unit test-integration test-e2e bench lint typecheck db-upgrade create-admin clean
+.PHONY: run test test-unit test-integration test-e2e bench chaos fuzz lint typecheck db-upgrade create-admin clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ test-e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A long seeded chaos run on private servers (CHAOS_SEED, CHAOS_COMMANDS, CHAOS_FAULTS, ...).
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos
+
+# Schemathesis against the gateway with many examples per operation.
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(BIN)/python -m pytest tests/fuzz -p no:cacheprovider --timeout 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -52,9 +52,15 @@ class Upstream:
                 ) -> UpstreamReply:
         """Send one request and return the reply, or raise the gateway's 502/503/504."""
         url = f"{self.base_url}{path}" + (f"?{query.decode('latin-1')}" if query else "")
+        prepared = self.session.prepare_request(
+            requests.Request(method, url, headers=dict(headers), data=body))
+        if "Content-Length" in prepared.headers:
+            # requests marks a streamed body `chunked` even when its length is given; both
+            # headers together are a malformed request that gunicorn answers with HTML 400.
+            prepared.headers.pop("Transfer-Encoding", None)
         try:
-            response = self.session.request(
-                method, url, headers=dict(headers), data=body, allow_redirects=False,
+            response = self.session.send(
+                prepared, allow_redirects=False,
                 timeout=(self.connect_timeout, read_timeout or self.read_timeout),
             )
         except (requests.ConnectTimeout, requests.ConnectionError) as exc:
