@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("taskstream.errors")
@@ -89,8 +91,19 @@ def _handle_unexpected(exc: Exception) -> Response:
     return error_response(500, DEFAULT_MESSAGES[500])
 
 
+def _handle_unavailable(exc: Exception) -> Response:
+    log.warning("Dependency unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    response = error_response(503, "Service temporarily unavailable, please retry")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     """Make every error of the app answer with the JSON shape, never HTML or a trace."""
     app.register_error_handler(ApiError, _handle_api_error)
+    # A database or Redis that is down (or restarting) is a 503 the client may retry.
+    app.register_error_handler(OperationalError, _handle_unavailable)
+    app.register_error_handler(redis.ConnectionError, _handle_unavailable)
+    app.register_error_handler(redis.TimeoutError, _handle_unavailable)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -46,7 +46,31 @@ class JsonObjectParser(FlaskParser):
             raise ApiError(400, NOT_A_JSON_OBJECT) from None
         if not isinstance(body, dict):
             raise ApiError(400, NOT_A_JSON_OBJECT)
+        field = _field_with_nul(body)
+        if field is not None:  # PostgreSQL text cannot hold NUL: refuse it at the edge
+            problem = ["NUL characters are not allowed."]
+            raise ApiError(422, f"Field '{field}': {problem[0]}", {"json": {field: problem}})
         return body
+
+
+def _field_with_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (key or value) holding a NUL character."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path or "body"
+            items.append((f"{path}.{key}" if path else key, item))
+    elif isinstance(value, list):
+        items = [(f"{path}.{index}" if path else str(index), item)
+                 for index, item in enumerate(value)]
+    for item_path, item in items:
+        found = _field_with_nul(item, item_path)
+        if found is not None:
+            return found
+    return None
 
 
 class Blueprint(SmorestBlueprint):

@@ -78,6 +78,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         headers_enabled=True,
         key_prefix=f"{settings.common.namespace}:ratelimit",
         in_memory_fallback_enabled=True,
+        swallow_errors=True,  # the request that finds Redis gone is let through, not a 500
         on_breach=_count_breach,
         enabled=settings.rate_limit_enabled,
     )

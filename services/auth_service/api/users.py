@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-
 from services.auth_service.api.deps import deps
 from services.auth_service.api.schemas import (
     NewUserSchema,
@@ -16,6 +14,7 @@ from services.auth_service.api.schemas import (
 from services.auth_service.service_layer import accounts
 from shared.auth import requires
 from shared.http import Blueprint, documents_errors, permission_doc
+from shared.pagination import pagination_headers
 
 blp = Blueprint("users", __name__, url_prefix="/auth/users",
                 description="User management (user:manage).")
@@ -59,16 +58,3 @@ def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]
 def update_user(body: dict[str, Any], user_id: int) -> accounts.UserView:
     """Change a user's role, or disable (or re-enable) the account."""
     return accounts.update_user(deps().uow(), user_id, body.get("role"), body.get("disabled"))
-
-
-def pagination_headers(page: int, per_page: int, total: int) -> dict[str, str]:
-    """`X-Total-Count` and an RFC 8288 `Link` header for one page."""
-    last = max(1, -(-total // per_page))
-    pages = {"first": 1, "last": last}
-    if page > 1:
-        pages["prev"] = min(page - 1, last)
-    if page < last:
-        pages["next"] = page + 1
-    links = ", ".join(f'<{request.base_url}?page={number}&per_page={per_page}>; rel="{rel}"'
-                      for rel, number in pages.items())
-    return {"X-Total-Count": str(total), "Link": links}

@@ -227,3 +227,26 @@ def test_cors_answers_only_configured_origins(monkeypatch: pytest.MonkeyPatch, r
     assert "ETag" in allowed.headers["Access-Control-Expose-Headers"]
     other = client.get("/tasks", headers={**tokens.headers(), "Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_redis_going_away_mid_run_never_gives_500(monkeypatch: pytest.MonkeyPatch,
+                                                  redis_url: str, namespace: str,
+                                                  upstream: tuple[Flask, str],
+                                                  tokens: TokenFactory) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.integration.task_service.helpers import CuttableProxy
+
+    real = make_url(redis_url.replace("redis://", "postgresql://"))
+    proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 6379))
+    settings = gateway_settings(monkeypatch, f"redis://127.0.0.1:{proxy.port}/0", namespace,
+                                upstream[1], rate_limit_default="3/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    headers = tokens.headers(user_id=4242)
+    assert client.get("/tasks", headers=headers).status_code == 200
+    proxy.cut()
+    statuses = [client.get("/tasks", headers=headers).status_code for _ in range(5)]
+    proxy.close()
+    assert 500 not in statuses
+    assert statuses[0] == 200  # the request that finds Redis gone is served
+    assert 429 in statuses  # and the in-process fallback still limits

@@ -64,3 +64,29 @@ def test_pool_is_sized_and_pre_pinged(pg_url: str) -> None:
     assert engine.pool.size() == 3
     assert engine.pool._pre_ping  # type: ignore[attr-defined]
     engine.dispose()
+
+
+def test_a_database_outage_during_a_request_is_a_503(pg_url: str) -> None:
+    from flask import Flask
+
+    from shared.http import init_http
+
+    proxy = CuttableProxy(("127.0.0.1", 1))
+    engine = create_db_engine(_via_proxy(pg_url, proxy), attempts=1)
+    app = Flask("services.example.app")
+    init_http(app)
+
+    @app.get("/count")
+    def count() -> dict:
+        with engine.connect() as connection:
+            return {"n": connection.execute(text("SELECT 1")).scalar()}
+
+    client = app.test_client()
+    assert client.get("/count").status_code == 200
+    proxy.cut()
+    response = client.get("/count")
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "Service temporarily unavailable, please retry"}
+    assert response.headers["Retry-After"] == "1"
+    engine.dispose()
+    proxy.close()

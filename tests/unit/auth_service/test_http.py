@@ -152,6 +152,8 @@ def test_users_are_paginated(client, admin_headers, uow, passwords):
     assert 'rel="next"' in response.headers["Link"] and 'rel="prev"' in response.headers["Link"]
     bad = client.get("/auth/users?per_page=500", headers=admin_headers)
     assert bad.status_code == 400 and "error" in bad.json
+    huge = client.get("/auth/users?per_page=49&page=624984334448709120", headers=admin_headers)
+    assert huge.status_code == 400 and huge.json["error"].startswith("Field 'page'")
 
 
 def test_jwks_publishes_the_public_key_only(client, keys):

@@ -80,3 +80,11 @@ def test_request_id_is_echoed_or_generated(client: FlaskClient) -> None:
 def test_nested_validation_messages_name_the_inner_field() -> None:
     assert validation_message({"json": {"due_date": ["Not a valid date."]}}) == (
         "Field 'due_date': Not a valid date.")
+
+
+@pytest.mark.parametrize("body", [{"title": "a\u0000b"}, {"title": "ok", "tags": ["x", "\u0000"]},
+                                  {"ti\u0000tle": "ok"}])
+def test_nul_characters_are_refused_with_422(client: FlaskClient, body: dict) -> None:
+    response = client.post("/items", json=body)
+    assert response.status_code == 422
+    assert "NUL characters are not allowed." in response.get_json()["error"]

@@ -1,0 +1,48 @@
+"""Page-numbered lists: limits, and the `X-Total-Count` and RFC 8288 `Link` headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlencode
+
+from flask import request
+
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 100
+# Far beyond any real list, and small enough that (page - 1) * per_page fits a bigint OFFSET.
+MAX_PAGE = 10_000_000
+
+
+def last_page(total: int, per_page: int) -> int:
+    """The number of the last page (1 when there is nothing)."""
+    return max(1, -(-total // per_page))
+
+
+def page_links(page: int, per_page: int, total: int) -> dict[str, int]:
+    """The page number each relation (first, prev, next, last) points to."""
+    last = last_page(total, per_page)
+    links = {"first": 1}
+    if page > 1:
+        links["prev"] = min(page - 1, last)
+    if page < last:
+        links["next"] = page + 1
+    links["last"] = last
+    return links
+
+
+def link_header(path: str, args: Mapping[str, str], page: int, per_page: int,
+                total: int) -> str:
+    """The `Link` header value, keeping the request's other query parameters."""
+    kept = {k: v for k, v in args.items() if k not in {"page", "per_page"}}
+    return ", ".join(
+        f'<{path}?{urlencode({**kept, "page": number, "per_page": per_page})}>; rel="{rel}"'
+        for rel, number in page_links(page, per_page, total).items()
+    )
+
+
+def pagination_headers(page: int, per_page: int, total: int) -> dict[str, str]:
+    """Headers of a paginated response to the current request."""
+    return {
+        "X-Total-Count": str(total),
+        "Link": link_header(request.path, request.args.to_dict(), page, per_page, total),
+    }
