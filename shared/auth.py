@@ -16,6 +16,7 @@ import jwt
 import requests
 from flask import current_app, g, request
 
+from shared.config import CommonSettings
 from shared.errors import ApiError
 
 log = logging.getLogger("taskstream.auth")
@@ -186,6 +187,12 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         return claims
+
+
+def jwks_verifier(common: CommonSettings) -> TokenVerifier:
+    """A verifier of the auth service's tokens, fetching its JWKS over HTTP."""
+    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
+    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

@@ -9,6 +9,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
+from shared.config import CommonSettings
+
 log = logging.getLogger("taskstream.db")
 
 
@@ -90,3 +92,11 @@ def drop_database(url: str) -> None:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def engine_for(url: str, common: CommonSettings) -> Engine:
+    """A service's engine, sized and retried as its common settings say."""
+    return create_db_engine(
+        url, pool_size=common.db_pool_size, max_overflow=common.db_max_overflow,
+        attempts=common.db_connect_attempts, backoff=common.db_connect_backoff,
+    )

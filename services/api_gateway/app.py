@@ -16,7 +16,7 @@ from services.api_gateway.adapters.ratelimit import (
 from services.api_gateway.adapters.upstreams import Upstream
 from services.api_gateway.api import docs, proxy
 from services.api_gateway.config import Settings
-from shared.auth import JwksCache, TokenVerifier, http_jwks_fetcher
+from shared.auth import TokenVerifier, jwks_verifier
 from shared.http import init_http, register_health
 from shared.logs import configure_logging
 
@@ -26,13 +26,6 @@ log = logging.getLogger("taskstream.gateway")
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "X-Cache",
                    "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
                    "X-RateLimit-Reset"]
-
-
-def build_verifier(settings: Settings) -> TokenVerifier:
-    """Verify tokens against the auth service's JWKS."""
-    common = settings.common
-    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
-    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
 
 
 def build_upstreams(settings: Settings) -> dict[str, Upstream]:
@@ -70,7 +63,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     app = Flask(__name__)
     app.config["GATEWAY_SETTINGS"] = settings
     init_http(app, settings.max_body_bytes)
-    app.extensions["token_verifier"] = verifier or build_verifier(settings)
+    app.extensions["token_verifier"] = verifier or jwks_verifier(settings.common)
     app.extensions["upstreams"] = build_upstreams(settings)
     app.before_request(identify_caller)
     app.before_request(proxy.enforce_body_limit)

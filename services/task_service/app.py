@@ -15,8 +15,8 @@ from services.task_service.api.edge import Wiring
 from services.task_service.api.errors import register_domain_errors
 from services.task_service.config import Settings, load_settings
 from services.task_service.service_layer.unit_of_work import UnitOfWork
-from shared.auth import JwksCache, TokenVerifier, http_jwks_fetcher
-from shared.db import create_db_engine
+from shared.auth import jwks_verifier
+from shared.db import engine_for
 from shared.http import create_api, init_http, register_health
 from shared.logs import configure_logging
 
@@ -28,19 +28,7 @@ DESCRIPTION = (
 
 def build_engine(settings: Settings) -> Engine:
     """The service's database engine (waits for a late database)."""
-    common = settings.common
-    return create_db_engine(
-        settings.database_url, pool_size=common.db_pool_size,
-        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
-        backoff=common.db_connect_backoff,
-    )
-
-
-def build_verifier(settings: Settings) -> TokenVerifier:
-    """Verify access tokens against the auth service's JWKS."""
-    common = settings.common
-    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
-    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
+    return engine_for(settings.database_url, settings.common)
 
 
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
@@ -55,7 +43,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     app.extensions["token_verifier"] = (
-        test_overrides.get("token_verifier") or build_verifier(settings))
+        test_overrides.get("token_verifier") or jwks_verifier(settings.common))
     app.extensions["task_service"] = Wiring(settings, lambda: UnitOfWork(engine, ttl))
     for blueprint in (tasks.blp, imports.blp, admin.blp):
         api.register_blueprint(blueprint)
