@@ -1,7 +1,7 @@
-"""Logger benchmarks: projector throughput, daily transfer, cached date pages.
+"""Logger benchmarks: projector throughput, rebuild rate, daily transfer, cached date pages.
 
-Sizes come from `BENCH_LOGGER_EVENTS` (default 1,000,000) and `BENCH_LOGGER_TASKS` (default
-1,000,000 active tasks for the transfer).
+Sizes come from `BENCH_LOGGER_EVENTS` (default 1,000,000; also the rebuild's event count) and
+`BENCH_LOGGER_TASKS` (default 1,000,000 active tasks for the transfer).
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from sqlalchemy.engine import Engine, make_url
 
 from bench.core import percentile, result, servers
 from services.logger_service.adapters.cache import DatePageCache, bump_quietly
+from services.logger_service.adapters.event_source import StoredEvents
 from services.logger_service.adapters.projection_store import SqlProjectionStore, sql_transaction
 from services.logger_service.app import create_app
 from services.logger_service.config import ProjectorSettings, Settings
 from services.logger_service.service_layer.projection import LoggerProjection
+from services.logger_service.service_layer.rebuild import rebuild
 from services.registry import migrate_service
 from shared.bus import RedisStreamBus
 from shared.config import CommonSettings, Env, service_database_url
-from shared.consumer import ConsumerOptions, StreamConsumer
+from shared.consumer import ConsumerOptions, NoLock, StreamConsumer
 from shared.db import drop_database, ensure_database
 from shared.events import Actor, EventEnvelope
 from tests.stack import running_stack
@@ -47,12 +49,12 @@ ACTOR = Actor(1, "bench", "admin")
 
 
 @contextmanager
-def logger_database(pg_url: str) -> Iterator[Engine]:
-    """A fresh, migrated logger database, dropped afterwards."""
-    url = make_url(pg_url).set(database=f"bench_logger_{uuid.uuid4().hex[:8]}")
+def logger_database(pg_url: str, service: str = "logger") -> Iterator[Engine]:
+    """A fresh, migrated database of a service (the logger's by default), dropped afterwards."""
+    url = make_url(pg_url).set(database=f"bench_{service}_{uuid.uuid4().hex[:8]}")
     rendered = url.render_as_string(hide_password=False)
     ensure_database(rendered)
-    migrate_service("logger", rendered)
+    migrate_service(service, rendered)
     engine = create_engine(rendered, pool_size=4)
     try:
         yield engine
@@ -123,6 +125,34 @@ def throughput(pg: str, rds: str) -> list[dict[str, Any]]:
         result("raw XREADGROUP+XACK (redis-py)", raw, "events/s", COMMAND, notes),
         result("projector / raw ratio", applied / raw, "x", COMMAND, "target >= 0.3"),
     ]
+
+
+STORE_CREATED = text("""
+    INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
+    SELECT n, gen_random_uuid(), n, 1, 'TaskCreated',
+           jsonb_build_object('title', 'Task ' || n, 'description', 'benchmark',
+                              'status', 'active', 'priority', 'medium', 'due_date', NULL,
+                              'created_by', 1),
+           '{"actor": {"id": 1, "username": "bench", "role": "admin"},
+             "correlation_id": "bench", "schema_version": 1}',
+           TIMESTAMPTZ '2030-01-01 09:00:00+00'
+    FROM generate_series(:first, :last) n
+""")
+
+
+def rebuild_rate(pg: str, count: int) -> list[dict[str, Any]]:
+    """Events/s of `projections rebuild` from an event store of `count` events."""
+    with logger_database(pg, "tasks") as tasks, logger_database(pg) as engine:
+        for first in range(1, count + 1, 100_000):
+            with tasks.begin() as connection:
+                connection.execute(STORE_CREATED, {"first": first,
+                                                   "last": min(count, first + 99_999)})
+        with tasks.begin() as connection:
+            connection.execute(text("ANALYZE events"))
+        done = rebuild(engine, StoredEvents(tasks), NoLock(), batch_size=5000)
+    notes = (f"{count:,} TaskCreated events read from the tasks database's event store, "
+             "applied into shadow tables (5,000 per transaction) and swapped in")
+    return [result("projection rebuild rate", done.rate, "events/s", COMMAND, notes)]
 
 
 BARE_TRANSFER = (
@@ -289,6 +319,7 @@ def run() -> list[dict[str, Any]]:
     """Every logger benchmark, in one run on the same servers."""
     with servers() as (pg, rds):
         found = throughput(pg, rds)
+        found += rebuild_rate(pg, EVENTS)
         found += transfer(pg)
         notes = "100 entries per page, in-process WSGI client (not through the gateway)"
         found.append(result("GET /tasks?date= cache hit", date_page_rate(pg, rds, True),

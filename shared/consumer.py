@@ -11,6 +11,11 @@ fetched with `bus.range` first, so a consumer that takes over can never skip eve
 XAUTOCLAIM of entries a dead consumer left pending, a dead-letter stream for an event that
 still fails after `max_deliveries`, an optional `ApplierLock` so that one process applies at a
 time while others stand by, and a graceful stop between batches.
+
+Optional hooks: a batch with `skip(seq, error)` records a dead-lettered event in the same
+transaction that moves the checkpoint past it (so a later retry can tell whether its effect is
+missing); a batch with `apply_encoded(payload, entry_id)` takes the JSON undecoded; a
+`ConsumerObserver` hears committed batches, dead letters and a tick of the loop (metrics).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -51,6 +56,39 @@ class Batch(Protocol):
 
     def advance(self, seq: int) -> None:
         """Set the checkpoint that commits with the effects."""
+
+
+class SkipRecorder(Protocol):
+    """A batch that can also record an event it skips (optional, see `StreamConsumer.commit`)."""
+
+    def skip(self, seq: int, error: str) -> None:
+        """Record, in the batch's transaction, that the event `seq` was skipped."""
+
+
+class ConsumerObserver(Protocol):
+    """Hooks for metrics: what the consumer did, and a regular tick of its loop."""
+
+    def committed(self, applied: int, seconds: float) -> None:
+        """A batch of `applied` events committed in `seconds`."""
+
+    def dead_lettered(self, seq: int) -> None:
+        """The event `seq` went to the dead-letter stream."""
+
+    def tick(self) -> None:
+        """Called on every pass of the loop (throttle inside)."""
+
+
+class NoObserver:
+    """The observer of a consumer nobody watches."""
+
+    def committed(self, applied: int, seconds: float) -> None:
+        """Nothing to record."""
+
+    def dead_lettered(self, seq: int) -> None:
+        """Nothing to record."""
+
+    def tick(self) -> None:
+        """Nothing to refresh."""
 
 
 class Projection(Protocol):
@@ -178,11 +216,13 @@ class StreamConsumer:
     def __init__(
         self, bus: EventBus, projection: Projection, options: ConsumerOptions,
         lock: ApplierLock | None = None, clock: Callable[[], float] = time.monotonic,
+        observer: ConsumerObserver | None = None,
     ) -> None:
         self.bus = bus
         self.projection = projection
         self.options = options
         self.lock = lock or NoLock()
+        self.observer = observer or NoObserver()
         self.clock = clock
         self.active = False
         self.recheck_pending = True
@@ -199,6 +239,7 @@ class StreamConsumer:
         try:
             while not stop.is_set():
                 try:
+                    self.observer.tick()
                     if not self.ensure_active():
                         stop.wait(self.options.lock_poll_seconds)
                         continue
@@ -293,20 +334,23 @@ class StreamConsumer:
         if not deliveries:
             return 0
         ordered = sorted({d.seq: d for d in deliveries}.values(), key=lambda d: d.seq)
+        started = self.clock()
         try:
-            self.commit(ordered)
+            applied = self.commit(ordered)
         except Exception as exc:
             log.warning("batch %d..%d failed (%s); applying one by one",
                         ordered[0].seq, ordered[-1].seq, exc)
             return self.handle_one_by_one(ordered)
         self.bus.ack(self.options.group, [d.entry_id for d in ordered])
+        self.observer.committed(applied, self.clock() - started)
         return len(ordered)
 
     def handle_one_by_one(self, ordered: Sequence[Delivery]) -> int:
         """Apply each delivery in its own transaction; dead-letter a poison one."""
         for delivery in ordered:
+            started = self.clock()
             try:
-                self.commit([delivery])
+                applied = self.commit([delivery])
             except EventFailed as exc:
                 if exc.seq != delivery.seq or delivery.deliveries < self.options.max_deliveries:
                     return self._retry_later(delivery, exc)
@@ -316,23 +360,33 @@ class StreamConsumer:
             except Exception as exc:
                 return self._retry_later(delivery, exc)
             self.bus.ack(self.options.group, [delivery.entry_id])
+            self.observer.committed(applied, self.clock() - started)
         return len(ordered)
 
-    def commit(self, deliveries: Sequence[Delivery], skip: frozenset[int] = frozenset()) -> None:
+    def commit(self, deliveries: Sequence[Delivery], skip: Mapping[int, str] | None = None
+               ) -> int:
         """Apply unseen deliveries (gaps filled first) and advance the checkpoint, one txn.
 
-        A failure is reported as `EventFailed` naming the event that caused it, when known.
+        Events in `skip` (seq → error) are passed over; a batch that can record skips
+        (`SkipRecorder`) records them in the same transaction. Returns how many events were
+        applied. A failure is reported as `EventFailed` naming the
+        event that caused it, when known.
         """
+        skip = skip or {}
         applied: list[int] = []
         try:
             with self.projection.batch() as batch:
                 fresh = [d for d in deliveries if d.seq > batch.checkpoint]
                 if not fresh:
-                    return
+                    return 0
                 for delivery in self.fill_gaps(batch.checkpoint, fresh):
-                    if delivery.seq not in skip:
-                        applied.append(delivery.seq)
-                        _apply(batch, delivery)
+                    if delivery.seq in skip:
+                        recorder = getattr(batch, "skip", None)
+                        if recorder is not None:
+                            recorder(delivery.seq, skip[delivery.seq])
+                        continue
+                    applied.append(delivery.seq)
+                    _apply(batch, delivery)
                 batch.advance(fresh[-1].seq)
         except (EventFailed, StreamGap):
             raise
@@ -340,6 +394,7 @@ class StreamConsumer:
             if len(applied) == 1:
                 raise EventFailed(applied[0], exc) from exc
             raise
+        return len(applied)
 
     def fill_gaps(self, checkpoint: int, fresh: Sequence[Delivery]) -> list[Delivery]:
         """Return every entry from `checkpoint + 1` to the last delivered one, in order."""
@@ -356,13 +411,15 @@ class StreamConsumer:
 
     def dead_letter(self, delivery: Delivery, cause: Exception) -> bool:
         """Skip the event past the checkpoint, then move it to the dead-letter stream."""
+        error = f"{type(cause).__name__}: {cause}"
         try:
-            self.commit([delivery], skip=frozenset({delivery.seq}))
+            self.commit([delivery], skip={delivery.seq: error})
         except Exception as exc:  # an earlier event failed: not this one's fault
             log.warning("could not skip event %d: %s", delivery.seq, exc)
             return False
-        self.bus.dead_letter(self.options.group, delivery, f"{type(cause).__name__}: {cause}")
+        self.bus.dead_letter(self.options.group, delivery, error)
         self.dead_lettered += 1
+        self.observer.dead_lettered(delivery.seq)
         log.error("dead-lettered event %d after %d deliveries: %s",
                   delivery.seq, delivery.deliveries, cause)
         return True
@@ -383,8 +440,16 @@ class StreamConsumer:
 
 
 def _apply(batch: Batch, delivery: Delivery) -> None:
-    """Decode and apply one entry, blaming it for any failure."""
+    """Apply one entry, blaming it for any failure.
+
+    A batch with `apply_encoded(payload, entry_id)` takes the payload as it is (it may
+    skip building an envelope); any other gets the decoded envelope.
+    """
     try:
-        batch.apply(decode(delivery.payload, delivery.entry_id))
+        encoded = getattr(batch, "apply_encoded", None)
+        if encoded is not None:
+            encoded(delivery.payload, delivery.entry_id)
+        else:
+            batch.apply(decode(delivery.payload, delivery.entry_id))
     except Exception as exc:
         raise EventFailed(delivery.seq, exc) from exc

@@ -1,18 +1,29 @@
-"""The logger's `taskstream` commands: `projector` and `projections status`."""
+"""The logger's `taskstream` commands: `projector`, `projections …` and `dead-letters …`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from dataclasses import asdict
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import click
 import redis
+from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.projection_store import read_checkpoint
+from services.logger_service.adapters.cache import DatePageCache, bump_quietly
+from services.logger_service.adapters.dead_letters import DeadLetterStream
+from services.logger_service.adapters.projection_store import read_checkpoint, sql_transaction
 from services.logger_service.config import Settings
+from services.logger_service.service_layer import dead_letters as letters
+from services.logger_service.service_layer import rebuild as rebuilds
 from services.logger_service.service_layer.projection import PROJECTION_NAME
 from services.logger_service.service_layer.status import projection_status
 from shared.bus import RedisStreamBus
+from shared.config import Env
+from shared.consumer import PostgresAdvisoryLock
 from shared.db import create_db_engine
 
 
@@ -24,31 +35,195 @@ def projector() -> None:
     run_projector()
 
 
+@dataclass
+class Ops:
+    """What the operator commands work on: the logger database and Redis."""
+
+    settings: Settings
+    engine: Engine
+    client: redis.Redis
+
+    @property
+    def dead(self) -> DeadLetterStream:
+        """The dead-letter stream."""
+        return DeadLetterStream(self.client, self.settings.common.stream_key())
+
+    @property
+    def cache(self) -> DatePageCache:
+        """The date-page cache."""
+        return DatePageCache(self.client, self.settings.common.namespace,
+                             self.settings.cache_ttl_seconds)
+
+
+@contextmanager
+def operations() -> Iterator[Ops]:
+    """Open the logger database and Redis for one command."""
+    settings = Settings.from_env()
+    engine = create_db_engine(settings.database_url, attempts=1)
+    client = redis.Redis.from_url(settings.common.redis_url)
+    try:
+        yield Ops(settings, engine, client)
+    finally:
+        client.close()
+        engine.dispose()
+
+
+@contextmanager
+def event_store() -> Iterator[rebuilds.EventSource]:
+    """The task service's event store, read-only (operator commands only)."""
+    from services.logger_service.adapters.event_source import StoredEvents
+
+    engine = create_db_engine(Env.load().database_url("tasks"), attempts=1)
+    try:
+        yield StoredEvents(engine)
+    finally:
+        engine.dispose()
+
+
+def _progress(progress: rebuilds.Progress) -> None:
+    click.echo(progress.line(), err=True)
+
+
 @click.group("projections")
 def projections() -> None:
-    """Inspect the logger's projections."""
+    """Inspect, rebuild and verify the logger's projections."""
 
 
 @projections.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def status(as_json: bool) -> None:
     """Print checkpoint, stream head, lag, pending, consumers and dead letters."""
-    settings = Settings.from_env()
-    engine = create_db_engine(settings.database_url, attempts=1)
-    client = redis.Redis.from_url(settings.common.redis_url)
-    try:
-        checkpoint, moved_at = read_checkpoint(engine, PROJECTION_NAME)
-        bus = RedisStreamBus(client, settings.common.stream_key())
+    with operations() as ops:
+        checkpoint, moved_at = read_checkpoint(ops.engine, PROJECTION_NAME)
+        bus = RedisStreamBus(ops.client, ops.settings.common.stream_key())
         found = projection_status(
-            PROJECTION_NAME, settings.projector.group, bus, checkpoint, moved_at
+            PROJECTION_NAME, ops.settings.projector.group, bus, checkpoint, moved_at
         )
-    finally:
-        client.close()
-        engine.dispose()
     if as_json:
         click.echo(json.dumps(asdict(found), default=str))
     else:
         click.echo("\n".join(found.lines()))
 
 
-COMMANDS: list[click.Command] = [projector, projections]
+PROJECTION_OPTION = click.option(
+    "--projection", type=click.Choice(rebuilds.PROJECTIONS), default=None,
+    help="Only this projection (default: all; the logger has one: task_state, "
+         "task_logger, audit_log).")
+BATCH_OPTION = click.option("--batch-size", default=5000, show_default=True,
+                            help="Events per transaction.")
+
+
+@projections.command("rebuild")
+@PROJECTION_OPTION
+@BATCH_OPTION
+@click.option("--restart", is_flag=True,
+              help="Discard an unfinished rebuild instead of resuming it.")
+def rebuild(projection: str | None, batch_size: int, restart: bool) -> None:
+    """Rebuild from the event store into shadow tables, catch up, then swap atomically."""
+    for name in [projection] if projection else list(rebuilds.PROJECTIONS):
+        with operations() as ops, event_store() as source:
+            lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:rebuild")
+
+            def after_swap(result: rebuilds.Rebuilt, dates: set[dt.date]) -> None:
+                bump_quietly(ops.cache)(sorted(dates))
+                _dead_letter_skips(ops, source, result.skipped)
+
+            try:
+                result = rebuilds.rebuild(ops.engine, source, lock, after_swap=after_swap,
+                                          restart=restart, batch_size=batch_size,
+                                          progress=_progress, name=name)
+            except rebuilds.AlreadyRunning as exc:
+                raise click.ClickException(str(exc)) from None
+        resumed = f", resumed from {result.resumed_from}" if result.resumed_from else ""
+        click.echo(f"rebuilt {name}: {result.applied:,} events in {result.seconds:.1f} s "
+                   f"({result.rate:,.0f} events/s){resumed}; swapped in at checkpoint "
+                   f"{result.checkpoint} (live was at {result.live_checkpoint}); "
+                   f"{len(result.skipped)} skipped")
+
+
+def _dead_letter_skips(ops: Ops, source: rebuilds.EventSource, skipped: dict[int, str]) -> None:
+    """Make sure every event the rebuilt tables skipped is listed as a dead letter."""
+    listed = {letter.seq for letter in ops.dead.list()}
+    for seq, error in skipped.items():
+        if seq not in listed:
+            events = source.read(seq - 1, 1)
+            if events:
+                ops.dead.add(seq, events[0][1], error, ops.settings.projector.group)
+
+
+@projections.command("verify")
+@PROJECTION_OPTION
+@BATCH_OPTION
+@click.option("--show", default=10, show_default=True, help="Differing rows listed per table.")
+def verify(projection: str | None, batch_size: int, show: int) -> None:
+    """Compare the live projection tables with a fresh rebuild; exit 1 when they differ."""
+    differ = False
+    for name in [projection] if projection else list(rebuilds.PROJECTIONS):
+        with operations() as ops, event_store() as source:
+            lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:verify")
+            try:
+                tables = rebuilds.verify(ops.engine, source, lock, batch_size=batch_size,
+                                         progress=_progress, show=show, name=name)
+            except rebuilds.AlreadyRunning as exc:
+                raise click.ClickException(str(exc)) from None
+        for table in tables:
+            click.echo("\n".join(table.lines()))
+        differ = differ or any(t.differing for t in tables)
+    click.echo("projections differ from a rebuild" if differ else "projections equal a rebuild")
+    sys.exit(1 if differ else 0)
+
+
+@click.group("dead-letters")
+def dead_letters() -> None:
+    """List, retry or drop events the projector gave up on."""
+
+
+@dead_letters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def list_letters(as_json: bool) -> None:
+    """Print each dead letter: entry, seq, type, deliveries, error."""
+    with operations() as ops:
+        found = letters.list_dead_letters(ops.dead)
+    for letter in found:
+        if as_json:
+            click.echo(json.dumps({
+                "entry": letter.entry_id, "seq": letter.seq, "type": letter.type,
+                "deliveries": letter.deliveries, "error": letter.error, "group": letter.group,
+            }))
+        else:
+            click.echo(f"{letter.entry_id}  seq {letter.seq}  {letter.type}  "
+                       f"deliveries {letter.deliveries}  {letter.error}")
+    if not as_json:
+        click.echo(f"{len(found)} dead letters")
+
+
+@dead_letters.command("retry")
+@click.argument("entry_id")
+@click.option("--force", is_flag=True,
+              help="Apply even when the task already has later changes.")
+def retry(entry_id: str, force: bool) -> None:
+    """Apply a dead-lettered event once (ENTRY_ID as listed), then remove it."""
+    with operations() as ops:
+        try:
+            done = letters.retry(ops.dead, sql_transaction(ops.engine),
+                                 bump_quietly(ops.cache), entry_id, force=force)
+        except letters.DeadLetterNotFound:
+            raise click.ClickException(f"no dead letter {entry_id}") from None
+        except letters.RetryRefused as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(done.message)
+
+
+@dead_letters.command("drop")
+@click.argument("entry_id")
+def drop(entry_id: str) -> None:
+    """Remove a dead letter without applying it."""
+    with operations() as ops:
+        try:
+            letters.drop(ops.dead, entry_id)
+        except letters.DeadLetterNotFound:
+            raise click.ClickException(f"no dead letter {entry_id}") from None
+    click.echo(f"dropped {entry_id}")
+
+
+COMMANDS: list[click.Command] = [projector, projections, dead_letters]

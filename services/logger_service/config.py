@@ -21,6 +21,7 @@ class ProjectorSettings:
     max_deliveries: int = 5
     lock_poll_seconds: float = 1.0
     retry_delay_seconds: float = 0.5
+    metrics_port: int = 9102
 
     @classmethod
     def from_env(cls, env: Env) -> ProjectorSettings:
@@ -35,6 +36,7 @@ class ProjectorSettings:
             max_deliveries=env.int("PROJECTOR_MAX_DELIVERIES", 5),
             lock_poll_seconds=env.float("PROJECTOR_LOCK_POLL_SECONDS", 1.0),
             retry_delay_seconds=env.float("PROJECTOR_RETRY_DELAY_SECONDS", 0.5),
+            metrics_port=env.int("PROJECTOR_METRICS_PORT", 9102),
         )
 
     def consumer_options(self) -> ConsumerOptions:

@@ -10,13 +10,15 @@ import redis
 from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.cache import DatePageCache, bump_quietly
-from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.adapters.projection_store import read_checkpoint, sql_transaction
 from services.logger_service.config import Settings
+from services.logger_service.metrics import ProjectorMetrics
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
 from shared.bus import RedisStreamBus
 from shared.consumer import PostgresAdvisoryLock, StreamConsumer
 from shared.db import create_db_engine
 from shared.logs import configure_logging
+from shared.metrics import start_metrics_server
 
 log = logging.getLogger("taskstream.projector")
 
@@ -39,7 +41,20 @@ def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> S
     lock = PostgresAdvisoryLock(
         settings.database_url, f"{PROJECTION_NAME}:{settings.projector.group}"
     )
-    return StreamConsumer(bus, projection, settings.projector.consumer_options(), lock)
+    metrics = ProjectorMetrics(bus, lambda: read_checkpoint(engine, PROJECTION_NAME)[0])
+    return StreamConsumer(bus, projection, settings.projector.consumer_options(), lock,
+                          observer=metrics)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose the projector's metrics; a taken port is logged, not fatal."""
+    try:
+        start_metrics_server(port)
+    except OSError as exc:
+        log.warning("Projector metrics not served on port %d: %s", port, exc)
+    else:
+        if port:
+            log.info("Projector metrics on port %d", port)
 
 
 def run_projector(settings: Settings | None = None) -> None:
@@ -47,6 +62,7 @@ def run_projector(settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env()
     common = settings.common
     configure_logging("projector", common.log_level, common.log_format)
+    serve_metrics(settings.projector.metrics_port)
     engine = database_engine(settings)
     client = redis.Redis.from_url(common.redis_url)
     consumer = build_consumer(settings, engine, client)

@@ -111,4 +111,21 @@ class Checkpoint(Base):
     )
 
 
+class SkippedEvent(Base):
+    """An event the projection skipped past (dead-lettered); deleted when it is retried.
+
+    It lives beside the projection's tables (and moves with them in a rebuild), so "is this
+    event's effect missing from these tables?" is answered in the same transaction as a retry.
+    """
+
+    __tablename__ = "projection_skipped"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    error: Mapped[str] = mapped_column(Text)
+    skipped_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 metadata = Base.metadata

@@ -12,7 +12,13 @@ from sqlalchemy import Table, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
-from services.logger_service.adapters.orm import AuditEntry, Checkpoint, TaskLogEntry, TaskState
+from services.logger_service.adapters.orm import (
+    AuditEntry,
+    Checkpoint,
+    SkippedEvent,
+    TaskLogEntry,
+    TaskState,
+)
 
 TRANSFERABLE_STATUSES = ("active", "in_progress")
 LOGGED_FIELDS = ("title", "description", "status", "priority")
@@ -21,6 +27,7 @@ state = cast(Table, TaskState.__table__)
 logger = cast(Table, TaskLogEntry.__table__)
 audit = cast(Table, AuditEntry.__table__)
 checkpoints = cast(Table, Checkpoint.__table__)
+skipped = cast(Table, SkippedEvent.__table__)
 
 # Column names a replica update may set (they are spliced into SQL, so only these).
 UPDATABLE = frozenset({
@@ -35,6 +42,21 @@ INSERT_TASKS = text("""
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
         task_id bigint, title text, description text, status text, priority text,
         due_date date, version integer, updated_at timestamptz)
+    ON CONFLICT (task_id) DO NOTHING
+""")
+
+# `TaskCreated` envelopes as they came from the stream, read by PostgreSQL (the same values
+# as `new_task_row`; a missing title or task id violates NOT NULL, which blames the event).
+INSERT_ENCODED_TASKS = text("""
+    INSERT INTO task_state (task_id, title, description, status, priority, due_date, deleted,
+                            version, updated_at)
+    SELECT e.task_id, d.title, d.description, coalesce(d.status, 'active'),
+           coalesce(d.priority, 'medium'), d.due_date, false, coalesce(nullif(e.version, 0), 1),
+           e.occurred_at
+    FROM jsonb_to_recordset(CAST(:events AS jsonb))
+         AS e(task_id bigint, version integer, occurred_at timestamptz, data jsonb)
+    CROSS JOIN LATERAL jsonb_to_record(e.data)
+         AS d(title text, description text, status text, priority text, due_date date)
     ON CONFLICT (task_id) DO NOTHING
 """)
 
@@ -74,6 +96,11 @@ class SqlProjectionStore:
         """Insert new task replicas in one statement (a task already there is kept)."""
         if rows:
             self.connection.execute(INSERT_TASKS, {"rows": json.dumps(rows, default=str)})
+
+    def insert_encoded_tasks(self, payloads: list[str]) -> None:
+        """Insert new task replicas from `TaskCreated` JSON payloads, in one statement."""
+        if payloads:
+            self.connection.execute(INSERT_ENCODED_TASKS, {"events": f"[{','.join(payloads)}]"})
 
     def update_task(self, task_id: int, values: Mapping[str, Any]) -> str | None:
         """Update a task replica; return its status before the change (None if unknown)."""
@@ -126,6 +153,25 @@ class SqlProjectionStore:
             source,
         ).on_conflict_do_nothing(index_elements=["task_id", "date"])
         return int(self.connection.execute(statement).rowcount)
+
+    def record_skip(self, name: str, seq: int, error: str) -> None:
+        """Remember that the event `seq` was skipped (its effect is missing)."""
+        statement = pg_insert(skipped).values(name=name, seq=seq, error=error[:2000])
+        self.connection.execute(statement.on_conflict_do_update(
+            index_elements=["name", "seq"], set_={"error": statement.excluded.error}))
+
+    def take_skip(self, name: str, seq: int) -> bool:
+        """Forget a skipped event; True if it was recorded as skipped (its effect missing)."""
+        result = self.connection.execute(
+            delete(skipped).where(skipped.c.name == name, skipped.c.seq == seq)
+        )
+        return result.rowcount > 0
+
+    def task_version(self, task_id: int) -> int | None:
+        """The version of a task in the replica (None when it is not there)."""
+        return self.connection.execute(
+            select(state.c.version).where(state.c.task_id == task_id)
+        ).scalar()
 
 
 def sql_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlProjectionStore]]:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from shared.events import EventEnvelope
+from shared.events import EventDecodeError, EventEnvelope, from_dict
 
 log = logging.getLogger("taskstream.projector")
 
 PROJECTION_NAME = "logger"
+
+# Both encoders of the envelope (`shared.events.encode`, the relay's SQL) write `event_id`
+# (a UUID), `seq` and `type` first, so a TaskCreated is recognised without parsing the JSON;
+# anything else is parsed. PostgreSQL parses the recognised ones (and rejects bad JSON).
+CREATED_PREFIX = re.compile(
+    r'\{\s*"event_id"\s*:\s*"[0-9a-fA-F-]{36}"\s*,\s*"seq"\s*:\s*\d+\s*,'
+    r'\s*"type"\s*:\s*"TaskCreated"\s*,'
+)
 TASK_FIELDS = ("title", "description", "status", "priority", "due_date")
 
 
@@ -22,11 +32,15 @@ class ProjectionStore(Protocol):
     def lock_checkpoint(self, name: str) -> int: ...
     def advance_checkpoint(self, name: str, seq: int) -> None: ...
     def insert_tasks(self, rows: list[dict[str, Any]]) -> None: ...
+    def insert_encoded_tasks(self, payloads: list[str]) -> None: ...
     def update_task(self, task_id: int, values: Mapping[str, Any]) -> str | None: ...
     def update_log_row(self, task_id: int, day: dt.date, values: Mapping[str, Any]) -> bool: ...
     def add_audit(self, row: Mapping[str, Any]) -> None: ...
     def purge_task(self, task_id: int) -> set[dt.date]: ...
     def transfer(self, day: dt.date, at: dt.datetime) -> int: ...
+    def record_skip(self, name: str, seq: int, error: str) -> None: ...
+    def take_skip(self, name: str, seq: int) -> bool: ...
+    def task_version(self, task_id: int) -> int | None: ...
 
 
 def task_values(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +135,9 @@ HANDLERS: dict[str, Callable[[ProjectionStore, EventEnvelope], set[dt.date]]] = 
 class LoggerBatch:
     """One transaction of the projector: events applied in order, then the checkpoint.
 
-    Consecutive `TaskCreated` events are inserted together, in one statement.
+    Consecutive `TaskCreated` events are inserted together, in one statement. Arriving
+    encoded from the stream, they are not even decoded here: their JSON payloads go to
+    PostgreSQL as one array, which reads the columns out of them.
     """
 
     def __init__(self, store: ProjectionStore, name: str = PROJECTION_NAME) -> None:
@@ -129,7 +145,24 @@ class LoggerBatch:
         self.name = name
         self.checkpoint = store.lock_checkpoint(name)
         self.created: list[dict[str, Any]] = []
+        self.created_encoded: list[str] = []
         self.touched: set[dt.date] = set()
+
+    def apply_encoded(self, payload: str, stream_id: str = "") -> None:
+        """Apply one event as it came from the stream (JSON)."""
+        if CREATED_PREFIX.match(payload):
+            self.created_encoded.append(payload)
+            return
+        try:
+            raw = json.loads(payload)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EventDecodeError(f"event payload is not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise EventDecodeError("event payload is not a JSON object")
+        if raw.get("type") == "TaskCreated":
+            self.created_encoded.append(payload)
+            return
+        self.apply(from_dict(raw, stream_id))
 
     def apply(self, event: EventEnvelope) -> None:
         """Apply one event (unknown types are skipped, for forward compatibility)."""
@@ -143,6 +176,11 @@ class LoggerBatch:
             return
         self.touched |= handler(self.store, event)
 
+    def skip(self, seq: int, error: str) -> None:
+        """Record that the event `seq` is passed over (dead-lettered), in this transaction."""
+        self.flush()
+        self.store.record_skip(self.name, seq, error)
+
     def advance(self, seq: int) -> None:
         """Write what is buffered and the new checkpoint."""
         self.flush()
@@ -154,6 +192,9 @@ class LoggerBatch:
         if self.created:
             rows, self.created = self.created, []
             self.store.insert_tasks(rows)
+        if self.created_encoded:
+            payloads, self.created_encoded = self.created_encoded, []
+            self.store.insert_encoded_tasks(payloads)
 
 
 Transaction = Callable[[], AbstractContextManager[ProjectionStore]]

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import redis
 
+from services.logger_service.metrics import count_cache
 from shared.events import format_timestamp
 
 log = logging.getLogger("taskstream.logger.queries")
@@ -70,7 +71,9 @@ def list_day(reader: Reader, cache: PageCache, day: dt.date, page: int, per_page
         log.warning("date cache unavailable: %s", exc)
         key, cached = None, None
     if cached is not None:
+        count_cache("hit")
         return Page(cached["items"], cached["total"], page, per_page, "HIT")
+    count_cache("miss")
     rows, total = reader.entries_page(day, (page - 1) * per_page, per_page)
     result = Page([_json_ready(r) for r in rows], total, page, per_page, "MISS")
     if key is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import create_engine
 
 from tests.integration.logger_service.conftest import drain, sql_consumer, table
@@ -27,11 +29,13 @@ def start_projector(logger_url, redis_url, namespace, tmp_path
     """Start `taskstream projector` processes logging to files; all are killed afterwards."""
     started: list[subprocess.Popen] = []
 
-    def start(name: str) -> subprocess.Popen:
+    def start(name: str, **extra: str) -> subprocess.Popen:
         env = dict(os.environ, TASKSTREAM_ENV="test", LOGGER_DATABASE_URL=logger_url,
                    REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, LOG_FORMAT="json",
                    PROJECTOR_CONSUMER_NAME=name, PROJECTOR_BLOCK_MS="100",
-                   PROJECTOR_LOCK_POLL_SECONDS="0.2", PYTHONUNBUFFERED="1")
+                   PROJECTOR_LOCK_POLL_SECONDS="0.2", PROJECTOR_METRICS_PORT="0",
+                   PYTHONUNBUFFERED="1")
+        env.update(extra)
         log = (tmp_path / f"{name}.log").open("w")
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "taskstream"), "projector"], cwd=ROOT, env=env,
@@ -102,6 +106,36 @@ def test_sigterm_finishes_and_exits(bus, engine, start_projector):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert any("stopped" in m for m in messages(process))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_projector_serves_its_metrics(bus, engine, start_projector):
+    events = EventFactory()
+    port = free_port()
+    start_projector("metered", PROJECTOR_METRICS_PORT=str(port))
+    bus.publish([events.created(n) for n in range(1, 6)])
+    wait_for(lambda: applied(engine) == 5)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scraped() -> str:
+        try:
+            return requests.get(url, timeout=2).text
+        except requests.ConnectionError:
+            return ""
+
+    wait_for(lambda: "taskstream_projector_events_applied_total 5.0" in scraped())
+    body = scraped()
+    for name in ("taskstream_projector_lag_events", "taskstream_projector_lag_seconds",
+                 "taskstream_projector_batch_seconds_bucket",
+                 "taskstream_projector_dead_letters_total",
+                 "taskstream_projector_dead_letter_entries"):
+        assert name in body
+    wait_for(lambda: "taskstream_projector_lag_events 0.0" in scraped())
 
 
 def workload(events: EventFactory) -> list:

@@ -165,3 +165,20 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["status"] == "ready"
+
+
+def test_cache_hits_and_misses_are_counted_in_metrics(client, bus, events, make_consumer):
+    bus.publish([events.created(1), events.transfer()])
+    drain(make_consumer())
+
+    def count(result: str) -> float:
+        for line in client.get("/metrics").get_data(as_text=True).splitlines():
+            if line.startswith(f'taskstream_cache_requests_total{{result="{result}"}}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    hits, misses = count("hit"), count("miss")
+    url = f"/tasks?date={DAY.isoformat()}"
+    for _ in range(3):
+        client.get(url, headers=member())
+    assert (count("hit") - hits, count("miss") - misses) == (2, 1)

@@ -262,3 +262,55 @@ def test_a_stop_leaves_no_batch_half_read(events):
     delivered = bus.group_info("g").last_delivered_seq
     assert projection.checkpoint == delivered and bus.group_info("g").pending == 0
     assert projection.applied == list(range(1, delivered + 1))
+
+
+@dataclass
+class RecordingObserver:
+    """Collects what the consumer reports."""
+
+    batches: list[int] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+
+    def committed(self, applied: int, seconds: float) -> None:
+        self.batches.append(applied)
+
+    def dead_lettered(self, seq: int) -> None:
+        self.dead.append(seq)
+
+    def tick(self) -> None:
+        """Nothing to refresh."""
+
+
+@dataclass
+class SkipRecordingBatch(FakeBatch):
+    """A batch that records skipped events, as the logger's does."""
+
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    def skip(self, seq: int, error: str) -> None:
+        self.skipped[seq] = error
+
+
+@dataclass
+class SkipRecordingProjection(FakeProjection):
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    @contextmanager
+    def batch(self) -> Iterator[FakeBatch]:
+        batch = SkipRecordingBatch(self.checkpoint, fail_on=self.fail_on)
+        yield batch
+        self.applied += batch.applied
+        self.skipped.update(batch.skipped)
+        self.checkpoint = batch.checkpoint
+
+
+def test_the_observer_hears_batches_and_dead_letters_and_skips_are_recorded(events):
+    bus, projection = InMemoryBus(), SkipRecordingProjection(fail_on={2})
+    observer = RecordingObserver()
+    publish(bus, events, 4)
+    bus.ensure_group("g")
+    settle(StreamConsumer(bus, projection, options(batch_size=10), observer=observer))
+    assert projection.applied == [1, 3, 4]
+    assert observer.dead == [2]
+    assert sum(observer.batches) == 3
+    assert list(projection.skipped) == [2] and "cannot apply 2" in projection.skipped[2]

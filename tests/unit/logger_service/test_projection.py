@@ -25,12 +25,16 @@ class FakeStore:
     audit: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkpoint: int = 0
     insert_calls: int = 0
+    encoded: list[list[str]] = field(default_factory=list)
 
     def lock_checkpoint(self, name):
         return self.checkpoint
 
     def advance_checkpoint(self, name, seq):
         self.checkpoint = seq
+
+    def insert_encoded_tasks(self, payloads):
+        self.encoded.append(list(payloads))
 
     def insert_tasks(self, rows):
         self.insert_calls += 1
@@ -187,3 +191,17 @@ def test_without_redis_the_database_answers():
     reader = FakeReader([ROW])
     result = queries.list_day(reader, FakeCache(broken=True), DAY, 1, 20)
     assert result.cache == "MISS" and result.total == 1
+
+
+def test_created_events_from_the_stream_go_to_the_store_undecoded_others_are_decoded():
+    from shared.events import encode
+
+    store, events = FakeStore(), EventFactory()
+    batch = LoggerBatch(store)
+    first, second = encode(events.created(1)), encode(events.created(2))
+    batch.apply_encoded(first, "1-0")
+    batch.apply_encoded(second, "2-0")
+    batch.apply_encoded(encode(events.soft_deleted(1)), "3-0")
+    assert store.encoded == [[first, second]]  # flushed, in one call, before the delete
+    with pytest.raises(ValueError):
+        batch.apply_encoded("not json", "4-0")

@@ -1,0 +1,92 @@
+"""Prometheus metrics of the logger: the projector's progress and the date cache.
+
+The projector serves them with `shared.metrics.start_metrics_server` on
+`PROJECTOR_METRICS_PORT`; the cache counter is exposed by the read API's `/metrics`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.logger_service.service_layer.status import lag_seconds
+from shared.bus import EventBus
+
+log = logging.getLogger("taskstream.projector")
+
+CACHE_REQUESTS = Counter(
+    "taskstream_cache_requests_total", "Date-page cache lookups of GET /tasks?date=",
+    ["result"],
+)
+LAG_EVENTS = Gauge(
+    "taskstream_projector_lag_events", "Stream head minus the projection's checkpoint",
+    multiprocess_mode="max",
+)
+LAG_SECONDS = Gauge(
+    "taskstream_projector_lag_seconds", "Age of the oldest event not applied yet",
+    multiprocess_mode="max",
+)
+BATCH_SECONDS = Histogram(
+    "taskstream_projector_batch_seconds", "Time to apply and commit one batch",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_APPLIED = Counter(
+    "taskstream_projector_events_applied_total", "Events applied to the projections",
+)
+DEAD_LETTERED = Counter(
+    "taskstream_projector_dead_letters_total", "Events this projector sent to the dead letters",
+)
+DEAD_LETTERS = Gauge(
+    "taskstream_projector_dead_letter_entries", "Entries in the dead-letter stream",
+    multiprocess_mode="max",
+)
+
+
+def count_cache(result: str) -> None:
+    """Count one date-page lookup (`hit` or `miss`)."""
+    CACHE_REQUESTS.labels(result).inc()
+
+
+class ProjectorMetrics:
+    """The consumer's observer: counts batches, refreshes lag at most every `interval` s."""
+
+    def __init__(self, bus: EventBus, checkpoint: Callable[[], int],
+                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bus = bus
+        self.checkpoint = checkpoint
+        self.interval = interval
+        self.clock = clock
+        self.next_refresh = 0.0
+
+    def committed(self, applied: int, seconds: float) -> None:
+        """Count the batch and time it."""
+        if applied:
+            EVENTS_APPLIED.inc(applied)
+            BATCH_SECONDS.observe(seconds)
+        self.tick()
+
+    def dead_lettered(self, seq: int) -> None:
+        """Count a dead letter."""
+        DEAD_LETTERED.inc()
+
+    def tick(self) -> None:
+        """Refresh the lag and dead-letter gauges when due (never raises)."""
+        if self.clock() < self.next_refresh:
+            return
+        self.next_refresh = self.clock() + self.interval
+        try:
+            self.refresh()
+        except Exception as exc:  # metrics never stop the projector
+            log.debug("could not refresh projector metrics: %s", exc)
+
+    def refresh(self) -> None:
+        """Read checkpoint, stream head and dead-letter count into the gauges."""
+        checkpoint = self.checkpoint()
+        head = self.bus.head()
+        LAG_EVENTS.set(max(0, head - checkpoint))
+        LAG_SECONDS.set(lag_seconds(self.bus, checkpoint, head, dt.datetime.now(dt.UTC)))
+        DEAD_LETTERS.set(self.bus.dead_letter_count())

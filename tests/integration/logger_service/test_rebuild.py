@@ -1,0 +1,271 @@
+"""`taskstream projections rebuild|verify` on real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from services.cli import main
+from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.service_layer.projection import LoggerProjection
+from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
+from shared.events import EventEnvelope
+from tests.integration.logger_service.conftest import table
+from tests.integration.logger_service.test_projections import snapshot
+from tests.unit.logger_service.factories import DAY, EventFactory
+
+ROOT = Path(__file__).resolve().parents[3]
+INSERT_EVENT = text("""
+    INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
+    VALUES (:seq, CAST(:event_id AS uuid), :task_id, :version, :type, CAST(:data AS jsonb),
+            CAST(:metadata AS jsonb), :occurred_at)
+""")
+
+
+def store(tasks_engine, events: list[EventEnvelope]) -> None:
+    """Append events to the task service's event store as it stores them."""
+    rows = [{
+        "seq": e.seq, "event_id": e.event_id, "task_id": e.task_id, "version": e.version,
+        "type": e.type, "data": json.dumps(e.data), "occurred_at": e.occurred_at,
+        "metadata": json.dumps({"actor": dataclasses.asdict(e.actor) if e.actor else None,
+                                "correlation_id": e.correlation_id, "schema_version": 1}),
+    } for e in events]
+    with tasks_engine.begin() as connection:
+        connection.execute(INSERT_EVENT, rows)
+
+
+@pytest.fixture
+def tasks_engine(fresh_database):
+    """The task service's database (its event store)."""
+    engine = create_engine(fresh_database("tasks"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def cli_env(monkeypatch, logger_url, tasks_engine, redis_url, namespace):
+    """Environment of `taskstream` commands on the test's databases and namespace."""
+    env = {"LOGGER_DATABASE_URL": logger_url, "REDIS_URL": redis_url,
+           "TASKS_DATABASE_URL": tasks_engine.url.render_as_string(hide_password=False),
+           "REDIS_NAMESPACE": namespace}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+class Traffic:
+    """Writes a seeded mix of events to the store and the stream (task service + relay)."""
+
+    def __init__(self, tasks_engine, bus, seed: int = 7) -> None:
+        self.tasks_engine = tasks_engine
+        self.bus = bus
+        self.factory = EventFactory()
+        self.random = random.Random(seed)
+        self.status: dict[int, str] = {}
+        self.next_task = 1
+        self.day = DAY
+
+    def one(self) -> EventEnvelope:
+        """One plausible next event."""
+        live = [t for t, s in self.status.items() if s != "purged"]
+        roll = self.random.random()
+        if not live or roll < 0.35:
+            task, self.next_task = self.next_task, self.next_task + 1
+            self.status[task] = "active"
+            return self.factory.created(task)
+        task = self.random.choice(live)
+        if roll < 0.55:
+            return self.factory.updated(task, title=f"T{self.random.randint(0, 999)}")
+        if roll < 0.75:
+            new = self.random.choice(["active", "in_progress", "completed"])
+            previous, self.status[task] = self.status[task], new
+            return self.factory.status(task, previous, new)
+        if roll < 0.82:
+            self.status[task] = "purged"
+            return self.factory.purged(task)
+        if roll < 0.97:
+            return self.factory.soft_deleted(task)
+        self.day = self.day.fromordinal(self.day.toordinal() + 1)
+        return self.factory.transfer(self.day)
+
+    def send(self, count: int) -> None:
+        """Store then publish `count` events."""
+        events = [self.one() for _ in range(count)]
+        store(self.tasks_engine, events)
+        self.bus.publish(events)
+
+
+def live_projector(engine, bus) -> StreamConsumer:
+    """A projector consumer for a background thread."""
+    bus.ensure_group("logger")
+    options = ConsumerOptions(group="logger", consumer="live", batch_size=50, block_ms=20,
+                              retry_delay_seconds=0.01)
+    return StreamConsumer(bus, LoggerProjection(sql_transaction(engine), lambda d: None), options)
+
+
+def checkpoint(engine) -> int:
+    rows = table(engine, "SELECT last_seq FROM projection_checkpoints WHERE name = 'logger'")
+    return int(rows[0][0]) if rows else 0
+
+
+def wait_for(check, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def test_a_rebuild_during_live_traffic_ends_equal_to_live(
+        cli_env, engine, bus, tasks_engine):
+    traffic = Traffic(tasks_engine, bus)
+    traffic.send(400)
+    stop, done = threading.Event(), threading.Event()
+    consumer = live_projector(engine, bus)
+    projector = threading.Thread(target=consumer.run, args=(stop,))
+    projector.start()
+
+    def write() -> None:
+        while not done.is_set():  # about 150 events/s
+            traffic.send(3)
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write)
+    try:
+        wait_for(lambda: checkpoint(engine) >= 400)
+        ids_before = dict(table(engine, "SELECT (task_id, date)::text, id FROM task_logger"))
+        writer.start()
+        result = run_cli("projections", "rebuild", "--batch-size", "40")
+        assert result.exit_code == 0, result.output
+        assert "swapped in at checkpoint" in result.output
+        assert "events/s" in result.output and "ETA" in result.output  # the progress line
+        time.sleep(0.2)  # traffic goes on after the swap
+        done.set()
+        writer.join()
+        head = traffic.factory.seq.__next__() - 1
+        wait_for(lambda: checkpoint(engine) == head)
+    finally:
+        done.set()
+        stop.set()
+        projector.join()
+    assert table(engine, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'logger_%'") \
+        == [(0,)]
+    ids_after = dict(table(engine, "SELECT (task_id, date)::text, id FROM task_logger"))
+    kept = set(ids_before) & set(ids_after)  # traffic purged some tasks since
+    assert len(kept) > 20
+    assert {k: ids_after[k] for k in kept} == {k: ids_before[k] for k in kept}  # ids survive
+    verified = run_cli("projections", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "projections equal a rebuild" in verified.output
+    assert len(table(engine, "SELECT 1 FROM task_state")) > 50
+
+
+def test_verify_names_tampered_and_missing_rows(cli_env, engine, bus, tasks_engine,
+                                                make_consumer):
+    factory = EventFactory()
+    events = [factory.created(1), factory.created(2), factory.created(3), factory.transfer(),
+              factory.status(2, "active", "in_progress")]
+    store(tasks_engine, events)
+    bus.publish(events)
+    consumer = make_consumer()
+    while consumer.step():
+        pass
+    assert run_cli("projections", "verify").exit_code == 0
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE task_logger SET title = 'forged' WHERE task_id = 2"))
+        connection.execute(text("DELETE FROM audit_log"))
+    result = run_cli("projections", "verify")
+    assert result.exit_code == 1, result.output
+    assert f"task_logger (task_id=2, date={DAY.isoformat()}): values differ" in result.output
+    assert "audit_log: 0 live rows, 1 rebuilt rows, 1 rows differ" in result.output
+    assert "missing in live" in result.output
+    assert "task_state: 3 live rows, 3 rebuilt rows, equal" in result.output
+
+
+def test_a_second_rebuild_is_refused(cli_env, logger_url, tasks_engine):
+    holder = PostgresAdvisoryLock(logger_url, "logger:rebuild")  # what a running rebuild holds
+    assert holder.acquire()
+    try:
+        result = run_cli("projections", "rebuild")
+        assert result.exit_code != 0
+        assert "another rebuild of this projection is running" in result.output
+    finally:
+        holder.release()
+    assert run_cli("projections", "rebuild").exit_code == 0
+
+
+def test_a_killed_rebuild_resumes_where_it_stopped(cli_env, engine, tasks_engine):
+    with tasks_engine.begin() as connection:  # 6,000 TaskCreated events, stored in SQL
+        connection.execute(text("""
+            INSERT INTO events (seq, event_id, task_id, version, type, data, metadata,
+                                occurred_at)
+            SELECT n, gen_random_uuid(), n, 1, 'TaskCreated',
+                   jsonb_build_object('title', 'Task ' || n, 'status', 'active',
+                                      'priority', 'medium'),
+                   '{"schema_version": 1}', now()
+            FROM generate_series(1, 6000) n"""))
+    env = dict(os.environ, TASKSTREAM_ENV="test", **cli_env)
+    command = [str(Path(sys.executable).parent / "taskstream"), "projections", "rebuild",
+               "--batch-size", "10"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _shadow_checkpoint(engine) >= 300)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    reached = _shadow_checkpoint(engine)
+    assert 300 <= reached < 6000
+    assert checkpoint(engine) == 0  # nothing swapped
+    result = run_cli("projections", "rebuild", "--batch-size", "2000")
+    assert result.exit_code == 0, result.output
+    resumed = int(result.output.split("resumed from ")[1].split(";")[0])
+    assert resumed >= reached
+    assert table(engine, "SELECT count(*), min(task_id), max(task_id) FROM task_state") == [
+        (6000, 1, 6000)]
+    assert checkpoint(engine) == 6000
+
+
+def _shadow_checkpoint(engine) -> int:
+    with engine.connect() as connection:
+        exists = connection.execute(text(
+            "SELECT to_regclass('logger_rebuild.projection_checkpoints')")).scalar()
+        if not exists:
+            return 0
+        found = connection.execute(text(
+            "SELECT last_seq FROM logger_rebuild.projection_checkpoints")).scalar()
+    return int(found or 0)
+
+
+def test_a_rebuild_fixes_a_damaged_projection_and_snapshots_match(
+        cli_env, engine, bus, tasks_engine, make_consumer):
+    traffic = Traffic(tasks_engine, bus, seed=3)
+    traffic.send(120)
+    consumer = make_consumer()
+    while consumer.step():
+        pass
+    before = snapshot(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM task_state WHERE task_id % 2 = 0"))
+    assert run_cli("projections", "verify").exit_code == 1
+    result = run_cli("projections", "rebuild")
+    assert result.exit_code == 0, result.output
+    assert snapshot(engine) == before
+    assert run_cli("projections", "verify").exit_code == 0
