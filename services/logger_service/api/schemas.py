@@ -9,12 +9,11 @@ from marshmallow import Schema, fields, validate
 
 from shared.errors import ApiError
 from shared.http import Blueprint, JsonObjectParser
+from shared.pagination import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 
 DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-MAX_PER_PAGE = 100
-DEFAULT_PER_PAGE = 20
 INVALID_DATE = "Invalid date format, expected YYYY-MM-DD"
-INVALID_PAGE = "Invalid page, expected an integer of at least 1"
+INVALID_PAGE = f"Invalid page, expected an integer from 1 to {MAX_PAGE}"
 INVALID_PER_PAGE = f"Invalid per_page, expected an integer from 1 to {MAX_PER_PAGE}"
 INVALID_TASK_ID = "Invalid task_id, expected a positive integer"
 
@@ -57,7 +56,8 @@ def _integer(message: str, minimum: int, maximum: int | None = None, **kwargs: A
 class PageQuery(Schema):
     """`page` (from 1) and `per_page` (1 to 100, default 20)."""
 
-    page = _integer(INVALID_PAGE, 1, load_default=1, metadata={"description": "Page, from 1"})
+    page = _integer(INVALID_PAGE, 1, MAX_PAGE, load_default=1,
+                    metadata={"description": f"Page, from 1 to {MAX_PAGE}"})
     per_page = _integer(INVALID_PER_PAGE, 1, MAX_PER_PAGE, load_default=DEFAULT_PER_PAGE,
                         metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}"})
 

@@ -77,8 +77,8 @@ def test_one_entry_and_an_unknown_one(client, bus, events, make_consumer):
     ("date=2025-13-01", "Invalid date format, expected YYYY-MM-DD"),
     ("date=05-04-2025", "Invalid date format, expected YYYY-MM-DD"),
     ("date=", "Invalid date format, expected YYYY-MM-DD"),
-    ("page=0", "Invalid page, expected an integer of at least 1"),
-    ("page=abc", "Invalid page, expected an integer of at least 1"),
+    ("page=0", "Invalid page, expected an integer from 1 to 10000000"),
+    ("page=abc", "Invalid page, expected an integer from 1 to 10000000"),
     ("per_page=101", "Invalid per_page, expected an integer from 1 to 100"),
     ("per_page=-5", "Invalid per_page, expected an integer from 1 to 100"),
     ("per_page=1.5", "Invalid per_page, expected an integer from 1 to 100"),
@@ -182,3 +182,11 @@ def test_cache_hits_and_misses_are_counted_in_metrics(client, bus, events, make_
     for _ in range(3):
         client.get(url, headers=member())
     assert (count("hit") - hits, count("miss") - misses) == (2, 1)
+
+
+def test_a_page_number_too_large_for_an_offset_is_a_400(client: FlaskClient) -> None:
+    for path in ("/tasks?page=62617730822894256128&per_page=26",
+                 "/tasks?date=2024-01-01&page=10000001", "/audit?page=1753083280358712320"):
+        response = client.get(path, headers=TOKENS.headers())
+        assert response.status_code == 400, path
+        assert response.get_json()["error"].startswith("Invalid page"), path
