@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
              allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
                             "X-Request-ID"])
     limiter = create_limiter(app, settings)
+    # Flask-Limiter's decorators hold the limiter weakly; keep it alive with the app (when
+    # limiting is disabled nothing else refers to it).
+    app.extensions["rate_limiter"] = limiter
     login_limit = limiter.limit(settings.rate_limit_login, key_func=client_address_key)
     proxy.register_routes(app, login_limit)
     docs.register(app)

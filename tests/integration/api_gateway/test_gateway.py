@@ -250,3 +250,13 @@ def test_redis_going_away_mid_run_never_gives_500(monkeypatch: pytest.MonkeyPatc
     assert 500 not in statuses
     assert statuses[0] == 200  # the request that finds Redis gone is served
     assert 429 in statuses  # and the in-process fallback still limits
+
+
+def test_rate_limiting_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, redis_url: str,
+                                          namespace: str, upstream: tuple[Flask, str],
+                                          tokens: TokenFactory) -> None:
+    settings = gateway_settings(monkeypatch, redis_url, namespace, upstream[1],
+                                rate_limit_enabled=False, rate_limit_login="1/minute")
+    client = create_app(settings, verifier=tokens.verifier()).test_client()
+    body = {"username": "admin", "password": "guess"}
+    assert [client.post("/auth/login", json=body).status_code for _ in range(3)] == [201] * 3
