@@ -39,6 +39,9 @@ class Upstream:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.session = requests.Session()
+        # Upstreams are named by configuration: skip the per-request lookup of proxy and
+        # netrc settings in the environment, which costs more than the forwarding itself.
+        self.session.trust_env = False
         retry = Retry(
             total=retries, connect=retries, read=retries, status=0, other=0,
             allowed_methods=IDEMPOTENT_METHODS, backoff_factor=0.1, raise_on_status=False,
