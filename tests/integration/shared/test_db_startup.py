@@ -14,8 +14,13 @@ from shared.db import DatabaseUnavailable, create_db_engine
 from tests.integration.task_service.helpers import CuttableProxy
 
 
+def _maintenance_db(pg_url: str) -> str:
+    """The server's `postgres` database, which every server has."""
+    return make_url(pg_url).set(database="postgres").render_as_string(hide_password=False)
+
+
 def _via_proxy(pg_url: str, proxy: CuttableProxy) -> str:
-    url = make_url(pg_url)
+    url = make_url(_maintenance_db(pg_url))
     target = url.query.get("host") or url.host
     proxy.target = target if str(target).startswith("/") else (url.host, url.port or 5432)
     if str(target).startswith("/"):
@@ -60,7 +65,7 @@ def test_gives_up_with_a_clear_error_after_the_last_attempt() -> None:
 
 
 def test_pool_is_sized_and_pre_pinged(pg_url: str) -> None:
-    engine = create_db_engine(pg_url, pool_size=3, max_overflow=1, attempts=1)
+    engine = create_db_engine(_maintenance_db(pg_url), pool_size=3, max_overflow=1, attempts=1)
     assert engine.pool.size() == 3
     assert engine.pool._pre_ping  # type: ignore[attr-defined]
     engine.dispose()
