@@ -1,13 +1,25 @@
-"""Pooled HTTP connections to the services, with timeouts and idempotent-only retries."""
+"""Pooled HTTP connections to the services, with timeouts and idempotent-only retries.
+
+urllib3 is used directly: the gateway forwards bytes and headers as they are, and the
+per-request work of a higher-level client (preparing, cookies, environment lookups)
+cost more than the forwarding itself.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from shared.errors import ApiError
@@ -38,50 +50,45 @@ class Upstream:
         self.base_url = base_url
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self.session = requests.Session()
-        # Upstreams are named by configuration: skip the per-request lookup of proxy and
-        # netrc settings in the environment, which costs more than the forwarding itself.
-        self.session.trust_env = False
-        retry = Retry(
+        self.retry = Retry(
             total=retries, connect=retries, read=retries, status=0, other=0,
             allowed_methods=IDEMPOTENT_METHODS, backoff_factor=0.1, raise_on_status=False,
+            redirect=0,
         )
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.pool = urllib3.connection_from_url(base_url, maxsize=pool_size, block=False)
 
     def forward(self, method: str, path: str, *, query: bytes, headers: Mapping[str, str],
                 body: bytes | IO[bytes] | None, read_timeout: float | None = None
                 ) -> UpstreamReply:
         """Send one request and return the reply, or raise the gateway's 502/503/504."""
-        url = f"{self.base_url}{path}" + (f"?{query.decode('latin-1')}" if query else "")
-        prepared = self.session.prepare_request(
-            requests.Request(method, url, headers=dict(headers), data=body))
-        if "Content-Length" in prepared.headers:
-            # requests marks a streamed body `chunked` even when its length is given; both
-            # headers together are a malformed request that gunicorn answers with HTML 400.
-            prepared.headers.pop("Transfer-Encoding", None)
+        url = path + (f"?{query.decode('latin-1')}" if query else "")
+        timeout = urllib3.Timeout(connect=self.connect_timeout,
+                                  read=read_timeout or self.read_timeout)
         try:
-            response = self.session.send(
-                prepared, allow_redirects=False,
-                timeout=(self.connect_timeout, read_timeout or self.read_timeout),
+            response = self.pool.urlopen(
+                method, url, body=body, headers=dict(headers), retries=self.retry,
+                timeout=timeout, redirect=False, preload_content=True,
             )
-        except (requests.ConnectTimeout, requests.ConnectionError) as exc:
-            if isinstance(exc, requests.ReadTimeout):
-                raise ApiError(504, f"Upstream service '{self.name}' timed out") from exc
-            raise ApiError(503, f"Upstream service '{self.name}' is unavailable") from exc
-        except requests.Timeout as exc:
-            raise ApiError(504, f"Upstream service '{self.name}' timed out") from exc
-        except requests.RequestException as exc:
-            raise ApiError(502, f"Bad response from upstream service '{self.name}'") from exc
+        except MaxRetryError as exc:
+            raise self._failure(exc.reason or exc) from exc
+        except HTTPError as exc:
+            raise self._failure(exc) from exc
         return UpstreamReply(
-            status=response.status_code,
+            status=response.status,
             headers=[(k, v) for k, v in response.headers.items()
                      if k.lower() not in NOT_FORWARDED],
-            body=response.content,
+            body=response.data,
         )
 
-    def get_json(self, path: str, timeout: float = 2.0) -> tuple[int, dict]:
+    def _failure(self, reason: Exception) -> ApiError:
+        if isinstance(reason, ReadTimeoutError):
+            return ApiError(504, f"Upstream service '{self.name}' timed out")
+        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+            return ApiError(503, f"Upstream service '{self.name}' is unavailable")
+        return ApiError(502, f"Bad response from upstream service '{self.name}'")
+
+    def get_json(self, path: str, timeout: float = 2.0) -> tuple[int, Any]:
         """GET a JSON document (readiness, OpenAPI) with a short timeout."""
-        response = self.session.get(f"{self.base_url}{path}", timeout=(timeout, timeout))
-        return response.status_code, response.json()
+        response = self.pool.request("GET", path, timeout=urllib3.Timeout(timeout, timeout),
+                                     retries=False)
+        return response.status, json.loads(response.data)
