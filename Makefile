@@ -16,6 +16,8 @@ run: $(STAMP)
 	$(BIN)/taskstream run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared services
 	$(BIN)/python -m pytest tests
 
 test-unit: $(STAMP)

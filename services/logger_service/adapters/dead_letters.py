@@ -58,12 +58,13 @@ class DeadLetterStream:
 
     def list(self, count: int = 10_000) -> list[DeadLetter]:
         """The oldest `count` dead letters."""
-        return [_letter(i, f) for i, f in self.client.xrange(self.key, count=count)]
+        entries: Any = self.client.xrange(self.key, count=count)
+        return [_letter(i, f) for i, f in entries]
 
     def get(self, entry_id: str) -> DeadLetter | None:
         """One dead letter by its entry id in the dead-letter stream."""
         try:
-            found = self.client.xrange(self.key, min=entry_id, max=entry_id, count=1)
+            found: Any = self.client.xrange(self.key, min=entry_id, max=entry_id, count=1)
         except redis.ResponseError:  # not a valid stream id
             return None
         return _letter(*found[0]) if found else None
