@@ -14,8 +14,8 @@ from services.logger_service.adapters.cache import DatePageCache
 from services.logger_service.adapters.read_models import ProjectionReader
 from services.logger_service.api import audit, tasks
 from services.logger_service.config import Settings
-from shared.auth import JwksCache, TokenVerifier, http_jwks_fetcher
-from shared.db import create_db_engine
+from shared.auth import jwks_verifier
+from shared.db import engine_for
 from shared.http import create_api, init_http, register_health
 from shared.logs import configure_logging
 
@@ -30,19 +30,6 @@ class LoggerDependencies:
     cache: DatePageCache
 
 
-def _token_verifier(settings: Settings) -> TokenVerifier:
-    common = settings.common
-    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
-    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
-
-
-def _engine(settings: Settings) -> Engine:
-    common = settings.common
-    return create_db_engine(
-        settings.database_url, pool_size=common.db_pool_size,
-        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
-        backoff=common.db_connect_backoff,
-    )
 
 
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
@@ -50,12 +37,12 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     settings = settings or Settings.from_env()
     if not test_overrides:
         configure_logging("logger", settings.common.log_level, settings.common.log_format)
-    engine = test_overrides.get("engine") or _engine(settings)
+    engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
     client = test_overrides.get("redis") or redis.Redis.from_url(settings.common.redis_url)
     app = Flask(__name__)
     init_http(app)
     app.extensions["token_verifier"] = (
-        test_overrides.get("token_verifier") or _token_verifier(settings)
+        test_overrides.get("token_verifier") or jwks_verifier(settings.common)
     )
     app.extensions["logger"] = LoggerDependencies(
         engine, client, ProjectionReader(engine),

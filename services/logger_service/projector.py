@@ -16,7 +16,7 @@ from services.logger_service.metrics import ProjectorMetrics
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
 from shared.bus import RedisStreamBus
 from shared.consumer import PostgresAdvisoryLock, StreamConsumer
-from shared.db import create_db_engine
+from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.metrics import start_metrics_server
 
@@ -25,12 +25,7 @@ log = logging.getLogger("taskstream.projector")
 
 def database_engine(settings: Settings) -> Engine:
     """The logger database engine, waiting for a late database."""
-    common = settings.common
-    return create_db_engine(
-        settings.database_url, pool_size=common.db_pool_size,
-        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
-        backoff=common.db_connect_backoff,
-    )
+    return engine_for(settings.database_url, settings.common)
 
 
 def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
