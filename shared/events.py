@@ -114,12 +114,17 @@ def from_dict(raw: dict[str, Any], stream_id: str = "") -> EventEnvelope:
         raise EventDecodeError(f"not an event envelope: {exc}") from exc
 
 
-def decode(payload: str | bytes, stream_id: str = "") -> EventEnvelope:
-    """Decode JSON bytes from the bus into an envelope."""
+def parse_json(payload: str | bytes) -> dict[str, Any]:
+    """Parse an event payload into its JSON object, or raise EventDecodeError."""
     try:
         raw = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EventDecodeError(f"event payload is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise EventDecodeError("event payload is not a JSON object")
-    return from_dict(raw, stream_id)
+    return raw
+
+
+def decode(payload: str | bytes, stream_id: str = "") -> EventEnvelope:
+    """Decode JSON bytes from the bus into an envelope."""
+    return from_dict(parse_json(payload), stream_id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from shared.events import EventDecodeError, EventEnvelope, from_dict
+from shared.events import EventEnvelope, from_dict, parse_json
 
 log = logging.getLogger("taskstream.projector")
 
@@ -153,12 +152,7 @@ class LoggerBatch:
         if CREATED_PREFIX.match(payload):
             self.created_encoded.append(payload)
             return
-        try:
-            raw = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EventDecodeError(f"event payload is not JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise EventDecodeError("event payload is not a JSON object")
+        raw = parse_json(payload)
         if raw.get("type") == "TaskCreated":
             self.created_encoded.append(payload)
             return
