@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import requests
 
@@ -19,18 +23,34 @@ def tool_name() -> str:
 
 
 def requests_per_second(url: str, headers: dict[str, str], seconds: int = 10,
-                        connections: int = 16) -> float:
-    """Sustained GET requests/s against `url`."""
+                        connections: int = 16, json_body: Any = None) -> float:
+    """Sustained requests/s against `url`: GET, or POST of `json_body` when one is given.
+
+    Every response must be 2xx, or the measurement is refused.
+    """
     if shutil.which("wrk"):
-        return _wrk(url, headers, seconds, connections)
-    return _threads(url, headers, seconds, connections)
+        return _wrk(url, headers, seconds, connections, json_body)
+    return _threads(url, headers, seconds, connections, json_body)
 
 
-def _wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> float:
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for name, value in headers.items():
-        args += ["-H", f"{name}: {value}"]
-    output = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
+def _wrk_script(headers: dict[str, str], json_body: Any) -> str:
+    lines = [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    if json_body is not None:
+        lines += ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(json_body))}",
+                  'wrk.headers["Content-Type"] = "application/json"']
+    return "\n".join(lines) + "\n"
+
+
+def _wrk(url: str, headers: dict[str, str], seconds: int, connections: int,
+         json_body: Any) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_wrk_script(headers, json_body))
+    try:
+        output = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
+            check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(script.name)
     if "Non-2xx" in output:
         raise RuntimeError(f"non-2xx responses under load:\n{output}")
     match = WRK_RATE.search(output)
@@ -39,13 +59,18 @@ def _wrk(url: str, headers: dict[str, str], seconds: int, connections: int) -> f
     return float(match.group(1))
 
 
-def _threads(url: str, headers: dict[str, str], seconds: int, connections: int) -> float:
+def _threads(url: str, headers: dict[str, str], seconds: int, connections: int,
+             json_body: Any) -> float:
     deadline = time.monotonic() + seconds
 
     def worker(_: int) -> int:
         session, done = requests.Session(), 0
         while time.monotonic() < deadline:
-            session.get(url, headers=headers, timeout=10).raise_for_status()
+            if json_body is None:
+                response = session.get(url, headers=headers, timeout=10)
+            else:
+                response = session.post(url, headers=headers, json=json_body, timeout=10)
+            response.raise_for_status()
             done += 1
         return done
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from bench.core import ROOT, result, servers
+from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from services.registry import migrate_service
 from shared.db import drop_database, ensure_database
@@ -202,57 +201,18 @@ def csv_import(pg: str, rds: str) -> list[dict[str, Any]]:
 
 # --- command throughput -----------------------------------------------------------------
 
-WRK_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"title": "bench task", "priority": "high"}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "%s"
-"""
-
-
-def wrk_rate(url: str, headers: dict[str, str]) -> float:
-    """Requests/s of `POST /task` with wrk; every response must be 2xx."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % headers["Authorization"])
-    try:
-        output = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{int(SECONDS)}s", "-s",
-             script.name, f"{url}/task"], check=True, capture_output=True, text=True).stdout
-    finally:
-        os.unlink(script.name)
-    if "Non-2xx" in output:
-        raise RuntimeError(f"wrk saw failed requests:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-
-
-def python_rate(url: str, headers: dict[str, str]) -> float:
-    """Requests/s of `POST /task` from a thread pool of keep-alive sessions."""
-    deadline = time.monotonic() + SECONDS
-
-    def client(_: int) -> int:
-        done, session = 0, requests.Session()
-        while time.monotonic() < deadline:
-            response = session.post(f"{url}/task", headers=headers,
-                                    json={"title": "bench task", "priority": "high"})
-            if response.status_code != 201:
-                raise RuntimeError(f"POST /task: {response.status_code} {response.text}")
-            done += 1
-        return done
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(CONNECTIONS) as pool:
-        total = sum(pool.map(client, range(CONNECTIONS)))
-    return total / (time.monotonic() - started)
+TASK_BODY = {"title": "bench task", "priority": "high"}
 
 
 def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
     """`POST /task` requests/s straight to the task service and through the gateway."""
-    measure, client = (wrk_rate, "wrk -t2") if shutil.which("wrk") else (
-        python_rate, "Python thread pool (wrk not installed)")
+    client = "wrk -t2" if tool_name() == "wrk" else "Python thread pool (wrk not installed)"
     extra = {"RATE_LIMIT_DEFAULT": "100000000/minute", "WEB_CONCURRENCY": "2"}
     with running_stack(pg, rds, extra_env=extra) as stack:
         headers = stack.login()
-        direct = measure(stack.url("tasks"), headers)
-        gateway = measure(stack.base_url, headers)
+        direct, gateway = (
+            requests_per_second(f"{base}/task", headers, int(SECONDS), CONNECTIONS, TASK_BODY)
+            for base in (stack.url("tasks"), stack.base_url))
     notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
              "(tests.stack: gunicorn 2 gthread workers per service, relay and projector "
              "consuming the events); gateway rate limit raised out of the way")
