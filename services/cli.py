@@ -61,13 +61,7 @@ def run(procfile: str) -> None:
 
 def _add_service_commands() -> None:
     for module_name in SERVICE_CLIS:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        for command in module.COMMANDS:
+        for command in import_module(module_name).COMMANDS:
             main.add_command(command)
 
 
