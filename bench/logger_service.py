@@ -43,7 +43,7 @@ from tests.tokens import TokenFactory
 COMMAND = "make bench BENCH=logger_service"
 EVENTS = int(os.environ.get("BENCH_LOGGER_EVENTS", "1000000"))
 TASKS = int(os.environ.get("BENCH_LOGGER_TASKS", "1000000"))
-BATCH = ProjectorSettings().batch_size  # the projector's default
+BATCH = ProjectorSettings().options.batch_size  # the projector's default
 AT = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)
 ACTOR = Actor(1, "bench", "admin")
 
