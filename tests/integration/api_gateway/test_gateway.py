@@ -235,7 +235,7 @@ def test_redis_going_away_mid_run_never_gives_500(monkeypatch: pytest.MonkeyPatc
                                                   tokens: TokenFactory) -> None:
     from sqlalchemy.engine import make_url
 
-    from tests.integration.task_service.helpers import CuttableProxy
+    from tests.proxy import CuttableProxy
 
     real = make_url(redis_url.replace("redis://", "postgresql://"))
     proxy = CuttableProxy((real.host or "127.0.0.1", real.port or 6379))

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from services.embedded import free_port
 from shared.db import DatabaseUnavailable, create_db_engine
-from tests.integration.task_service.helpers import CuttableProxy
+from tests.proxy import CuttableProxy
 
 
 def _maintenance_db(pg_url: str) -> str:
