@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.logger_service.adapters import shadow
 from services.logger_service.adapters.projection_store import read_checkpoint
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
+from services.progress import Progress
 from shared.consumer import ApplierLock
 
 log = logging.getLogger("taskstream.rebuild")
@@ -52,29 +53,6 @@ class EventSource(Protocol):
 
 class AlreadyRunning(RuntimeError):
     """Another rebuild (or verify) of this projection holds the lock."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a long command got."""
-
-    verb: str
-    done: int
-    total: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        """Events per second so far."""
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    def line(self) -> str:
-        """`rebuilt 1,000/5,000 (20%), 12,000 events/s, ETA 0:00:03`."""
-        share = 100 * self.done // self.total if self.total else 100
-        left = (self.total - self.done) / self.rate if self.rate else 0.0
-        eta = time.strftime("%H:%M:%S", time.gmtime(max(0.0, left)))
-        return (f"{self.verb} {self.done:,}/{self.total:,} ({share}%), "
-                f"{self.rate:,.0f} events/s, ETA {eta}")
 
 
 ProgressSink = Callable[[Progress], None]

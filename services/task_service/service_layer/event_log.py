@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from sqlalchemy.engine import Engine
 
+from services.progress import Progress
 from services.task_service.adapters.event_store import read_encoded_after, read_one, store_head
 from services.task_service.adapters.stream import publish_encoded
 from shared.bus import seq_of
@@ -26,32 +27,6 @@ from shared.events import EventEnvelope, decode, format_timestamp
 
 class RepublishRefused(Exception):
     """Republishing as asked would leave a hole in the stream."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far a republish got."""
-
-    done: int
-    total: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        """Events per second so far."""
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float:
-        """Seconds left at the current rate."""
-        return (self.total - self.done) / self.rate if self.rate else 0.0
-
-    def line(self) -> str:
-        """`republished 1,000/5,000 (20%), 12,000 events/s, ETA 0:00:03`."""
-        share = 100 * self.done // self.total if self.total else 100
-        eta = time.strftime("%H:%M:%S", time.gmtime(self.eta))
-        return (f"republished {self.done:,}/{self.total:,} ({share}%), "
-                f"{self.rate:,.0f} events/s, ETA {eta}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +82,8 @@ def _publish_from(engine: Engine, client: redis.Redis, stream: str, start: int,
             connection.rollback()
             added += publish_encoded(client, stream, entries)
             read, after = read + len(entries), entries[-1][0]
-            progress(Progress(read, max(total, read), time.monotonic() - started))
+            progress(Progress("republished", read, max(total, read),
+                              time.monotonic() - started))
     return added, after, read
 
 
