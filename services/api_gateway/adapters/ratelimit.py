@@ -15,6 +15,7 @@ from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from prometheus_client import Counter
 
+from services.api_gateway.adapters.window_storage import storage_uri
 from services.api_gateway.config import Settings
 from shared.auth import InvalidToken, bearer_token
 
@@ -71,7 +72,8 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
         app=app,
         default_limits=[settings.rate_limit_default],
         default_limits_exempt_when=_is_exempt,
-        storage_uri=settings.common.redis_url,
+        # One Redis round trip per request: the acquire also reports the window's state.
+        storage_uri=storage_uri(settings.common.redis_url),
         # redis-py takes float timeouts; Flask-Limiter's annotation is narrower than its use.
         storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},  # type: ignore[dict-item]
         strategy="moving-window",
