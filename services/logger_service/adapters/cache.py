@@ -1,20 +1,24 @@
-"""The Redis cache of date pages, keyed by a per-date generation the projector bumps.
+"""The Redis cache of date pages, tagged with a per-date generation the projector bumps.
 
-A reader looks up the date's generation, then the page cached under it. The projector bumps
-the generation after every commit that touched the date, so a page cached before the change
-is never found again (it expires on its own), and no reader can be served a result older
-than the committed projection.
+A page is cached under its date, page and size, with the generation it was read under.
+A reader fetches the date's current generation and the cached page in one MGET and uses
+the page only when the two agree. The projector bumps the generation after every commit
+that touched the date, so a page read before the change is never served again (it is
+replaced by the next reader, or expires), and no reader can be served a result older than
+the committed projection. Pages are kept as the JSON the API answers with, so a hit is
+passed on without being decoded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
 
 import redis
+
+from services.logger_service.service_layer.queries import CachedPage
 
 log = logging.getLogger("taskstream.logger.cache")
 
@@ -31,22 +35,28 @@ class DatePageCache:
         """The key of a date's generation counter."""
         return f"{self.prefix}:gen:{day.isoformat()}"
 
-    def page_key(self, day: dt.date, generation: int, page: int, per_page: int) -> str:
-        """The key of one cached page of one generation of a date."""
-        return f"{self.prefix}:page:{day.isoformat()}:g{generation}:{page}:{per_page}"
+    def page_key(self, day: dt.date, page: int, per_page: int) -> str:
+        """The key of one cached page of a date."""
+        return f"{self.prefix}:page:{day.isoformat()}:{page}:{per_page}"
 
-    def generation(self, day: dt.date) -> int:
-        """The date's current generation (0 before any change)."""
-        return int(self.client.get(self.generation_key(day)) or 0)
+    def lookup(self, day: dt.date, page: int, per_page: int) -> tuple[int, CachedPage | None]:
+        """The date's current generation and the page cached under it, if any."""
+        generation, raw = self.client.mget(self.generation_key(day),
+                                           self.page_key(day, page, per_page))
+        current = int(generation or 0)
+        if raw is None:
+            return current, None
+        value = raw.encode() if isinstance(raw, str) else raw
+        tag, total, items = value.split(b":", 2)
+        if int(tag) != current:  # read before the date last changed
+            return current, None
+        return current, CachedPage(int(total), items)
 
-    def get(self, key: str) -> Any | None:
-        """The cached value under `key`, if any."""
-        raw = self.client.get(key)
-        return None if raw is None else json.loads(raw)
-
-    def put(self, key: str, value: Any) -> None:
-        """Cache a value for the configured time."""
-        self.client.set(key, json.dumps(value, separators=(",", ":")), ex=self.ttl_seconds)
+    def store(self, day: dt.date, page: int, per_page: int, generation: int,
+              cached: CachedPage) -> None:
+        """Cache a page read under `generation`, for the configured time."""
+        value = b"%d:%d:%s" % (generation, cached.total, cached.items_json)
+        self.client.set(self.page_key(day, page, per_page), value, ex=self.ttl_seconds)
 
     def bump(self, days: Iterable[dt.date]) -> None:
         """Invalidate the dates' pages by moving to their next generation."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,24 +32,48 @@ class Reader(Protocol):
                    ) -> tuple[list[Row], int]: ...
 
 
+@dataclass(frozen=True)
+class CachedPage:
+    """A date page as cached: the total and the items as the JSON the API answers with."""
+
+    total: int
+    items_json: bytes
+
+
 class PageCache(Protocol):
     """What the queries need from the date cache."""
 
-    def generation(self, day: dt.date) -> int: ...
-    def page_key(self, day: dt.date, generation: int, page: int, per_page: int) -> str: ...
-    def get(self, key: str) -> Any | None: ...
-    def put(self, key: str, value: Any) -> None: ...
+    def lookup(self, day: dt.date, page: int, per_page: int
+               ) -> tuple[int, CachedPage | None]: ...
+    def store(self, day: dt.date, page: int, per_page: int, generation: int,
+              cached: CachedPage) -> None: ...
 
 
 @dataclass(frozen=True)
 class Page:
-    """One page of results with the total count and whether it came from the cache."""
+    """One page of results with the total count and whether it came from the cache.
 
-    items: list[Row]
+    A page read from the database holds its rows; one from the cache holds them as JSON,
+    decoded only if something asks for `items`.
+    """
+
     total: int
     page: int
     per_page: int
     cache: str | None = None
+    rows: list[Row] | None = None
+    encoded: bytes | None = None
+
+    @property
+    def items(self) -> list[Row]:
+        """The entries of the page."""
+        return self.rows if self.rows is not None else json.loads(self.encoded or b"[]")
+
+    def items_json(self) -> bytes:
+        """The entries of the page as a JSON array."""
+        if self.encoded is not None:
+            return self.encoded
+        return json.dumps(self.rows, ensure_ascii=False).encode()
 
 
 def _json_ready(row: Row) -> Row:
@@ -59,33 +84,34 @@ def _json_ready(row: Row) -> Row:
 def list_entries(reader: Reader, page: int, per_page: int) -> Page:
     """Every TaskLogger entry, newest day first."""
     rows, total = reader.entries_page(None, (page - 1) * per_page, per_page)
-    return Page([_json_ready(r) for r in rows], total, page, per_page)
+    return Page(total, page, per_page, rows=[_json_ready(r) for r in rows])
 
 
 def list_day(reader: Reader, cache: PageCache, day: dt.date, page: int, per_page: int) -> Page:
     """One day's entries, served from the cache of the day's current generation if there."""
     try:
-        key = cache.page_key(day, cache.generation(day), page, per_page)
-        cached = cache.get(key)
+        generation: int | None
+        generation, cached = cache.lookup(day, page, per_page)
     except redis.RedisError as exc:  # the database answers without the cache
         log.warning("date cache unavailable: %s", exc)
-        key, cached = None, None
+        generation, cached = None, None
     if cached is not None:
         count_cache("hit")
-        return Page(cached["items"], cached["total"], page, per_page, "HIT")
+        return Page(cached.total, page, per_page, "HIT", encoded=cached.items_json)
     count_cache("miss")
     rows, total = reader.entries_page(day, (page - 1) * per_page, per_page)
-    result = Page([_json_ready(r) for r in rows], total, page, per_page, "MISS")
-    if key is not None:
-        _store(cache, key, result)
+    result = Page(total, page, per_page, "MISS", rows=[_json_ready(r) for r in rows])
+    if generation is not None:
+        _store(cache, day, generation, result)
     return result
 
 
-def _store(cache: PageCache, key: str, page: Page) -> None:
+def _store(cache: PageCache, day: dt.date, generation: int, page: Page) -> None:
     try:
-        cache.put(key, {"items": page.items, "total": page.total})
+        cache.store(day, page.page, page.per_page, generation,
+                    CachedPage(page.total, page.items_json()))
     except redis.RedisError as exc:
-        log.warning("could not cache %s: %s", key, exc)
+        log.warning("could not cache page %s of %s: %s", page.page, day, exc)
 
 
 def get_entry(reader: Reader, entry_id: int) -> Row:
@@ -99,4 +125,4 @@ def get_entry(reader: Reader, entry_id: int) -> Row:
 def list_audit(reader: Reader, task_id: int | None, page: int, per_page: int) -> Page:
     """Audit entries (of one task, or all), oldest first."""
     rows, total = reader.audit_page(task_id, (page - 1) * per_page, per_page)
-    return Page([_json_ready(r) for r in rows], total, page, per_page)
+    return Page(total, page, per_page, rows=[_json_ready(r) for r in rows])

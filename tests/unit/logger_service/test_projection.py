@@ -153,23 +153,21 @@ class FakeReader:
 
 @dataclass
 class FakeCache:
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[Any, Any] = field(default_factory=dict)
     generations: dict[dt.date, int] = field(default_factory=dict)
     broken: bool = False
 
-    def generation(self, day):
+    def lookup(self, day, page, per_page):
         if self.broken:
             raise redis.ConnectionError("down")
-        return self.generations.get(day, 0)
+        generation = self.generations.get(day, 0)
+        tagged = self.values.get((day, page, per_page))
+        if tagged is None or tagged[0] != generation:
+            return generation, None
+        return generation, tagged[1]
 
-    def page_key(self, day, generation, page, per_page):
-        return f"{day}:{generation}:{page}:{per_page}"
-
-    def get(self, key):
-        return self.values.get(key)
-
-    def put(self, key, value):
-        self.values[key] = value
+    def store(self, day, page, per_page, generation, cached):
+        self.values[(day, page, per_page)] = (generation, cached)
 
 
 ROW = {"id": 1, "task_id": 1, "date": DAY,
