@@ -14,7 +14,12 @@ from tests.stack import running_stack, wait_until
 
 COMMAND = "make bench BENCH=gateway"
 DAY = "2031-01-01"
-SECONDS = 10
+SECONDS = 5
+# gunicorn's workers race to accept connections: in some runs one worker takes all of the
+# load tool's connections and the other idles, which costs the bare endpoint up to two
+# thirds of its rate. Each target is measured in several interleaved rounds on fresh
+# connections and its best round is reported, the same rule for all three.
+ROUNDS = 5
 
 
 def _serve_bare(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -48,16 +53,22 @@ def run() -> list[dict[str, Any]]:
         bare, bare_url = _serve_bare({**stack.env, **extra})
         try:
             wait_until(lambda: _up(bare_url), timeout=30, what="the bare endpoint")
-            rates = {
-                "bare": requests_per_second(bare_url + "/tasks", {}, SECONDS),
-                "logger": requests_per_second(stack.url("logger") + path, headers, SECONDS),
-                "gateway": requests_per_second(stack.base_url + path, headers, SECONDS),
-            }
+            targets = {"bare": (bare_url + "/tasks", {}),
+                       "logger": (stack.url("logger") + path, headers),
+                       "gateway": (stack.base_url + path, headers)}
+            rounds: dict[str, list[float]] = {name: [] for name in targets}
+            for _ in range(ROUNDS):
+                for name, (url, url_headers) in targets.items():
+                    rounds[name].append(requests_per_second(url, url_headers, SECONDS))
         finally:
             bare.terminate()
             bare.wait(10)
-    notes = (f"{tool_name()}, 16 connections, {SECONDS}s each; gunicorn 2 workers x 4 threads "
-             "per service; cached date page (X-Cache: HIT); all on this one machine")
+    rates = {name: max(values) for name, values in rounds.items()}
+    spread = "; ".join(f"{name} {min(values):.0f}-{max(values):.0f}"
+                       for name, values in rounds.items())
+    notes = (f"{tool_name()}, 16 connections, best of {ROUNDS} interleaved {SECONDS} s rounds "
+             f"(all rounds: {spread} req/s); gunicorn 2 workers x 4 threads per service; "
+             "cached date page (X-Cache: HIT); all on this one machine")
     return [
         result("bare Flask JSON endpoint", rates["bare"], "req/s", COMMAND, notes),
         result("GET /tasks?date= direct to logger", rates["logger"], "req/s", COMMAND, notes),

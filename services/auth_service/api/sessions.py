@@ -22,7 +22,7 @@ blp = Blueprint("auth", __name__, url_prefix="/auth",
 
 
 @blp.route("/register", methods=["POST"])
-@blp.arguments(RegistrationSchema)
+@blp.arguments(RegistrationSchema())
 @blp.response(201, RegisteredUserSchema)
 @documents_errors(blp, 400, 403, 409, 422)
 def register(body: dict[str, Any]) -> accounts.UserView:
@@ -33,7 +33,7 @@ def register(body: dict[str, Any]) -> accounts.UserView:
 
 
 @blp.route("/login", methods=["POST"])
-@blp.arguments(CredentialsSchema)
+@blp.arguments(CredentialsSchema())
 @blp.response(200, TokenPairSchema)
 @documents_errors(blp, 400, 401, 422)
 def login(body: dict[str, Any]) -> sessions.TokenPair:
@@ -43,7 +43,7 @@ def login(body: dict[str, Any]) -> sessions.TokenPair:
 
 
 @blp.route("/refresh", methods=["POST"])
-@blp.arguments(RefreshTokenSchema)
+@blp.arguments(RefreshTokenSchema())
 @blp.response(200, TokenPairSchema)
 @documents_errors(blp, 400, 401, 422)
 def refresh(body: dict[str, Any]) -> sessions.TokenPair:
@@ -53,7 +53,7 @@ def refresh(body: dict[str, Any]) -> sessions.TokenPair:
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.arguments(RefreshTokenSchema)
+@blp.arguments(RefreshTokenSchema())
 @blp.response(204)
 @documents_errors(blp, 400, 422)
 def logout(body: dict[str, Any]) -> None:

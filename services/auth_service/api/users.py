@@ -23,7 +23,7 @@ blp = Blueprint("users", __name__, url_prefix="/auth/users",
 @blp.route("", methods=["GET"])
 @blp.doc(**permission_doc("user:manage"))
 @requires("user:manage")
-@blp.arguments(PageSchema, location="query", error_status_code=400)
+@blp.arguments(PageSchema(), location="query", error_status_code=400)
 @blp.response(200, UserSchema(many=True), headers={
     "X-Total-Count": {"description": "Number of users", "schema": {"type": "integer"}},
     "Link": {"description": "first / prev / next / last pages", "schema": {"type": "string"}},
@@ -38,7 +38,7 @@ def list_users(query: dict[str, int]) -> tuple[list[accounts.UserView], dict[str
 @blp.route("", methods=["POST"])
 @blp.doc(**permission_doc("user:manage"))
 @requires("user:manage")
-@blp.arguments(NewUserSchema)
+@blp.arguments(NewUserSchema())
 @blp.response(201, UserSchema)
 @documents_errors(blp, 400, 401, 403, 409, 422)
 def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]]:
@@ -52,7 +52,7 @@ def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]
 @blp.route("/<int:user_id>", methods=["PATCH"])
 @blp.doc(**permission_doc("user:manage"))
 @requires("user:manage")
-@blp.arguments(UserPatchSchema)
+@blp.arguments(UserPatchSchema())
 @blp.response(200, UserSchema)
 @documents_errors(blp, 400, 401, 403, 404, 409, 422)
 def update_user(body: dict[str, Any], user_id: int) -> accounts.UserView:

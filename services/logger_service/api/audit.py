@@ -18,7 +18,7 @@ blp = QueryBlueprint("audit", __name__, description="Audit trail of status chang
 @blp.route("/audit", methods=["GET"])
 @requires("audit:read")
 @blp.doc(**permission_doc("audit:read"))
-@blp.arguments(AuditQuery, location="query", as_kwargs=True)
+@blp.arguments(AuditQuery(), location="query", as_kwargs=True)
 @blp.response(200, AuditEntrySchema(many=True), headers={
     "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
     "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},

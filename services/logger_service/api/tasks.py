@@ -26,7 +26,7 @@ def _deps() -> Any:
 @blp.route("/tasks", methods=["GET"])
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
-@blp.arguments(TasksQuery, location="query", as_kwargs=True)
+@blp.arguments(TasksQuery(), location="query", as_kwargs=True)
 @blp.response(200, TaskLogEntrySchema(many=True), headers={
     "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
     "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},

@@ -17,7 +17,7 @@ blp = Blueprint("admin", __name__, description="Operations")
 @blp.doc(**permission_doc("ops:transfer"))
 @documents_errors(blp, 400, 401, 403, 422)
 @requires("ops:transfer")
-@blp.arguments(TransferRequestSchema)
+@blp.arguments(TransferRequestSchema())
 @blp.response(202, TransferSchema, description="The transfer's date and event id")
 def transfer(args: dict[str, Any]) -> dict[str, str]:
     """Request the daily transfer now (idempotent per date; default today)."""

@@ -31,7 +31,7 @@ blp = Blueprint("tasks", __name__, description="Task commands (the write side)")
 @blp.doc(**permission_doc("task:create"))
 @documents_errors(blp, 400, 401, 403, 422)
 @requires("task:create")
-@blp.arguments(TaskCreateSchema)
+@blp.arguments(TaskCreateSchema())
 @blp.response(201, TaskSchema, description="The new task; `Location` and `ETag` headers")
 def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a task (send `Idempotency-Key` to make retries safe)."""
@@ -45,7 +45,7 @@ def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
 @blp.doc(**permission_doc("task:update"))
 @documents_errors(blp, 400, 401, 403, 404, 412, 422)
 @requires("task:update")
-@blp.arguments(TaskUpdateSchema)
+@blp.arguments(TaskUpdateSchema())
 @blp.response(200, TaskSchema, description="The changed task, with its new `ETag`")
 def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Change any fields of a task (send `If-Match` with its ETag to avoid lost updates)."""
@@ -58,7 +58,7 @@ def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int
 @blp.doc(**permission_doc("task:delete"))
 @documents_errors(blp, 401, 403, 404, 412)
 @requires("task:delete")
-@blp.arguments(DeleteQuerySchema, location="query")
+@blp.arguments(DeleteQuerySchema(), location="query")
 @blp.response(200, MessageSchema)
 def delete_task(args: dict[str, Any], task_id: int) -> dict[str, str]:
     """Soft-delete a task, or purge it with `?purge=true` (needs task:purge)."""
