@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+import uuid
 
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -45,6 +47,20 @@ def test_import_creates_a_task_and_an_event_per_row(
                             "status": "in_progress", "priority": "high",
                             "due_date": "2025-01-02", "created_by": 1}
     assert [r.seq for r in rows] == [1, 2]
+
+
+def test_imported_events_get_time_ordered_uuid7_ids_ascending_with_seq(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    body = b"title\n" + b"".join(b"Task %d\n" % n for n in range(300))
+    before = int(time.time() * 1000)
+    assert upload(client, tokens, body).status_code == 201
+    with engine.connect() as connection:
+        ids = [uuid.UUID(str(value)) for value in connection.execute(text(
+            "SELECT event_id FROM events ORDER BY seq")).scalars()]
+    assert len(set(ids)) == 300
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids)
+    assert before - 1000 <= ids[0].int >> 80 <= int(time.time() * 1000)  # ms timestamp
 
 
 def test_a_bad_row_in_the_middle_of_10000_imports_nothing(
