@@ -1,6 +1,15 @@
-"""The ceiling: a bare Flask JSON endpoint under the services' gunicorn settings."""
+"""The ceilings: a bare Flask JSON endpoint, and a bare Flask hop in front of it.
 
-from flask import Flask, jsonify
+Both run under the services' gunicorn settings. The hop forwards with the gateway's own
+`Upstream` and does nothing else (no token, no rate limit, no hooks): it is what two
+Flask hops cost on this machine before the gateway does any work of its own.
+"""
+
+import os
+
+from flask import Flask, Response, jsonify, request
+
+from services.api_gateway.adapters.upstreams import Upstream
 
 
 def create_app() -> Flask:
@@ -10,5 +19,20 @@ def create_app() -> Flask:
     @app.get("/tasks")
     def tasks():  # type: ignore[no-untyped-def]
         return jsonify([{"id": 1, "task_id": 1, "title": "bare", "status": "active"}])
+
+    return app
+
+
+def create_hop() -> Flask:
+    """One route forwarding `GET /tasks` to BARE_UPSTREAM_URL and passing the reply back."""
+    app = Flask(__name__)
+    upstream = Upstream("bare", os.environ["BARE_UPSTREAM_URL"], connect_timeout=2,
+                        read_timeout=30, retries=0)
+
+    @app.get("/tasks")
+    def tasks():  # type: ignore[no-untyped-def]
+        reply = upstream.forward("GET", "/tasks", query=request.query_string, headers={},
+                                 body=None)
+        return Response(reply.body, status=reply.status, headers=reply.headers)
 
     return app

@@ -1,4 +1,4 @@
-"""Gateway overhead: a cached `GET /tasks?date=` direct, through the gateway, and a bare ceiling."""
+"""Gateway overhead: a cached `GET /tasks?date=` direct and through the gateway, two ceilings."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ SECONDS = 5
 ROUNDS = 5
 
 
-def _serve_bare(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def _serve_bare(env: dict[str, str], factory: str = "create_app"
+                ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     process = subprocess.Popen(
         [gunicorn, "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "bench.bare_app:create_app()"], cwd=ROOT, env=env,
+         f"bench.bare_app:{factory}()"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"
 
@@ -51,9 +52,13 @@ def run() -> list[dict[str, Any]]:
         headers = stack.login()
         path = _prime(stack, headers)
         bare, bare_url = _serve_bare({**stack.env, **extra})
+        hop, hop_url = _serve_bare({**stack.env, **extra, "BARE_UPSTREAM_URL": bare_url},
+                                   "create_hop")
         try:
-            wait_until(lambda: _up(bare_url), timeout=30, what="the bare endpoint")
+            wait_until(lambda: _up(bare_url) and _up(hop_url), timeout=30,
+                       what="the bare endpoint and hop")
             targets = {"bare": (bare_url + "/tasks", {}),
+                       "hop": (hop_url + "/tasks", {}),
                        "logger": (stack.url("logger") + path, headers),
                        "gateway": (stack.base_url + path, headers)}
             rounds: dict[str, list[float]] = {name: [] for name in targets}
@@ -61,8 +66,9 @@ def run() -> list[dict[str, Any]]:
                 for name, (url, url_headers) in targets.items():
                     rounds[name].append(requests_per_second(url, url_headers, SECONDS))
         finally:
-            bare.terminate()
-            bare.wait(10)
+            for process in (bare, hop):
+                process.terminate()
+                process.wait(10)
     rates = {name: max(values) for name, values in rounds.items()}
     spread = "; ".join(f"{name} {min(values):.0f}-{max(values):.0f}"
                        for name, values in rounds.items())
@@ -71,10 +77,13 @@ def run() -> list[dict[str, Any]]:
              "cached date page (X-Cache: HIT); all on this one machine")
     return [
         result("bare Flask JSON endpoint", rates["bare"], "req/s", COMMAND, notes),
+        result("bare Flask hop in front of it (forward only)", rates["hop"], "req/s", COMMAND,
+               notes),
         result("GET /tasks?date= direct to logger", rates["logger"], "req/s", COMMAND, notes),
         result("GET /tasks?date= through gateway", rates["gateway"], "req/s", COMMAND, notes),
         result("gateway / bare ratio", rates["gateway"] / rates["bare"], "x", COMMAND, notes),
         result("gateway / direct ratio", rates["gateway"] / rates["logger"], "x", COMMAND, notes),
+        result("bare hop / bare ratio", rates["hop"] / rates["bare"], "x", COMMAND, notes),
     ]
 
 
