@@ -13,7 +13,7 @@ class ProjectorSettings:
     """The shared consumer's options for the projector, and where it serves its metrics."""
 
     options: ConsumerOptions = field(
-        default_factory=lambda: ConsumerOptions(group="logger", consumer="", batch_size=2000))
+        default_factory=lambda: ConsumerOptions(group="logger", consumer="", batch_size=5000))
     metrics_port: int = 9102
 
     @property
@@ -27,7 +27,7 @@ class ProjectorSettings:
         options = ConsumerOptions(
             group=env.str("PROJECTOR_GROUP", "logger"),
             consumer=env.str("PROJECTOR_CONSUMER_NAME"),
-            batch_size=env.int("PROJECTOR_BATCH_SIZE", 2000),
+            batch_size=env.int("PROJECTOR_BATCH_SIZE", 5000),
             block_ms=env.int("PROJECTOR_BLOCK_MS", 1000),
             claim_idle_ms=env.int("PROJECTOR_CLAIM_IDLE_MS", 30_000),
             claim_interval_seconds=env.float("PROJECTOR_CLAIM_INTERVAL_SECONDS", 5.0),
