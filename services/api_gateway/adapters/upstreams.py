@@ -171,9 +171,9 @@ def _set_method_and_body(handle: pycurl.Curl, method: str, headers: Mapping[str,
             handle.setopt(pycurl.CUSTOMREQUEST, method)
         return
     handle.setopt(pycurl.POST, 1)
-    if isinstance(body, bytes):
+    if isinstance(body, bytes):  # read from memory: COPYPOSTFIELDS refuses a NUL byte
         handle.setopt(pycurl.POSTFIELDSIZE_LARGE, len(body))
-        handle.setopt(pycurl.COPYPOSTFIELDS, body)
+        handle.setopt(pycurl.READFUNCTION, io.BytesIO(body).read)
     else:  # streamed through, never held whole in the gateway
         length = next((value for name, value in headers.items()
                        if name.lower() == "content-length"), None)

@@ -61,6 +61,16 @@ def test_forwards_path_query_body_and_headers(client: FlaskClient, tokens: Token
     assert response.headers["X-Request-ID"] == "req-123"
 
 
+def test_forwards_any_bytes_of_a_body_unchanged(client: FlaskClient,
+                                                tokens: TokenFactory) -> None:
+    body = b'{"title": "a\x00b"}\x00\xff'  # the service, not the gateway, judges a body
+    response = client.post("/task", data=body, headers={
+        **tokens.headers(), "Content-Type": "application/json"})
+    assert response.status_code == 201
+    assert response.get_json()["body"] == body.decode("utf-8", "replace")
+    assert response.get_json()["headers"]["Content-Length"] == str(len(body))
+
+
 def test_passes_back_status_and_headers_unchanged(client: FlaskClient,
                                                   tokens: TokenFactory) -> None:
     response = client.post("/task", json={"title": "x"}, headers=tokens.headers())
