@@ -39,7 +39,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     at = settings.transfer_time
     return {
         "broker_url": settings.common.redis_url,
-        "broker_transport_options": {"global_keyprefix": f"{settings.common.namespace}:celery:"},
+        "broker_transport_options": {
+            "global_keyprefix": f"{settings.common.namespace}:celery:",
+            # A task taken by a worker that died before finishing it (acks_late) goes back
+            # to the queue after this long; every task here is safe to run twice. Workers
+            # look for such tasks every few seconds (kombu's default is every ~100 s).
+            "visibility_timeout": settings.task_redelivery_seconds,
+            "unacked_restore_interval": min(10, settings.task_redelivery_seconds),
+            "unacked_restore_throttle": 1,
+        },
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
         "task_acks_late": True,

@@ -27,6 +27,7 @@ class Settings:
     transfer_timezone: str = "UTC"
     csv_max_bytes: int = 50 * 1024 * 1024
     idempotency_ttl_hours: int = 24
+    task_redelivery_seconds: int = 3600
     relay_batch_size: int = 1000
     relay_poll_seconds: float = 1.0
     relay_stream_maxlen: int = 0
@@ -42,6 +43,7 @@ class Settings:
             transfer_timezone=env.str("TRANSFER_TIMEZONE", "UTC"),
             csv_max_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
             idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
+            task_redelivery_seconds=env.int("CELERY_REDELIVERY_SECONDS", 3600),
             relay_batch_size=env.int("RELAY_BATCH_SIZE", 1000),
             relay_poll_seconds=env.float("RELAY_POLL_SECONDS", 1.0),
             relay_stream_maxlen=env.int("RELAY_STREAM_MAXLEN", 0),

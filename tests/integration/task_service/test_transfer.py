@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY
 from services.task_service.celery_app import TRANSFER_TASK, create_celery
 from services.task_service.config import Settings
 from tests.integration.task_service.helpers import wait_for
@@ -141,3 +143,43 @@ def test_a_real_worker_and_beat_start_and_the_worker_runs_the_task(
         beat_log, _ = beat.communicate(timeout=30)
     assert "Daily transfer for 2025-07-04 requested" in worker_log, worker_log
     assert "beat: Starting..." in beat_log, beat_log
+
+
+def _start_worker(env: dict[str, str], name: str) -> subprocess.Popen[str]:
+    celery_bin = str(Path(sys.executable).with_name("celery"))
+    return subprocess.Popen(
+        [celery_bin, "--app", "services.task_service.celery_app", "worker", "--loglevel",
+         "INFO", "--concurrency", "1", "--hostname", f"{name}@%h"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True)  # its own group: the pool child dies with it
+
+
+def _waiting_for_the_append_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return bool(connection.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )).scalar_one())
+
+
+def test_a_transfer_whose_worker_is_killed_midway_runs_again_exactly_once(
+        settings: Settings, engine: Engine) -> None:
+    """acks_late: the task goes back to the queue when its worker dies before finishing."""
+    env = {**worker_env(settings), "CELERY_REDELIVERY_SECONDS": "2"}
+    with engine.connect() as blocker:  # holds the append lock: the task stops inside it
+        blocker.execute(text("SELECT pg_advisory_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        doomed = _start_worker(env, f"doomed-{settings.common.namespace}")
+        try:
+            create_celery(lambda: settings).send_task(TRANSFER_TASK, args=["2025-08-01"])
+            wait_for(lambda: _waiting_for_the_append_lock(engine), timeout=60)
+        finally:
+            os.killpg(doomed.pid, signal.SIGKILL)
+            doomed.wait(timeout=30)
+        blocker.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": APPEND_LOCK_KEY})
+    assert transfers(engine) == []
+    rescuer = _start_worker(env, f"rescuer-{settings.common.namespace}")
+    try:
+        wait_for(lambda: transfers(engine), timeout=60)
+    finally:
+        rescuer.terminate()
+        rescuer.wait(timeout=30)
+    assert [d for d, _ in transfers(engine)] == ["2025-08-01"]

@@ -96,4 +96,6 @@ def test_celery_config_has_the_schedule_and_namespace() -> None:
     schedule = config["beat_schedule"]["daily-transfer"]["schedule"]
     assert (schedule.hour, schedule.minute) == ({23}, {45})
     assert config["timezone"] == "Asia/Tokyo"
-    assert config["broker_transport_options"] == {"global_keyprefix": "ns:celery:"}
+    options = config["broker_transport_options"]
+    assert options["global_keyprefix"] == "ns:celery:"
+    assert options["visibility_timeout"] == 3600 and config["task_acks_late"]
