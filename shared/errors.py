@@ -57,7 +57,7 @@ def validation_message(messages: dict[str, Any]) -> str:
     text = problems[0] if isinstance(problems, list) and problems else str(problems)
     if text == "Missing data for required field.":
         return f"Field '{field}' is required"
-    if field == "_schema":
+    if field == "_schema" or text.startswith(f"Invalid {field}"):  # names its field already
         return text
     return f"Field '{field}': {text}"
 

@@ -6,11 +6,33 @@ from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from flask import request
+from marshmallow import Schema, fields, validate
 
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 # Far beyond any real list, and small enough that (page - 1) * per_page fits a bigint OFFSET.
 MAX_PAGE = 10_000_000
+
+INVALID_PAGE = f"Invalid page, expected an integer from 1 to {MAX_PAGE}"
+INVALID_PER_PAGE = f"Invalid per_page, expected an integer from 1 to {MAX_PER_PAGE}"
+
+
+def bounded_integer(message: str, minimum: int, maximum: int | None = None, **kwargs: object
+                    ) -> fields.Integer:
+    """An integer field whose every problem (not a number, out of range) reads `message`."""
+    return fields.Integer(
+        validate=validate.Range(min=minimum, max=maximum, error=message),
+        error_messages={"invalid": message, "too_large": message}, **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class PageQuery(Schema):
+    """`page` (from 1) and `per_page` (1 to 100, default 20), with the contract's messages."""
+
+    page = bounded_integer(INVALID_PAGE, 1, MAX_PAGE, load_default=1,
+                    metadata={"description": f"Page, from 1 to {MAX_PAGE}"})
+    per_page = bounded_integer(INVALID_PER_PAGE, 1, MAX_PER_PAGE, load_default=DEFAULT_PER_PAGE,
+                        metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}"})
 
 
 def last_page(total: int, per_page: int) -> int:

@@ -7,7 +7,6 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.auth import ROLES
-from shared.pagination import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 
 USERNAME_RULES = [
     validate.Length(min=3, max=64),
@@ -85,14 +84,6 @@ class MeSchema(RegisteredUserSchema):
     """The caller, with what their role allows."""
 
     permissions = fields.List(fields.String(), dump_only=True)
-
-
-class PageSchema(Schema):
-    """Pagination query parameters."""
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=DEFAULT_PER_PAGE,
-                              validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
 class JwksSchema(Schema):

@@ -7,14 +7,13 @@ from typing import Any
 from services.auth_service.api.deps import deps
 from services.auth_service.api.schemas import (
     NewUserSchema,
-    PageSchema,
     UserPatchSchema,
     UserSchema,
 )
 from services.auth_service.service_layer import accounts
 from shared.auth import requires
 from shared.http import Blueprint, documents_errors, permission_doc
-from shared.pagination import pagination_headers
+from shared.pagination import PageQuery, pagination_headers
 
 blp = Blueprint("users", __name__, url_prefix="/auth/users",
                 description="User management (user:manage).")
@@ -23,7 +22,7 @@ blp = Blueprint("users", __name__, url_prefix="/auth/users",
 @blp.route("", methods=["GET"])
 @blp.doc(**permission_doc("user:manage"))
 @requires("user:manage")
-@blp.arguments(PageSchema(), location="query", error_status_code=400)
+@blp.arguments(PageQuery(), location="query", error_status_code=400)
 @blp.response(200, UserSchema(many=True), headers={
     "X-Total-Count": {"description": "Number of users", "schema": {"type": "integer"}},
     "Link": {"description": "first / prev / next / last pages", "schema": {"type": "string"}},

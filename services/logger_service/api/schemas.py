@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from shared.errors import ApiError
 from shared.http import Blueprint, JsonObjectParser
-from shared.pagination import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
+from shared.pagination import PageQuery, bounded_integer
 
 DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INVALID_DATE = "Invalid date format, expected YYYY-MM-DD"
-INVALID_PAGE = f"Invalid page, expected an integer from 1 to {MAX_PAGE}"
-INVALID_PER_PAGE = f"Invalid per_page, expected an integer from 1 to {MAX_PER_PAGE}"
 INVALID_TASK_ID = "Invalid task_id, expected a positive integer"
 
 
@@ -45,23 +43,6 @@ class QueryBlueprint(Blueprint):
     ARGUMENTS_PARSER = QueryParser()
 
 
-def _integer(message: str, minimum: int, maximum: int | None = None, **kwargs: Any
-             ) -> fields.Integer:
-    return fields.Integer(
-        validate=validate.Range(min=minimum, max=maximum, error=message),
-        error_messages={"invalid": message, "too_large": message}, **kwargs,
-    )
-
-
-class PageQuery(Schema):
-    """`page` (from 1) and `per_page` (1 to 100, default 20)."""
-
-    page = _integer(INVALID_PAGE, 1, MAX_PAGE, load_default=1,
-                    metadata={"description": f"Page, from 1 to {MAX_PAGE}"})
-    per_page = _integer(INVALID_PER_PAGE, 1, MAX_PER_PAGE, load_default=DEFAULT_PER_PAGE,
-                        metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}"})
-
-
 class Day(fields.Date):
     """A calendar day written exactly `YYYY-MM-DD`."""
 
@@ -82,7 +63,7 @@ class TasksQuery(PageQuery):
 class AuditQuery(PageQuery):
     """Optional `task_id` filter of the audit."""
 
-    task_id = _integer(INVALID_TASK_ID, 1, metadata={"description": "Only this task"})
+    task_id = bounded_integer(INVALID_TASK_ID, 1, metadata={"description": "Only this task"})
 
 
 class TaskLogEntrySchema(Schema):
