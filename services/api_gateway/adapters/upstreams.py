@@ -64,12 +64,12 @@ class _HeaderCollector:
 
 
 class _Failure(Exception):
-    """A request that got no usable response; `connected` says whether it reached the service."""
+    """A request that got no usable response; `sent` says whether it reached the service."""
 
-    def __init__(self, code: int, message: str, connected: bool) -> None:
+    def __init__(self, code: int, message: str, sent: bool) -> None:
         super().__init__(message)
         self.code = code
-        self.connected = connected
+        self.sent = sent
 
 
 class Upstream:
@@ -101,7 +101,7 @@ class Upstream:
             try:
                 return self._perform(method, url, headers, body, timeout)
             except _Failure as failure:
-                retry = replayable and (not failure.connected or method in IDEMPOTENT_METHODS)
+                retry = replayable and (not failure.sent or method in IDEMPOTENT_METHODS)
                 if not retry or attempt >= self.retries:
                     raise self._error(failure) from failure
             time.sleep(min(BACKOFF_SECONDS * 2 ** attempt, MAX_BACKOFF_SECONDS))
@@ -141,13 +141,14 @@ class Upstream:
             handle.perform()
         except pycurl.error as exc:
             code, message = exc.args
-            connected = handle.getinfo(pycurl.CONNECT_TIME) > 0
-            raise _Failure(code, message, connected) from exc
+            # Bytes of the request written to a connection, on a new or a reused one alike.
+            sent = handle.getinfo(pycurl.REQUEST_SIZE) > 0
+            raise _Failure(code, message, sent) from exc
         return UpstreamReply(status=handle.getinfo(pycurl.RESPONSE_CODE),
                              headers=collected.headers, body=received.getvalue())
 
     def _error(self, failure: _Failure) -> ApiError:
-        if failure.code == OPERATION_TIMEDOUT and failure.connected:
+        if failure.code == OPERATION_TIMEDOUT and failure.sent:
             return ApiError(504, f"Upstream service '{self.name}' timed out")
         if failure.code in {COULDNT_CONNECT, COULDNT_RESOLVE_HOST, OPERATION_TIMEDOUT}:
             return ApiError(503, f"Upstream service '{self.name}' is unavailable")

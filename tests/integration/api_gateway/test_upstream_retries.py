@@ -56,3 +56,47 @@ def test_a_post_that_reached_the_service_is_never_sent_twice(
                                headers={"Content-Type": "application/json"})
     assert failure.value.status == 502
     assert len(received) == 1 and received[0].startswith(b"POST /task ")
+
+
+@pytest.fixture
+def answers_gets_stalls_posts() -> Iterator[tuple[str, list[bytes]]]:
+    """A keep-alive server that answers every GET and never answers a POST."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def handle(connection: socket.socket) -> None:
+        with connection:
+            while data := connection.recv(65536):
+                received.append(data.split(b"\r\n", 1)[0])
+                if data.startswith(b"GET "):
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                       b"Content-Length: 2\r\n\r\n{}")
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(5)
+
+
+def test_a_post_timing_out_on_a_reused_connection_is_a_504_sent_once(
+        answers_gets_stalls_posts: tuple[str, list[bytes]]) -> None:
+    url, received = answers_gets_stalls_posts
+    upstream = Upstream("tasks", url, connect_timeout=1, read_timeout=0.3, retries=2)
+    first = upstream.forward("GET", "/tasks", query=b"", headers={}, body=None)
+    assert first.status == 200  # the connection is now kept open and reused below
+    with pytest.raises(ApiError) as failure:
+        upstream.forward("POST", "/task", query=b"", body=b"{}",
+                         headers={"Content-Type": "application/json"})
+    assert (failure.value.status, failure.value.message) == (
+        504, "Upstream service 'tasks' timed out")
+    assert received == [b"GET /tasks HTTP/1.1", b"POST /task HTTP/1.1"]
