@@ -33,7 +33,7 @@ class Delivery:
     seq: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.seq = int(self.entry_id.split("-", 1)[0])
+        self.seq = seq_of(self.entry_id)
 
 
 @dataclass(frozen=True)
