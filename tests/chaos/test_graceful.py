@@ -137,6 +137,9 @@ def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     batch = int(chaos.env["RELAY_BATCH_SIZE"])
     assert head == stored or (head - before) % batch == 0, (before, head, stored)
 
+    # A fast relay may have published the whole backlog before SIGTERM reached it: give the
+    # next one work of its own to be killed in.
+    backlog(chaos, 3000)
     relay.start()
     wait_until(lambda: positions(chaos)["stream_head"] > head, 30, what="publishing again")
     relay.kill()
@@ -145,21 +148,28 @@ def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     assert found.problems() == [] and found.duplicated == 0 and found.lost == 0
 
 
+def _published_backlog(chaos: ChaosStack, rows: int) -> None:
+    backlog(chaos, rows)
+    wait_until(lambda: positions(chaos)["stream_head"] == positions(chaos)["store_head"], 30,
+               what="the relay to publish the backlog")
+
+
 def test_projector_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
         chaos: ChaosStack) -> None:
     projector = chaos.processes["projector"]
     wait_for_quiescence(chaos, 60)
     assert projector.terminate() == 0
     before = positions(chaos)["checkpoint"]
-    backlog(chaos, 3000)
-    wait_until(lambda: positions(chaos)["stream_head"] == positions(chaos)["store_head"], 30,
-               what="the relay to publish the backlog")
+    _published_backlog(chaos, 3000)
     projector.start()
     wait_until(lambda: positions(chaos)["checkpoint"] > before, 30, what="applying")
     assert projector.terminate() == 0
     assert "stopped" in projector.logs().splitlines()[-1], projector.logs()[-2000:]
     stopped_at = positions(chaos)["checkpoint"]
 
+    # A fast projector may have applied the whole backlog before SIGTERM reached it: give the
+    # next one work of its own to be killed in.
+    _published_backlog(chaos, 3000)
     projector.start()
     wait_until(lambda: positions(chaos)["checkpoint"] > stopped_at, 30, what="applying again")
     projector.kill()
