@@ -138,7 +138,7 @@ def test_relay_process_killed_with_sigkill_loses_and_repeats_nothing(
             "FROM generate_series(1, 30000) AS g"))
     env = {**os.environ, "TASKS_DATABASE_URL": settings.database_url,
            "REDIS_URL": settings.common.redis_url, "REDIS_NAMESPACE": settings.common.namespace,
-           "RELAY_BATCH_SIZE": "500", "LOG_FORMAT": "text", "TASKSTREAM_ENV": "test"}
+           "RELAY_BATCH_SIZE": "100", "LOG_FORMAT": "text", "TASKSTREAM_ENV": "test"}
     command = [str(Path(sys.executable).with_name("taskstream")), "relay"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
