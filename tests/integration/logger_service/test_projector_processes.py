@@ -151,13 +151,13 @@ def test_sigkill_mid_stream_then_restart_gives_the_tables_of_a_clean_run(
         bus, engine, start_projector, fresh_database):
     published = workload(EventFactory())
     bus.publish(published)
-    victim = start_projector("victim", PROJECTOR_BATCH_SIZE="200")  # many batches to die in
+    victim = start_projector("victim", PROJECTOR_BATCH_SIZE="20")  # many batches to die in
     wait_for(lambda: applied(engine) > 0)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     assert applied(engine) < published[-1].seq, "the kill came too late to test anything"
     # restarted under the same name: re-reads its pending list
-    start_projector("victim", PROJECTOR_BATCH_SIZE="200")
+    start_projector("victim", PROJECTOR_BATCH_SIZE="20")
     wait_for(lambda: applied(engine) == published[-1].seq, timeout=30)
 
     clean_engine = create_engine(fresh_database("logger"))
