@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -12,11 +13,10 @@ from services.api_gateway.adapters.upstreams import Upstream
 from shared.errors import ApiError
 
 
-@pytest.fixture
-def hanging_up_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A server that reads each request and closes the connection without answering."""
+@contextmanager
+def serving(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A local TCP server running `handle` on each connection in a thread; yield its URL."""
     listener = socket.create_server(("127.0.0.1", 0))
-    received: list[bytes] = []
 
     def serve() -> None:
         while True:
@@ -24,15 +24,29 @@ def hanging_up_server() -> Iterator[tuple[str, list[bytes]]]:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            with connection:
-                received.append(connection.recv(65536))
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
-    listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-    listener.close()
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        listener.close()
+        thread.join(5)
+
+
+@pytest.fixture
+def hanging_up_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A server that reads each request and closes the connection without answering."""
+    received: list[bytes] = []
+
+    def handle(connection: socket.socket) -> None:
+        with connection:
+            received.append(connection.recv(65536))
+
+    with serving(handle) as url:
+        yield url, received
 
 
 def _upstream(url: str) -> Upstream:
@@ -61,7 +75,6 @@ def test_a_post_that_reached_the_service_is_never_sent_twice(
 @pytest.fixture
 def answers_gets_stalls_posts() -> Iterator[tuple[str, list[bytes]]]:
     """A keep-alive server that answers every GET and never answers a POST."""
-    listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
     def handle(connection: socket.socket) -> None:
@@ -72,20 +85,8 @@ def answers_gets_stalls_posts() -> Iterator[tuple[str, list[bytes]]]:
                     connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                        b"Content-Length: 2\r\n\r\n{}")
 
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(connection,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", received
-    listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-    thread.join(5)
+    with serving(handle) as url:
+        yield url, received
 
 
 def test_a_post_timing_out_on_a_reused_connection_is_a_504_sent_once(
