@@ -156,17 +156,10 @@ class ShadowBuilder:
                 return
             if fresh[0][0] != batch.checkpoint + 1:
                 raise RuntimeError(f"events {batch.checkpoint + 1}..{fresh[0][0] - 1} missing")
-            savepoint = connection.begin_nested()
-            try:
-                for seq, payload in fresh:
-                    batch.apply_encoded(payload, f"{seq}-0")
-                batch.flush()
-                savepoint.commit()
-            except Exception as exc:
-                savepoint.rollback()
-                batch.created, batch.created_encoded = [], []
+            failure = _apply_in_savepoint(connection, batch, fresh)
+            if failure is not None:
                 log.warning("chunk %d..%d failed (%s); applying one by one",
-                            fresh[0][0], fresh[-1][0], exc)
+                            fresh[0][0], fresh[-1][0], failure)
                 self._one_by_one(connection, batch, fresh)
             batch.advance(fresh[-1][0])
             self.applied += len(fresh)
@@ -175,16 +168,26 @@ class ShadowBuilder:
     def _one_by_one(connection: Connection, batch: LoggerBatch,
                     events: Iterable[Encoded]) -> None:
         for seq, payload in events:
-            savepoint = connection.begin_nested()
-            try:
-                batch.apply_encoded(payload, f"{seq}-0")
-                batch.flush()
-                savepoint.commit()
-            except Exception as exc:
-                savepoint.rollback()
-                batch.created, batch.created_encoded = [], []
-                log.error("skipping event %d: %s", seq, exc)
-                batch.skip(seq, f"{type(exc).__name__}: {exc}")
+            failure = _apply_in_savepoint(connection, batch, [(seq, payload)])
+            if failure is not None:
+                log.error("skipping event %d: %s", seq, failure)
+                batch.skip(seq, f"{type(failure).__name__}: {failure}")
+
+
+def _apply_in_savepoint(connection: Connection, batch: LoggerBatch,
+                        events: Iterable[Encoded]) -> Exception | None:
+    """Apply events inside a savepoint; on failure undo them and return the error."""
+    savepoint = connection.begin_nested()
+    try:
+        for seq, payload in events:
+            batch.apply_encoded(payload, f"{seq}-0")
+        batch.flush()
+        savepoint.commit()
+    except Exception as exc:
+        savepoint.rollback()
+        batch.created, batch.created_encoded = [], []  # rows not yet flushed go with it
+        return exc
+    return None
 
 
 def _locked(lock: ApplierLock, what: str) -> None:
