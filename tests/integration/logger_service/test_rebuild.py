@@ -269,3 +269,19 @@ def test_a_rebuild_fixes_a_damaged_projection_and_snapshots_match(
     assert result.exit_code == 0, result.output
     assert snapshot(engine) == before
     assert run_cli("projections", "verify").exit_code == 0
+
+
+def test_an_event_that_cannot_be_applied_is_skipped_and_the_rest_rebuilt(
+        cli_env, engine, tasks_engine):
+    events = EventFactory()
+    stored = [events.created(n) for n in range(1, 6)]
+    stored[2] = dataclasses.replace(stored[2], data={**stored[2].data, "due_date": "someday"})
+    store(tasks_engine, stored)
+    result = run_cli("projections", "rebuild")
+    assert result.exit_code == 0, result.output
+    assert "1 skipped" in result.output
+    assert table(engine, "SELECT task_id FROM task_state ORDER BY task_id") == [
+        (1,), (2,), (4,), (5,)]
+    assert checkpoint(engine) == 5
+    (error,) = table(engine, "SELECT error FROM projection_skipped WHERE seq = 3")[0]
+    assert "someday" in error
