@@ -142,21 +142,11 @@ class RedisStreamBus:
 
     def read_new(self, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         """XREADGROUP with `>`."""
-        command: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
-        if block_ms:
-            command += ["BLOCK", block_ms]
-        reply = self._unparsed.execute_command(*command, "STREAMS", self.stream, ">")
-        streams = reply.items() if isinstance(reply, dict) else reply or []  # RESP3 or RESP2
-        return [
-            Delivery(_text(entry_id), _text(_payload_of(fields)))
-            for _stream, entries in streams for entry_id, fields in entries
-            if fields is not None
-        ]
+        return self._read_group(group, consumer, count, ">", block_ms)
 
     def read_pending(self, group: str, consumer: str, count: int) -> list[Delivery]:
         """XREADGROUP from id 0 (this consumer's history), with delivery counts."""
-        reply = self.client.xreadgroup(group, consumer, {self.stream: "0"}, count=count)
-        return self._with_counts(group, consumer, self._deliveries(reply))
+        return self._with_counts(group, consumer, self._read_group(group, consumer, count, "0"))
 
     def claim_stale(
         self, group: str, consumer: str, min_idle_ms: int, count: int
@@ -231,8 +221,19 @@ class RedisStreamBus:
             for d in deliveries
         ]
 
-    def _deliveries(self, reply: Any) -> list[Delivery]:
-        return [d for _stream, entries in reply or [] for d in self._entries(entries)]
+    def _read_group(self, group: str, consumer: str, count: int, start: str,
+                    block_ms: int = 0) -> list[Delivery]:
+        """XREADGROUP from `start`; entries deleted by trimming while pending are left out."""
+        command: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
+        if block_ms:
+            command += ["BLOCK", block_ms]
+        reply = self._unparsed.execute_command(*command, "STREAMS", self.stream, start)
+        streams = reply.items() if isinstance(reply, dict) else reply or []  # RESP3 or RESP2
+        return [
+            Delivery(_text(entry_id), _text(_payload_of(fields)))
+            for _stream, entries in streams for entry_id, fields in entries
+            if fields is not None
+        ]
 
     @staticmethod
     def _entries(entries: Any) -> list[Delivery]:
