@@ -134,3 +134,15 @@ def test_delivery_counts_stay_right_when_consumers_interleave(bus):
     claimed = bus.claim_stale(GROUP, "a", 0, 10)
     assert [(d.seq, d.deliveries) for d in claimed] == [
         (1, 3), (2, 2), (3, 2), (4, 2), (5, 2), (6, 3)]
+
+
+def test_a_pending_entry_deleted_by_trimming_is_left_out(redis_client, namespace):
+    """Redis only: XREADGROUP from 0 answers a trimmed pending entry with no fields."""
+    bus = RedisStreamBus(redis_client, f"{namespace}:events")
+    bus.publish([event(1), event(2), event(3)])
+    bus.ensure_group(GROUP)
+    assert seqs(bus.read_new(GROUP, "c1", 10, 0)) == [1, 2, 3]
+    redis_client.xdel(bus.stream, "2-0")
+    pending = bus.read_pending(GROUP, "c1", 10)
+    assert seqs(pending) == [1, 3]
+    assert decode(pending[1].payload) == event(3)
