@@ -18,7 +18,7 @@ SECONDS = 5
 # gunicorn's workers race to accept connections: in some runs one worker takes all of the
 # load tool's connections and the other idles, which costs the bare endpoint up to two
 # thirds of its rate. Each target is measured in several interleaved rounds on fresh
-# connections and its best round is reported, the same rule for all three.
+# connections and its best round is reported, the same rule for every target.
 ROUNDS = 5
 
 

@@ -32,7 +32,10 @@ from bench.core import ROOT, result, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from services.registry import migrate_service
+from services.task_service.adapters.event_store import event_metadata
+from services.task_service.domain.model import Context
 from shared.db import drop_database, ensure_database
+from shared.events import Actor
 from tests.stack import running_stack, wait_until
 from tests.tokens import TokenFactory
 
@@ -137,45 +140,56 @@ def libpq_url(url: str) -> str:
 
 # --- CSV import ---------------------------------------------------------------------------
 
+def bench_task(i: int) -> tuple[str, str, str, str, str]:
+    """Row `i` of the benchmark's file: title, description, status, priority, due date."""
+    return (f"Task {i}", f"Imported row {i}", STATUSES[i % 4], PRIORITIES[i % 3],
+            f"2030-{1 + i % 12:02d}-{1 + i % 28:02d}")
+
+
 def write_csv(path: Path, rows: int) -> None:
     """A CSV of `rows` valid tasks, every column filled."""
     with path.open("w", encoding="utf-8") as out:
         out.write(COLUMNS + "\n")
         for i in range(rows):
-            out.write(f"Task {i},Imported row {i},{STATUSES[i % 4]},{PRIORITIES[i % 3]},"
-                      f"2030-{1 + i % 12:02d}-{1 + i % 28:02d}\n")
+            out.write(",".join(bench_task(i)) + "\n")
 
 
 def psql_copy_seconds(db_url: str, path: Path) -> float:
     """Seconds for `psql \\copy` of the file into a bare table (no index, no constraint)."""
     table = f"bare_{uuid.uuid4().hex[:8]}"
+    return _timed_psql(
+        db_url,
+        f"CREATE TABLE {table} (title text, description text, status text, priority text, "
+        "due_date date)",
+        f"\\copy {table} ({COLUMNS}) FROM '{path}' WITH (FORMAT csv, HEADER true)\n",
+        f"DROP TABLE {table}")
+
+
+def _timed_psql(db_url: str, setup: str, script: str, teardown: str) -> float:
+    """Seconds psql takes to run `script` in one transaction, between untimed SQL."""
     psql, url = psql_binary(), libpq_url(db_url)
-    subprocess.run([psql, url, "-q", "-c", f"CREATE TABLE {table} (title text, description "
-                    "text, status text, priority text, due_date date)"], check=True)
+    subprocess.run([psql, url, "-q", "-c", setup], check=True)
     started = time.perf_counter()
-    subprocess.run([psql, url, "-q", "-c", f"\\copy {table} ({COLUMNS}) FROM '{path}' "
-                    "WITH (FORMAT csv, HEADER true)"], check=True)
+    subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-1"], input=script.encode(),
+                   check=True)
     seconds = time.perf_counter() - started
-    subprocess.run([psql, url, "-q", "-c", f"DROP TABLE {table}"], check=True)
+    subprocess.run([psql, url, "-q", "-c", teardown], check=True)
     return seconds
 
 
 def write_ready_rows(folder: Path, rows: int) -> tuple[Path, Path]:
     """The rows an import of `write_csv`'s file stores, ready-made in COPY text format."""
     now = "2030-01-01 00:00:00+00"
-    metadata = json.dumps({"actor": {"id": 1, "username": "admin", "role": "admin"},
-                           "correlation_id": "bench", "schema_version": 1})
+    metadata = json.dumps(event_metadata(Context(Actor(1, "admin", "admin"), "bench")))
     tasks, events = folder / "tasks.copy", folder / "events.copy"
     with tasks.open("w", encoding="utf-8") as task_file, \
             events.open("w", encoding="utf-8") as event_file:
         for i in range(rows):
-            status, priority = STATUSES[i % 4], PRIORITIES[i % 3]
-            due = f"2030-{1 + i % 12:02d}-{1 + i % 28:02d}"
-            task_file.write(f"{i + 1}\tTask {i}\tImported row {i}\t{status}\t{priority}\t{due}"
+            title, description, status, priority, due = bench_task(i)
+            task_file.write(f"{i + 1}\t{title}\t{description}\t{status}\t{priority}\t{due}"
                             f"\t1\t{now}\t{now}\t1\n")
-            data = json.dumps({"title": f"Task {i}", "description": f"Imported row {i}",
-                               "status": status, "priority": priority, "due_date": due,
-                               "created_by": 1})
+            data = json.dumps({"title": title, "description": description, "status": status,
+                               "priority": priority, "due_date": due, "created_by": 1})
             event_file.write(f"{i + 1}\t{uuid.UUID(int=i + 1)}\t{i + 1}\t1\tTaskCreated\t{data}"
                              f"\t{metadata}\t{now}\n")
     return tasks, events
@@ -187,23 +201,17 @@ def ready_rows_copy_seconds(db_url: str, tasks: Path, events: Path) -> float:
     The floor of what PostgreSQL needs to store an import: no parsing, no validation, no
     ids or event JSON to compute.
     """
-    psql, url = psql_binary(), libpq_url(db_url)
     suffix = uuid.uuid4().hex[:8]
     task_table, event_table = f"floor_tasks_{suffix}", f"floor_events_{suffix}"
-    subprocess.run([psql, url, "-q", "-c",
-                    f"CREATE TABLE {task_table} (LIKE task_manager INCLUDING ALL); "
-                    f"CREATE TABLE {event_table} (LIKE events INCLUDING ALL)"], check=True)
-    script = (f"\\copy {task_table} (id, title, description, status, priority, due_date, "
-              f"created_by, created_at, updated_at, version) FROM '{tasks}'\n"
-              f"\\copy {event_table} (seq, event_id, task_id, version, type, data, metadata, "
-              f"occurred_at) FROM '{events}'\n")
-    started = time.perf_counter()
-    subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-1"], input=script.encode(),
-                   check=True)
-    seconds = time.perf_counter() - started
-    subprocess.run([psql, url, "-q", "-c", f"DROP TABLE {task_table}, {event_table}"],
-                   check=True)
-    return seconds
+    return _timed_psql(
+        db_url,
+        f"CREATE TABLE {task_table} (LIKE task_manager INCLUDING ALL); "
+        f"CREATE TABLE {event_table} (LIKE events INCLUDING ALL)",
+        f"\\copy {task_table} (id, title, description, status, priority, due_date, "
+        f"created_by, created_at, updated_at, version) FROM '{tasks}'\n"
+        f"\\copy {event_table} (seq, event_id, task_id, version, type, data, metadata, "
+        f"occurred_at) FROM '{events}'\n",
+        f"DROP TABLE {task_table}, {event_table}")
 
 
 def upload_seconds(base: str, headers: dict[str, str], path: Path, rows: int) -> float:
