@@ -122,6 +122,22 @@ def exactly_once_everywhere(chaos: ChaosStack) -> Findings:
     return findings
 
 
+def killed_once_moving_then_exactly_once(chaos: ChaosStack, process: ManagedProcess,
+                                         position: str, past: int) -> None:
+    """Start `process`, SIGKILL it once `position` passes `past`, start it again; then every
+    event must be in the stream and the projections exactly once.
+
+    The caller gives it a fresh backlog first: a fast process may have got through the whole
+    previous one before SIGTERM reached it, and would then have nothing to be killed in.
+    """
+    process.start()
+    wait_until(lambda: positions(chaos)[position] > past, 30, what=f"{position} to move")
+    process.kill()
+    process.start()
+    found = exactly_once_everywhere(chaos)
+    assert found.problems() == [] and found.duplicated == 0 and found.lost == 0
+
+
 def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
         chaos: ChaosStack) -> None:
     relay = chaos.processes["relay"]
@@ -137,15 +153,8 @@ def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     batch = int(chaos.env["RELAY_BATCH_SIZE"])
     assert head == stored or (head - before) % batch == 0, (before, head, stored)
 
-    # A fast relay may have published the whole backlog before SIGTERM reached it: give the
-    # next one work of its own to be killed in.
     backlog(chaos, 3000)
-    relay.start()
-    wait_until(lambda: positions(chaos)["stream_head"] > head, 30, what="publishing again")
-    relay.kill()
-    relay.start()
-    found = exactly_once_everywhere(chaos)
-    assert found.problems() == [] and found.duplicated == 0 and found.lost == 0
+    killed_once_moving_then_exactly_once(chaos, relay, "stream_head", head)
 
 
 def _published_backlog(chaos: ChaosStack, rows: int) -> None:
@@ -167,12 +176,5 @@ def test_projector_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     assert "stopped" in projector.logs().splitlines()[-1], projector.logs()[-2000:]
     stopped_at = positions(chaos)["checkpoint"]
 
-    # A fast projector may have applied the whole backlog before SIGTERM reached it: give the
-    # next one work of its own to be killed in.
     _published_backlog(chaos, 3000)
-    projector.start()
-    wait_until(lambda: positions(chaos)["checkpoint"] > stopped_at, 30, what="applying again")
-    projector.kill()
-    projector.start()
-    found = exactly_once_everywhere(chaos)
-    assert found.problems() == [] and found.duplicated == 0 and found.lost == 0
+    killed_once_moving_then_exactly_once(chaos, projector, "checkpoint", stopped_at)
