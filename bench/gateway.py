@@ -10,7 +10,8 @@ from typing import Any
 from bench.core import ROOT, result, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
-from tests.stack import running_stack, wait_until
+from tests.polling import wait_for
+from tests.stack import running_stack
 
 COMMAND = "make bench BENCH=gateway"
 DAY = "2031-01-01"
@@ -38,7 +39,7 @@ def _prime(stack: Any, headers: dict[str, str]) -> str:
     session.post(f"{base}/task", headers=headers, json={"title": "cached"}).raise_for_status()
     session.post(f"{base}/admin/transfer", headers=headers, json={"date": DAY}).raise_for_status()
     path = f"/tasks?date={DAY}"
-    wait_until(lambda: session.get(base + path, headers=headers).json(), timeout=30,
+    wait_for(lambda: session.get(base + path, headers=headers).json(), timeout=30,
                what="the transferred task")
     assert session.get(base + path, headers=headers).headers.get("X-Cache") == "HIT"
     return path
@@ -55,7 +56,7 @@ def run() -> list[dict[str, Any]]:
         hop, hop_url = _serve_bare({**stack.env, **extra, "BARE_UPSTREAM_URL": bare_url},
                                    "create_hop")
         try:
-            wait_until(lambda: _up(bare_url) and _up(hop_url), timeout=30,
+            wait_for(lambda: _up(bare_url) and _up(hop_url), timeout=30,
                        what="the bare endpoint and hop")
             targets = {"bare": (bare_url + "/tasks", {}),
                        "hop": (hop_url + "/tasks", {}),

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from bench.core import percentile, result, servers
-from tests.stack import running_stack, wait_until
+from tests.polling import wait_for
+from tests.stack import running_stack
 
 TASKS = 200
 COMMAND = "make bench BENCH=skeleton"
@@ -28,7 +29,7 @@ def _one_round(stack: Any, headers: dict[str, str], day: dt.date) -> float:
         response.raise_for_status()
         return any(row["task_id"] == task_id for row in response.json())
 
-    wait_until(visible, timeout=30, interval=0.002, what="the task in the TaskLogger")
+    wait_for(visible, timeout=30, interval=0.002, what="the task in the TaskLogger")
     elapsed_ms = (time.perf_counter() - started) * 1000
     # Complete it (untimed) so that each date's transfer holds just the next round's task.
     session.put(f"{base}/task/{task_id}", headers=headers,

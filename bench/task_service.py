@@ -36,7 +36,8 @@ from services.task_service.adapters.event_store import event_metadata
 from services.task_service.domain.model import Context
 from shared.db import drop_database, ensure_database
 from shared.events import Actor
-from tests.stack import running_stack, wait_until
+from tests.polling import wait_for
+from tests.stack import running_stack
 from tests.tokens import TokenFactory
 
 COMMAND = "make bench BENCH=task_service"
@@ -109,7 +110,7 @@ def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
                                stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _ready(base), 60, 0.2, "the task service")
+        wait_for(lambda: _ready(base), 60, 0.2, "the task service")
         yield base
     finally:
         process.terminate()

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from sqlalchemy.engine import make_url
 from services.embedded import free_port
 from shared.config import service_database_url
 from shared.db import drop_database
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKSTREAM = Path(sys.executable).with_name("taskstream")
@@ -89,18 +89,6 @@ def _has_marker(pid: int, marker: str) -> bool:
     return f"TASKSTREAM_STACK_MARKER={marker}".encode() in environ
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll `predicate` until it returns something truthy or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def _ready(url: str) -> bool:
     try:
         return requests.get(f"{url}/readyz", timeout=2).status_code == 200
@@ -153,7 +141,7 @@ def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float =
         stack = Stack(f"http://127.0.0.1:{ports['gateway']}", ports, env, log_path, process,
                       marker)
         try:
-            wait_until(lambda: process.poll() is not None or _ready(stack.base_url), timeout,
+            wait_for(lambda: process.poll() is not None or _ready(stack.base_url), timeout,
                        interval=0.25, what="the gateway to be ready")
             if process.poll() is not None:
                 raise RuntimeError(f"taskstream run exited early:\n{stack.logs()[-5000:]}")

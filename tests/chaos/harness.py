@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 
 from services.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, wait_for_redis
 from shared.config import service_database_url
-from tests.stack import ROOT, TASKSTREAM, Stack, running_stack, wait_until
+from tests.polling import wait_for
+from tests.stack import ROOT, TASKSTREAM, Stack, running_stack
 
 # The stream processes the harness manages itself; honcho runs the rest of the Procfile.
 MANAGED = ("relay", "projector")
@@ -248,6 +249,6 @@ def chaos_stack(extra_env: dict[str, str] | None = None, timeout: float = 120.0,
         chaos.processes = managed_processes(stack.env, workdir)
         stack_of_things.callback(chaos.close)
         chaos.ensure_running()
-        wait_until(lambda: chaos.run_cli("projections", "status", "--json").returncode == 0,
+        wait_for(lambda: chaos.run_cli("projections", "status", "--json").returncode == 0,
                    60, interval=0.5, what="the logger database to answer")
         yield chaos

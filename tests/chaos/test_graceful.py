@@ -30,7 +30,7 @@ from tests.chaos.checks import (
     wait_for_quiescence,
 )
 from tests.chaos.harness import ChaosStack, ManagedProcess
-from tests.stack import wait_until
+from tests.polling import wait_for
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
@@ -58,7 +58,7 @@ def start_ready(server: ManagedProcess, url: str) -> None:
         except requests.RequestException:
             return False
 
-    wait_until(ready, 60, interval=0.2, what="the task service to be ready")
+    wait_for(ready, 60, interval=0.2, what="the task service to be ready")
 
 
 def waiting_for_append_lock(chaos: ChaosStack) -> bool:
@@ -80,9 +80,9 @@ def test_http_service_answers_the_request_in_flight_when_sigterm_arrives(
             f"{url}/task", json={"title": "in flight at SIGTERM"}, headers=headers,
             timeout=60)))
         sender.start()
-        wait_until(lambda: waiting_for_append_lock(chaos), 20, what="the request to block")
+        wait_for(lambda: waiting_for_append_lock(chaos), 20, what="the request to block")
         server.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        wait_until(lambda: "Handling signal: term" in server.logs(), 10,
+        wait_for(lambda: "Handling signal: term" in server.logs(), 10,
                    what="gunicorn to start its graceful stop")
         blocker.rollback()  # releases the lock: the request can finish now
     sender.join(60)
@@ -131,7 +131,7 @@ def killed_once_moving_then_exactly_once(chaos: ChaosStack, process: ManagedProc
     previous one before SIGTERM reached it, and would then have nothing to be killed in.
     """
     process.start()
-    wait_until(lambda: positions(chaos)[position] > past, 30, what=f"{position} to move")
+    wait_for(lambda: positions(chaos)[position] > past, 30, what=f"{position} to move")
     process.kill()
     process.start()
     found = exactly_once_everywhere(chaos)
@@ -146,7 +146,7 @@ def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     before = positions(chaos)["stream_head"]
     backlog(chaos, 3000)
     relay.start()
-    wait_until(lambda: positions(chaos)["stream_head"] > before, 30, what="publishing")
+    wait_for(lambda: positions(chaos)["stream_head"] > before, 30, what="publishing")
     assert relay.terminate() == 0
     assert "Relay stopped" in relay.logs()
     head, stored = positions(chaos)["stream_head"], positions(chaos)["store_head"]
@@ -159,7 +159,7 @@ def test_relay_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
 
 def _published_backlog(chaos: ChaosStack, rows: int) -> None:
     backlog(chaos, rows)
-    wait_until(lambda: positions(chaos)["stream_head"] == positions(chaos)["store_head"], 30,
+    wait_for(lambda: positions(chaos)["stream_head"] == positions(chaos)["store_head"], 30,
                what="the relay to publish the backlog")
 
 
@@ -171,7 +171,7 @@ def test_projector_finishes_its_batch_on_sigterm_and_recovers_from_sigkill(
     before = positions(chaos)["checkpoint"]
     _published_backlog(chaos, 3000)
     projector.start()
-    wait_until(lambda: positions(chaos)["checkpoint"] > before, 30, what="applying")
+    wait_for(lambda: positions(chaos)["checkpoint"] > before, 30, what="applying")
     assert projector.terminate() == 0
     assert "stopped" in projector.logs().splitlines()[-1], projector.logs()[-2000:]
     stopped_at = positions(chaos)["checkpoint"]

@@ -7,7 +7,8 @@ import json
 
 import redis
 
-from tests.stack import Stack, wait_until
+from tests.polling import wait_for
+from tests.stack import Stack
 
 
 def test_gateway_is_ready_with_every_upstream(stack: Stack) -> None:
@@ -45,7 +46,7 @@ def test_created_task_is_listed_for_today_after_the_transfer(stack: Stack) -> No
         entries = [e for e in response.json() if e["task_id"] == task["id"]]
         return entries or None
 
-    entries = wait_until(listed, timeout=30, what="the task in today's TaskLogger")
+    entries = wait_for(listed, timeout=30, what="the task in today's TaskLogger")
     assert entries[0]["title"] == "Walk the skeleton"
     assert entries[0]["status"] == "active"
     assert entries[0]["date"] == today
@@ -62,7 +63,7 @@ def test_request_id_travels_to_logs_and_the_event(stack: Stack) -> None:
                  if "e2e-trace-0001" in line and "{" in line]
         return {line["service"] for line in lines if line.get("request_id") == "e2e-trace-0001"}
 
-    wait_until(lambda: {"gateway", "tasks"} <= services_logging_it(), timeout=10,
+    wait_for(lambda: {"gateway", "tasks"} <= services_logging_it(), timeout=10,
                what="the request id in the gateway's and task service's log lines")
     stream = redis.Redis.from_url(stack.env["REDIS_URL"])
     key = f"{stack.env['REDIS_NAMESPACE']}:events"
@@ -72,6 +73,6 @@ def test_request_id_travels_to_logs_and_the_event(stack: Stack) -> None:
         events = [json.loads(fields[b"event"]) for _id, fields in entries]
         return [e for e in events if e["correlation_id"] == "e2e-trace-0001"]
 
-    events = wait_until(event_of_request, timeout=10, what="the event on the stream")
+    events = wait_for(event_of_request, timeout=10, what="the event on the stream")
     assert events[0]["type"] == "TaskCreated"
     assert events[0]["task_id"] == response.json()["id"]

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from services.embedded import free_port
-from tests.stack import wait_until
+from tests.polling import wait_for
 from tests.stub_upstream import echo_app, serve
 from tests.tokens import TokenFactory
 
@@ -46,7 +46,7 @@ def two_gateways(redis_url: str, namespace: str, tmp_path: Path
             stderr=subprocess.STDOUT) for port in ports]
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         try:
-            wait_until(lambda: all(_healthy(u) for u in urls), timeout=30, what="two gateways")
+            wait_for(lambda: all(_healthy(u) for u in urls), timeout=30, what="two gateways")
             yield urls, tokens
         finally:
             for process in processes:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sqlalchemy import create_engine
 
 from tests.integration.logger_service.conftest import drain, sql_consumer, table
 from tests.integration.logger_service.test_projections import snapshot
+from tests.polling import wait_for
 from tests.unit.logger_service.factories import EventFactory
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -61,16 +61,6 @@ def messages(process: subprocess.Popen) -> list[str]:
         except (ValueError, KeyError):
             found.append(line)
     return found
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll until `check()` holds, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def is_active(process: subprocess.Popen) -> bool:

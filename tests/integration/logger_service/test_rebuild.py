@@ -24,6 +24,7 @@ from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsume
 from shared.events import EventEnvelope
 from tests.integration.logger_service.conftest import table
 from tests.integration.logger_service.test_projections import snapshot
+from tests.polling import wait_for
 from tests.unit.logger_service.factories import DAY, EventFactory
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -124,15 +125,6 @@ def checkpoint(engine) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def wait_for(check, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def test_a_rebuild_during_live_traffic_ends_equal_to_live(
         cli_env, engine, bus, tasks_engine):
     traffic = Traffic(tasks_engine, bus)
@@ -149,7 +141,7 @@ def test_a_rebuild_during_live_traffic_ends_equal_to_live(
 
     writer = threading.Thread(target=write)
     try:
-        wait_for(lambda: checkpoint(engine) >= 400)
+        wait_for(lambda: checkpoint(engine) >= 400, 20)
         ids_before = dict(table(engine, "SELECT (task_id, date)::text, id FROM task_logger"))
         writer.start()
         result = run_cli("projections", "rebuild", "--batch-size", "40")
@@ -160,7 +152,7 @@ def test_a_rebuild_during_live_traffic_ends_equal_to_live(
         done.set()
         writer.join()
         head = traffic.factory.seq.__next__() - 1
-        wait_for(lambda: checkpoint(engine) == head)
+        wait_for(lambda: checkpoint(engine) == head, 20)
     finally:
         done.set()
         stop.set()
@@ -227,7 +219,7 @@ def test_a_killed_rebuild_resumes_where_it_stopped(cli_env, engine, tasks_engine
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _shadow_checkpoint(engine) >= 300)
+        wait_for(lambda: _shadow_checkpoint(engine) >= 300, 20)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)

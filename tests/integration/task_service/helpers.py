@@ -1,9 +1,6 @@
-"""Helpers of the task service's integration tests: polling and stream reads."""
+"""Helpers of the task service's integration tests: stream and event store reads."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import redis
 from sqlalchemy import text
@@ -11,12 +8,6 @@ from sqlalchemy.engine import Engine
 
 from shared.bus import seq_of
 from shared.events import decode
-from tests.stack import wait_until
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll until `predicate()` is truthy; fail the test after `timeout` seconds."""
-    return wait_until(predicate, timeout=timeout, interval=interval)
 
 
 def stream_seqs(client: redis.Redis, stream: str) -> list[int]:

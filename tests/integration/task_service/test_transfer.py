@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from services.task_service.adapters.event_store import APPEND_LOCK_KEY
 from services.task_service.celery_app import TRANSFER_TASK, create_celery
 from services.task_service.config import Settings
-from tests.integration.task_service.helpers import wait_for
+from tests.polling import wait_for
 from tests.tokens import TokenFactory
 
 
