@@ -1,7 +1,8 @@
 """The event bus: a Redis stream with consumer groups, and an in-memory fake of it.
 
 Entry ids are `<seq>-0`, so publishing the same event twice is refused by Redis itself and a
-republish can never reorder the stream. Both implementations pass tests/contract/test_bus.py.
+republish can never reorder the stream. Trimming keeps every entry a consumer group has not
+acknowledged. Both implementations pass tests/contract/test_bus.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,29 @@ import redis
 from shared.events import EventEnvelope, encode
 
 PAYLOAD_FIELD = "event"
+
+# Trim below the oldest entry any group still needs (its oldest pending entry, else the one
+# after its last delivered), keeping at least ARGV[1] entries. One script, so no group can
+# read new entries between the look at its progress and the trim (Redis 7.0 has no
+# `XTRIM ... ACKED`). Returns how many entries were removed.
+TRIM_SCRIPT = """
+local function seq(id) return tonumber(string.match(id, '^(%d+)')) end
+local function field(flat, name)
+  for i = 1, #flat, 2 do if flat[i] == name then return flat[i + 1] end end
+end
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok then return 0 end
+local head = seq(field(redis.call('XINFO', 'STREAM', KEYS[1]), 'last-generated-id'))
+local floor = head - tonumber(ARGV[1]) + 1
+for _, group in ipairs(groups) do
+  local needed = seq(field(group, 'last-delivered-id')) + 1
+  local pending = redis.call('XPENDING', KEYS[1], field(group, 'name'))
+  if pending[1] > 0 then needed = seq(pending[2]) end
+  if needed < floor then floor = needed end
+end
+if floor <= 1 then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', floor))
+"""
 
 
 @dataclass(slots=True)
@@ -54,8 +78,11 @@ def seq_of(entry_id: str | bytes) -> int:
 class EventBus(Protocol):
     """What producers and consumers need from the stream."""
 
-    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+    def publish(self, events: Sequence[EventEnvelope]) -> int:
         """Append events with ids `<seq>-0`; entries already there are skipped. Returns added."""
+
+    def trim(self, keep: int) -> int:
+        """Remove entries every group has acknowledged, keeping the last `keep` at least."""
 
     def head(self) -> int:
         """Return the seq of the last entry ever added (0 when the stream is empty or gone)."""
@@ -102,17 +129,15 @@ class RedisStreamBus:
         # the read itself. Same connection pool; only this client's XREADGROUP is left as is.
         self._unparsed = redis.Redis(connection_pool=client.connection_pool)
         self._unparsed.set_response_callback("XREADGROUP", _as_sent)
+        self._trim = client.register_script(TRIM_SCRIPT)
 
-    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+    def publish(self, events: Sequence[EventEnvelope]) -> int:
         """Append events in one pipelined round trip."""
         if not events:
             return 0
         pipe = self.client.pipeline(transaction=False)
         for event in events:
-            pipe.xadd(
-                self.stream, {PAYLOAD_FIELD: encode(event)}, id=event.entry_id,
-                maxlen=maxlen, approximate=True,
-            )
+            pipe.xadd(self.stream, {PAYLOAD_FIELD: encode(event)}, id=event.entry_id)
         added = 0
         for result in pipe.execute(raise_on_error=False):
             if isinstance(result, redis.ResponseError):
@@ -123,6 +148,10 @@ class RedisStreamBus:
             else:
                 added += 1
         return added
+
+    def trim(self, keep: int) -> int:
+        """XTRIM MINID below what every group still needs (one script, atomic)."""
+        return int(self._trim(keys=[self.stream], args=[keep]))
 
     def head(self) -> int:
         """Read the stream's last generated id, which survives trimming."""
@@ -286,7 +315,7 @@ class InMemoryBus:
         self.dead: list[dict[str, str]] = []
         self.clock = clock
 
-    def publish(self, events: Sequence[EventEnvelope], *, maxlen: int | None = None) -> int:
+    def publish(self, events: Sequence[EventEnvelope]) -> int:
         """Append events whose seq is above the head."""
         added = 0
         for event in events:
@@ -294,10 +323,18 @@ class InMemoryBus:
                 self.entries[event.seq] = encode(event)
                 self.last_seq = event.seq
                 added += 1
-        if maxlen is not None:
-            for seq in sorted(self.entries)[:-maxlen]:
-                del self.entries[seq]
         return added
+
+    def trim(self, keep: int) -> int:
+        """Drop entries below what every group still needs, keeping the last `keep`."""
+        floor = self.last_seq - keep + 1
+        for state in self.groups.values():
+            needed = min((seq_of(i) for i in state.pending), default=state.last_delivered + 1)
+            floor = min(floor, needed)
+        trimmed = [seq for seq in self.entries if seq < floor]
+        for seq in trimmed:
+            del self.entries[seq]
+        return len(trimmed)
 
     def head(self) -> int:
         """Return the last seq ever added."""

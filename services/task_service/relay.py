@@ -100,7 +100,9 @@ class RelayConfig:
 
     batch_size: int = 1000
     poll_seconds: float = 1.0
-    maxlen: int = 0  # approximate MAXLEN trimming of the stream; 0 = never trim
+    # Keep at least this many entries and trim only what every consumer group has
+    # acknowledged (an entry a group still needs is never removed); 0 = never trim.
+    maxlen: int = 0
     namespace: str = "taskstream"
 
 
@@ -112,6 +114,7 @@ class Relay:
         self.bus = bus
         self.config = config
         self.stopping = False
+        self.failures = 0  # passes failed in a row (PostgreSQL or Redis unavailable)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.listener = Listener(engine, self.wake_r)
@@ -149,14 +152,20 @@ class Relay:
         published = 0
         with self.engine.connect() as connection:
             for entries in self._batches(connection, head):
-                added = publish_encoded(self.bus.client, self.bus.stream, entries,
-                                        self.config.maxlen or None)
+                added = publish_encoded(self.bus.client, self.bus.stream, entries)
                 RELAY_PUBLISHED.inc(added)
+                self.trim()  # a long backlog stays bounded while it is published
                 head, published = entries[-1][0], published + added
                 if self.stopping:
                     break
+        self.trim()  # what the groups acknowledged since
         self.report(head)
         return published
+
+    def trim(self) -> None:
+        """Trim what every consumer group has acknowledged, when trimming is on."""
+        if self.config.maxlen:
+            self.bus.trim(self.config.maxlen)
 
     def _batches(self, connection: Connection, after: int) -> Iterator[list[tuple[int, str]]]:
         """Batches of encoded events above `after`; the next is read while this one is sent."""
@@ -186,19 +195,18 @@ class Relay:
         """Publish, then sleep until NOTIFY or the poll interval; survive outages."""
         log.info("Relay started: %s -> %s", self.engine.url.render_as_string(True),
                  self.bus.stream)
-        failures = 0
         while not self.stopping:
             try:
                 published = self.publish_pending()
                 if published:
                     log.info("Published %d events to %s", published, self.bus.stream)
-                if failures:
-                    log.info("Relay recovered after %d failed attempts", failures)
-                    failures = 0
+                if self.failures:
+                    log.info("Relay recovered after %d failed attempts", self.failures)
+                    self.failures = 0
                 self.listener.wait(self.config.poll_seconds)
             except TRANSIENT as exc:
-                failures += 1
-                self._back_off(exc, failures)
+                self.failures += 1
+                self._back_off(exc, self.failures)
         self.listener.close()
         log.info("Relay stopped")
 

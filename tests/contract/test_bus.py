@@ -136,6 +136,43 @@ def test_delivery_counts_stay_right_when_consumers_interleave(bus):
         (1, 3), (2, 2), (3, 2), (4, 2), (5, 2), (6, 3)]
 
 
+def test_trimming_keeps_what_a_group_has_not_acknowledged(bus):
+    bus.publish([event(n) for n in range(1, 11)])
+    bus.ensure_group(GROUP)
+    bus.read_new(GROUP, "a", 4, 0)
+    bus.ack(GROUP, ["1-0", "2-0"])  # 3 and 4 still pending
+    assert bus.trim(keep=2) == 2
+    assert seqs(bus.range(1, 10, 20)) == list(range(3, 11))
+    bus.ack(GROUP, ["3-0", "4-0"])
+    bus.read_new(GROUP, "a", 3, 0)  # 5..7 delivered and pending, 8..10 never delivered
+    assert bus.trim(keep=2) == 2
+    assert seqs(bus.range(1, 10, 20)) == list(range(5, 11))
+    bus.ack(GROUP, ["5-0", "6-0", "7-0"])
+    assert bus.trim(keep=2) == 3  # 8..10 not delivered yet: kept, though beyond `keep`
+    assert seqs(bus.range(1, 10, 20)) == [8, 9, 10] and bus.head() == 10
+
+
+def test_trimming_follows_the_slowest_group_and_keeps_the_last_entries(bus):
+    bus.publish([event(n) for n in range(1, 11)])
+    bus.ensure_group(GROUP)
+    bus.ensure_group("slow")
+    bus.ack(GROUP, [d.entry_id for d in bus.read_new(GROUP, "a", 10, 0)])
+    bus.ack("slow", [d.entry_id for d in bus.read_new("slow", "b", 6, 0)])
+    assert bus.trim(keep=1) == 6
+    assert seqs(bus.range(1, 10, 20)) == [7, 8, 9, 10]
+    bus.ack("slow", [d.entry_id for d in bus.read_new("slow", "b", 10, 0)])
+    assert bus.trim(keep=3) == 1
+    assert seqs(bus.range(1, 10, 20)) == [8, 9, 10]
+
+
+def test_trimming_without_groups_keeps_the_last_entries(bus):
+    assert bus.trim(keep=3) == 0  # no stream yet
+    bus.publish([event(n) for n in range(1, 11)])
+    assert bus.trim(keep=3) == 7
+    assert seqs(bus.range(1, 10, 20)) == [8, 9, 10] and bus.head() == 10
+    assert bus.publish([event(5)]) == 0  # a trimmed id is still below the head
+
+
 def test_a_pending_entry_deleted_by_trimming_is_left_out(redis_client, namespace):
     """Redis only: XREADGROUP from 0 answers a trimmed pending entry with no fields."""
     bus = RedisStreamBus(redis_client, f"{namespace}:events")

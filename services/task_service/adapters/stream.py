@@ -9,8 +9,8 @@ import redis
 from shared.bus import PAYLOAD_FIELD
 
 
-def publish_encoded(client: redis.Redis, stream: str, entries: Sequence[tuple[int, str]],
-                    maxlen: int | None = None) -> int:
+def publish_encoded(client: redis.Redis, stream: str, entries: Sequence[tuple[int, str]]
+                    ) -> int:
     """XADD `(seq, payload)` entries in one pipelined round trip; return how many were added.
 
     The same contract as `RedisStreamBus.publish`, for payloads the event store encoded
@@ -22,9 +22,8 @@ def publish_encoded(client: redis.Redis, stream: str, entries: Sequence[tuple[in
     pipe = client.pipeline(transaction=False)
     # XADD spelled out: redis-py's xadd() rebuilds the same argument list per call, which is
     # a measurable share of the relay's time on a large backlog.
-    trim = ("MAXLEN", "~", str(maxlen)) if maxlen else ()
     for seq, payload in entries:
-        pipe.execute_command("XADD", stream, *trim, f"{seq}-0", PAYLOAD_FIELD, payload)
+        pipe.execute_command("XADD", stream, f"{seq}-0", PAYLOAD_FIELD, payload)
     added = 0
     for reply in pipe.execute(raise_on_error=False):
         if isinstance(reply, redis.ResponseError) and "equal or smaller" in str(reply):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from services.task_service.config import Settings
@@ -108,6 +108,48 @@ def test_relay_republishes_when_redis_loses_the_stream(
     assert status["stream_head"] == "36"
 
 
+def append_backlog(engine: Engine, count: int, after: int = 0) -> None:
+    """Append TaskCreated events `after + 1 .. after + count` in one statement (fast)."""
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, "
+            "occurred_at) SELECT g, gen_random_uuid(), g, 1, 'TaskCreated', "
+            "jsonb_build_object('title', 't' || g), '{}'::jsonb, now() "
+            "FROM generate_series(:first, :last) AS g"),
+            {"first": after + 1, "last": after + count})
+
+
+def test_a_backlog_of_several_batches_is_published_whole_in_one_pass(
+        engine: Engine, redis_client: redis.Redis, stream: str, namespace: str) -> None:
+    """Each batch starts right after the last one: nothing skipped or repeated at a seam."""
+    append_backlog(engine, 250)
+    relay = Relay(engine, RedisStreamBus(redis_client, stream),
+                  RelayConfig(batch_size=100, namespace=namespace))
+    assert relay.publish_pending() == 250
+    assert stream_seqs(redis_client, stream) == list(range(1, 251))
+    assert read_status(redis_client, namespace)["stream_head"] == "250"
+
+
+def test_trimming_keeps_every_entry_a_stopped_consumer_group_has_not_acknowledged(
+        engine: Engine, redis_client: redis.Redis, stream: str, namespace: str) -> None:
+    """`RELAY_STREAM_MAXLEN` of 2 with a consumer that read 4 events, acked 3 and stopped."""
+    bus = RedisStreamBus(redis_client, stream)
+    bus.ensure_group("logger")
+    relay = Relay(engine, bus, RelayConfig(batch_size=100, maxlen=2, namespace=namespace))
+    append_backlog(engine, 10)
+    relay.publish_pending()
+    read = bus.read_new("logger", "p1", 4, 0)
+    bus.ack("logger", [d.entry_id for d in read[:3]])
+    append_backlog(engine, 30, after=10)
+    relay.publish_pending()
+    assert stream_seqs(redis_client, stream) == list(range(4, 41))
+    while deliveries := bus.read_pending("logger", "p1", 100) or bus.read_new(
+            "logger", "p1", 100, 0):  # the consumer comes back and catches up
+        bus.ack("logger", [d.entry_id for d in deliveries])
+    relay.publish_pending()
+    assert stream_seqs(redis_client, stream) == [39, 40]
+
+
 def test_relay_resumes_after_a_crash_between_xadd_and_anything_else(
         engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
     """Events already XADDed by a dead relay are neither repeated nor reordered."""
@@ -124,14 +166,7 @@ def test_relay_process_killed_with_sigkill_loses_and_repeats_nothing(
         engine: Engine, redis_client: redis.Redis, stream: str, settings: Settings,
         tmp_path: Path) -> None:
     """`taskstream relay` killed mid-backlog, then restarted: the stream equals the store."""
-    with engine.begin() as connection:  # a backlog, fast: one big bulk append
-        from sqlalchemy import text
-
-        connection.execute(text(
-            "INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, "
-            "occurred_at) SELECT g, gen_random_uuid(), g, 1, 'TaskCreated', "
-            "jsonb_build_object('title', 't' || g), '{}'::jsonb, now() "
-            "FROM generate_series(1, 30000) AS g"))
+    append_backlog(engine, 30000)
     env = {**os.environ, "TASKS_DATABASE_URL": settings.database_url,
            "REDIS_URL": settings.common.redis_url, "REDIS_NAMESPACE": settings.common.namespace,
            "RELAY_BATCH_SIZE": "100", "LOG_FORMAT": "text", "TASKSTREAM_ENV": "test"}
@@ -170,12 +205,12 @@ def test_relay_recovers_by_itself_when_postgresql_goes_away_and_comes_back(
     proxied_url = make_url(tasks_url).set(host="127.0.0.1", port=proxy.port, query={})
     relay_engine = create_engine(proxied_url, pool_pre_ping=True)
     try:
-        run_relay(relay_engine)
+        relay = run_relay(relay_engine)
         write_tasks(engine, 5)
         wait_for(lambda: len(stream_seqs(redis_client, stream)) == 5)
         proxy.cut()
         write_tasks(engine, 5, "while down")
-        threading.Event().wait(1.0)  # let the relay fail against the dead database
+        wait_for(lambda: relay.failures > 0, what="the relay to fail against the dead database")
         assert len(stream_seqs(redis_client, stream)) == 5
         proxy.restore()
         wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 11)), 30)
