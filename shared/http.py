@@ -7,7 +7,9 @@ import logging
 import re
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Mapping
+from itertools import accumulate
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -18,6 +20,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser
 
 from shared.errors import ApiError, register_error_handlers
+from shared.ids import IdConverter, id_parameter_schema
 from shared.logs import request_id_var
 from shared.metrics import init_metrics
 
@@ -28,6 +31,8 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 NOT_A_JSON_OBJECT = "Request body must be a JSON object"
+MAX_JSON_DEPTH = 32  # our bodies nest two levels; deeper is an attack on the recursive parsers
+TOO_DEEP = f"Request body nests JSON deeper than {MAX_JSON_DEPTH} levels"
 
 ReadinessCheck = Callable[[], object]  # raises when the dependency is not ready
 
@@ -40,6 +45,8 @@ class JsonObjectParser(FlaskParser):
         raw = req.get_data(cache=True)
         if not raw or not raw.strip():
             return core.missing
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            raise ApiError(400, TOO_DEEP)
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -51,6 +58,18 @@ class JsonObjectParser(FlaskParser):
             problem = ["NUL characters are not allowed."]
             raise ApiError(422, f"Field '{field}': {problem[0]}", {"json": {field: problem}})
         return body
+
+
+_JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1, +1, -1, -1 as signed bytes
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects, found in linear time, not recursively."""
+    outside_strings = b"".join(_JSON_ESCAPE.sub(b"", raw).split(b'"')[::2])
+    brackets = outside_strings.translate(None, _NOT_A_BRACKET)
+    return max(accumulate(array("b", brackets.translate(_BRACKET_STEP))), default=0)
 
 
 def _field_with_nul(value: Any, path: str = "") -> str | None:
@@ -122,6 +141,7 @@ def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
         app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["id"] = IdConverter
     app.before_request(_assign_request_id)
     app.after_request(_finish_response)
     app.teardown_request(_reset_request_id)
@@ -159,6 +179,7 @@ def create_api(app: Flask, title: str, description: str) -> Api:
         API_SPEC_OPTIONS={"info": {"description": description}},
     )
     api = TaskstreamApi(app)
+    api.register_converter(IdConverter, id_parameter_schema)
     register_error_handlers(app)  # after flask-smorest's, so the contract's shape wins
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

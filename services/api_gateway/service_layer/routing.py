@@ -24,20 +24,20 @@ ROUTES: tuple[Route, ...] = (
     Route("/auth/logout", ("POST",), "auth", public=True),
     Route("/auth/me", ("GET",), "auth"),
     Route("/auth/users", ("GET", "POST"), "auth"),
-    Route("/auth/users/<int:user_id>", ("PATCH",), "auth"),
+    Route("/auth/users/<id:user_id>", ("PATCH",), "auth"),
     Route("/.well-known/jwks.json", ("GET",), "auth", public=True),
     Route("/task", ("POST",), "tasks"),
-    Route("/task/<int:task_id>", ("PUT", "DELETE"), "tasks"),
+    Route("/task/<id:task_id>", ("PUT", "DELETE"), "tasks"),
     Route("/upload-csv", ("POST",), "tasks", upload=True),
     Route("/admin/transfer", ("POST",), "tasks"),
     Route("/tasks", ("GET",), "logger"),
-    Route("/task/<int:task_id>", ("GET",), "logger"),
+    Route("/task/<id:task_id>", ("GET",), "logger"),
     Route("/audit", ("GET",), "logger"),
 )
 
 
 def openapi_path(rule: str) -> str:
-    """Turn a Flask rule (`/task/<int:task_id>`) into an OpenAPI path (`/task/{task_id}`)."""
+    """Turn a Flask rule (`/task/<id:task_id>`) into an OpenAPI path (`/task/{task_id}`)."""
     parts = []
     for part in rule.split("/"):
         if part.startswith("<") and part.endswith(">"):

@@ -48,7 +48,7 @@ def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]
     return user, {"Location": f"/auth/users/{user.id}"}
 
 
-@blp.route("/<int:user_id>", methods=["PATCH"])
+@blp.route("/<id:user_id>", methods=["PATCH"])
 @blp.doc(**permission_doc("user:manage"))
 @requires("user:manage")
 @blp.arguments(UserPatchSchema())

@@ -9,7 +9,8 @@ from marshmallow import Schema, fields
 
 from shared.errors import ApiError
 from shared.http import Blueprint, JsonObjectParser
-from shared.pagination import PageQuery, bounded_integer
+from shared.ids import id_field
+from shared.pagination import PageQuery
 
 DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INVALID_DATE = "Invalid date format, expected YYYY-MM-DD"
@@ -63,7 +64,7 @@ class TasksQuery(PageQuery):
 class AuditQuery(PageQuery):
     """Optional `task_id` filter of the audit."""
 
-    task_id = bounded_integer(INVALID_TASK_ID, 1, metadata={"description": "Only this task"})
+    task_id = id_field(INVALID_TASK_ID, metadata={"description": "Only this task"})
 
 
 class TaskLogEntrySchema(Schema):

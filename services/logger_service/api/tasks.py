@@ -48,8 +48,8 @@ def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
 
 # One path template with the task service's PUT/DELETE /task/<task_id>, so the merged API
 # document has one `/task/{task_id}`; for GET the number is a TaskLogger entry's `id`.
-@blp.route("/task/<int:task_id>", methods=["GET"], parameters=[{
-    "in": "path", "name": "task_id", "required": True, "schema": {"type": "integer"},
+@blp.route("/task/<id:task_id>", methods=["GET"], parameters=[{
+    "in": "path", "name": "task_id",
     "description": "The `id` of a TaskLogger entry (as listed by GET /tasks)",
 }])
 @requires("task:read")

@@ -41,7 +41,7 @@ def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
     return task, 201, task_headers(task, created=True)
 
 
-@blp.route("/task/<int:task_id>", methods=["PUT"])
+@blp.route("/task/<id:task_id>", methods=["PUT"])
 @blp.doc(**permission_doc("task:update"))
 @documents_errors(blp, 400, 401, 403, 404, 412, 422)
 @requires("task:update")
@@ -54,7 +54,7 @@ def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int
     return task, 200, task_headers(task)
 
 
-@blp.route("/task/<int:task_id>", methods=["DELETE"])
+@blp.route("/task/<id:task_id>", methods=["DELETE"])
 @blp.doc(**permission_doc("task:delete"))
 @documents_errors(blp, 401, 403, 404, 412)
 @requires("task:delete")

@@ -112,6 +112,19 @@ def test_json_errors_for_unknown_route_and_method(client: FlaskClient) -> None:
     assert wrong.status_code == 405 and wrong.get_json() == {"error": "Method not allowed"}
 
 
+@pytest.mark.parametrize("row_id", ["99999999999999999999", "9223372036854775808", "0"])
+def test_an_id_outside_bigint_is_404_and_never_forwarded(client: FlaskClient,
+                                                         tokens: TokenFactory,
+                                                         row_id: str) -> None:
+    for method, path in (("GET", "/task/"), ("PUT", "/task/"), ("DELETE", "/task/"),
+                         ("PATCH", "/auth/users/")):
+        response = client.open(f"{path}{row_id}", method=method, json={"title": "t"},
+                               headers=tokens.headers())
+        assert (response.status_code, response.get_json()) == (
+            404, {"error": "Not found"}), (method, path)
+    largest = client.get("/task/9223372036854775807", headers=tokens.headers())
+    assert largest.get_json()["path"] == "/task/9223372036854775807"
+
 def test_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch, redis_url: str,
                                     namespace: str, upstream: tuple[Flask, str],
                                     tokens: TokenFactory) -> None:

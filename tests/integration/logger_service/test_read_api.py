@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from services.logger_service.app import create_app
 from services.logger_service.config import Settings
 from shared.config import CommonSettings, Env
 from tests.integration.logger_service.conftest import drain
+from tests.statements import recorded_statements
 from tests.tokens import TokenFactory
 from tests.unit.logger_service.factories import DAY
 
@@ -87,6 +89,37 @@ def test_bad_query_values_are_400s(client, query, message):
     response = client.get(f"/tasks?{query}", headers=member())
     assert response.status_code == 400
     assert response.get_json()["error"] == message
+
+
+BEYOND_BIGINT = ["99999999999999999999", "9223372036854775808"]
+
+
+@pytest.mark.parametrize("entry_id", [*BEYOND_BIGINT, "0"])
+def test_an_entry_id_outside_bigint_is_404_without_a_query(
+        client: FlaskClient, engine: Engine, entry_id: str) -> None:
+    with recorded_statements(engine) as sent:
+        response = client.get(f"/task/{entry_id}", headers=member())
+    assert (response.status_code, response.get_json()) == (404, {"error": "Not found"})
+    assert sent == []
+
+
+@pytest.mark.parametrize("task_id", [*BEYOND_BIGINT, "0", "1" * 5000])
+def test_an_audit_task_id_outside_bigint_is_400_naming_it_without_a_query(
+        client: FlaskClient, engine: Engine, task_id: str) -> None:
+    with recorded_statements(engine) as sent:
+        response = client.get(f"/audit?task_id={task_id}", headers=TOKENS.headers())
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "Invalid task_id, expected a positive integer"
+    assert sent == []
+
+
+def test_the_largest_bigint_is_an_ordinary_lookup(client: FlaskClient) -> None:
+    largest = "9223372036854775807"
+    response = client.get(f"/task/{largest}", headers=member())
+    assert (response.status_code, response.get_json()) == (
+        404, {"error": "Task log entry not found"})
+    audit = client.get(f"/audit?task_id={largest}", headers=TOKENS.headers())
+    assert (audit.status_code, audit.get_json()) == (200, [])
 
 
 def test_pages_newest_day_first_with_links(client, engine, bus, events, make_consumer):

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from marshmallow import Schema, fields, validate
 
 from shared.errors import validation_message
-from shared.http import Blueprint, create_api, init_http
+from shared.http import Blueprint, create_api, init_http, json_depth
 
 
 class ItemSchema(Schema):
@@ -88,3 +88,65 @@ def test_nul_characters_are_refused_with_422(client: FlaskClient, body: dict) ->
     response = client.post("/items", json=body)
     assert response.status_code == 422
     assert "NUL characters are not allowed." in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("text, depth", [
+    (b"{}", 1), (b'{"a": [1, {"b": [2]}]}', 4), (b'{"a": "[[[{{"}', 1),
+    (b'{"a": "\\"[[[", "b": "\\\\", "c": [[]]}', 3), (b"[" * 100_000, 100_000),
+    (b'{"a":' * 100_000, 100_000), (b"", 0), (b"[[]][[[]]]", 3),
+])
+def test_json_depth_counts_brackets_outside_strings(text: bytes, depth: int) -> None:
+    assert json_depth(text) == depth
+
+
+@pytest.fixture
+def ids_client() -> FlaskClient:
+    """An app with an `<id:...>` route for two methods (a 405 trap) and a big enough body."""
+    app = Flask("services.example.app")
+    init_http(app)
+    api = create_api(app, "Example", "An example service.")
+    blp = Blueprint("things", __name__)
+
+    @blp.route("/things/<id:thing_id>", methods=["PUT"])
+    @blp.arguments(ItemSchema)
+    def put(item: dict, thing_id: int) -> dict:
+        """Replace a thing."""
+        return {"id": thing_id, **item}
+
+    @blp.route("/things/<id:thing_id>", methods=["DELETE"])
+    def delete(thing_id: int) -> dict:
+        """Delete a thing."""
+        return {"id": thing_id}
+
+    api.register_blueprint(blp)
+    return app.test_client()
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 100_000, b'{"title": ' +
+                                  b"[" * 33 + b"]" * 33 + b"}"])
+def test_json_nested_too_deep_is_400_before_parsing(ids_client: FlaskClient,
+                                                     body: bytes) -> None:
+    response = ids_client.put("/things/1", data=body, content_type="application/json")
+    assert (response.status_code, response.get_json()) == (
+        400, {"error": "Request body nests JSON deeper than 32 levels"})
+
+
+@pytest.mark.parametrize("thing_id", ["0", "-1", "01", "9223372036854775808",
+                                      "99999999999999999999", "1" * 5000, "\u0661"])
+def test_an_id_outside_positive_bigint_matches_no_route(ids_client: FlaskClient,
+                                                        thing_id: str) -> None:
+    for method in ("PUT", "DELETE"):
+        response = ids_client.open(f"/things/{thing_id}", method=method, json={"title": "t"})
+        assert (response.status_code, response.get_json()) == (404, {"error": "Not found"})
+
+
+def test_ids_from_one_to_the_largest_bigint_match(ids_client: FlaskClient) -> None:
+    for thing_id in (1, 9, 10, 8999999999999999999, 9223372036854775799, 9223372036854775807):
+        assert ids_client.delete(f"/things/{thing_id}").get_json() == {"id": thing_id}
+
+
+def test_id_parameters_are_documented_as_positive_bigints(ids_client: FlaskClient) -> None:
+    document = ids_client.get("/openapi.json").get_json()
+    (parameter,) = document["paths"]["/things/{thing_id}"]["parameters"]
+    assert parameter["schema"] == {"type": "integer", "format": "int64", "minimum": 1,
+                                   "maximum": 9223372036854775807}
