@@ -100,8 +100,8 @@ def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
     env.update({
         "TASKSTREAM_ENV": "test", "TASKS_DATABASE_URL": db_url, "REDIS_URL": redis_url,
         "REDIS_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}", "JWKS_URL": jwks_url,
-        "CSV_MAX_BYTES": str(512 * 1024 * 1024), "WEB_TIMEOUT": "600", "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": "2",
+        "CSV_MAX_BYTES": str(512 * 1024 * 1024), "CSV_MAX_ROWS": str(max(CSV_ROWS)),
+        "WEB_TIMEOUT": "600", "LOG_LEVEL": "WARNING", "WEB_CONCURRENCY": "2",
     })
     command = [str(Path(sys.executable).with_name("gunicorn")), "--config",
                "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",

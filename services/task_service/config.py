@@ -26,6 +26,7 @@ class Settings:
     transfer_time: time = time(0, 5)
     transfer_timezone: str = "UTC"
     csv_max_bytes: int = 50 * 1024 * 1024
+    csv_max_rows: int = 1_000_000
     idempotency_ttl_hours: int = 24
     task_redelivery_seconds: int = 3600
     relay_batch_size: int = 1000
@@ -42,6 +43,7 @@ class Settings:
             transfer_time=parse_time_of_day(env.str("TRANSFER_TIME", "00:05")),
             transfer_timezone=env.str("TRANSFER_TIMEZONE", "UTC"),
             csv_max_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
+            csv_max_rows=env.int("CSV_MAX_ROWS", 1_000_000),
             idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
             task_redelivery_seconds=env.int("CELERY_REDELIVERY_SECONDS", 3600),
             relay_batch_size=env.int("RELAY_BATCH_SIZE", 1000),

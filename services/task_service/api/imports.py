@@ -43,7 +43,7 @@ def upload_stream() -> IO[bytes]:
 @blp.response(201, ImportSchema, description="How many tasks were created")
 def upload_csv() -> tuple[dict[str, int], int]:
     """Import tasks from a CSV file, all or nothing (`title` column required)."""
-    parsed = parse_csv(upload_stream())
+    parsed = parse_csv(upload_stream(), wiring().settings.csv_max_rows)
     try:
         result = import_csv(wiring().uow(), parsed, command_context(),
                             idempotent_request(parsed.fingerprint))

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,28 +175,31 @@ def _records(source: IO[bytes]) -> tuple[_DigestingReader, Iterator[list[str]]]:
     return raw, csv.reader(text)
 
 
-def parse_csv(source: IO[bytes]) -> ParsedCsv:
-    """Read and validate the whole upload; raise CsvRejected (400/422) on any problem."""
+def parse_csv(source: IO[bytes], max_rows: int | None = None) -> ParsedCsv:
+    """Read and validate the whole upload; raise CsvRejected (400/413/422) on any problem."""
     raw, records = _records(source)
     try:
-        return _parse(raw, records)
+        return _parse(raw, records, sys.maxsize if max_rows is None else max_rows)
     except UnicodeDecodeError:
         raise CsvRejected(400, "CSV file must be UTF-8 encoded") from None
     except csv.Error as exc:
         raise CsvRejected(400, f"File is not valid CSV: {exc}") from None
 
 
-def _parse(raw: _DigestingReader, records: Iterator[list[str]]) -> ParsedCsv:
+def _parse(raw: _DigestingReader, records: Iterator[list[str]], max_rows: int) -> ParsedCsv:
     header = next(records, None)
     if header is None:
         raise CsvRejected(422, "CSV file is empty")
     checker = RowChecker(check_header(header))
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
     problems: list[dict[str, Any]] = []
-    count, batch = 0, []
+    count, batch, data_rows = 0, [], 0
     for row, cells in enumerate(records, start=2):  # spreadsheet numbering: header is row 1
         if not cells:
             continue
+        data_rows += 1
+        if data_rows > max_rows:  # counted as the file streams in: stop reading at once
+            raise CsvRejected(413, f"CSV file has more than {max_rows} data rows")
         found, values = checker.check(cells, row)
         if found:
             problems.extend(found[: MAX_REPORTED - len(problems)])

@@ -135,6 +135,18 @@ def test_oversize_upload_is_413(make_app, tokens: TokenFactory, engine: Engine) 
     assert tasks_and_events(engine) == (0, 0)
 
 
+def test_csv_over_the_row_limit_is_413_and_imports_nothing(
+        make_app, tokens: TokenFactory, engine: Engine) -> None:
+    client = make_app(csv_max_rows=5).test_client()
+    at_limit = b"title\n" + b"".join(b"task %d\n" % n for n in range(5))
+    over = at_limit + b"one too many\n"
+    response = upload(client, tokens, over)
+    assert (response.status_code, response.get_json()) == (
+        413, {"error": "CSV file has more than 5 data rows"})
+    assert tasks_and_events(engine) == (0, 0)
+    assert upload(client, tokens, at_limit).get_json() == {"imported": 5}
+
+
 def test_multipart_upload_and_duplicate_idempotency_key(
         client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
     """The `file` field works; a retried key imports nothing new and answers the same."""

@@ -56,3 +56,14 @@ def test_encoding_and_shape_errors() -> None:
     assert rejected(b"\xef\xbb\xbf").message == "CSV file is empty"
     assert rejected(b"title\n").status == 422
     assert parse_csv(io.BytesIO(b"\xef\xbb\xbfTitle\nx\n")).rows == 1
+
+
+def test_rows_past_the_limit_stop_the_parse_before_the_end_of_the_file() -> None:
+    """Blank lines are not rows; the first data row past the limit is a 413 at once."""
+    assert parse_csv(io.BytesIO(b"title\na\n\n\nb\n"), max_rows=2).rows == 2
+    source = io.BytesIO(b"title\n" + b"row\n" * 1_000_000)
+    with pytest.raises(CsvRejected) as caught:
+        parse_csv(source, max_rows=2)
+    assert (caught.value.status, caught.value.message) == (
+        413, "CSV file has more than 2 data rows")
+    assert source.tell() < 1_000_000  # read one buffer or so, not the whole upload
