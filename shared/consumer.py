@@ -10,7 +10,10 @@ Around that core: a gap guard (missing seqs between the checkpoint and a deliver
 fetched with `bus.range` first, so a consumer that takes over can never skip events), the
 XAUTOCLAIM of entries a dead consumer left pending, a dead-letter stream for an event that
 still fails after `max_deliveries`, an optional `ApplierLock` so that one process applies at a
-time while others stand by, and a graceful stop between batches.
+time while others stand by, and a graceful stop between batches. A transient error (the
+database or Redis unreachable, a deadlock, a serialization failure, a lock timeout: see
+`is_transient`) is never blamed on an event: the loop backs off, doubling up to
+`MAX_BACKOFF_SECONDS`, and reads the same entries again, whatever their delivery count.
 
 Optional hooks: a batch with `skip(seq, error)` records a dead-lettered event in the same
 transaction that moves the checkpoint past it (so a later retry can tell whether its effect is
@@ -35,15 +38,29 @@ from typing import Protocol
 import redis
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.bus import Delivery, EventBus
 from shared.events import EventEnvelope, decode
 
 log = logging.getLogger("taskstream.consumer")
 
-# Outages the loop waits out instead of exiting: Redis or PostgreSQL briefly unreachable.
-TRANSIENT_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+# SQLSTATEs a retry gets past (besides class 08, connection exceptions): serialization
+# failure, deadlock, lock timeout, too many connections, the server shutting down or starting.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+MAX_BACKOFF_SECONDS = 10.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for an outage or a conflict that a retry gets past: never the event's fault."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = getattr(exc.orig, "pgcode", None)
+    if code is None:  # no answer from the server: the connection broke or was refused
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    return code.startswith("08") or code in TRANSIENT_SQLSTATES
 
 
 class Batch(Protocol):
@@ -228,6 +245,8 @@ class StreamConsumer:
         self.recheck_pending = True
         self.next_claim = 0.0
         self.dead_lettered = 0
+        self.outages = 0  # transient failures in a row (the backoff grows with them)
+        self.transient_failures = 0  # transient failures waited out since the start
         self.prefetched: Future[list[Delivery]] | None = None
         self.executor: ThreadPoolExecutor | None = None
 
@@ -245,17 +264,30 @@ class StreamConsumer:
                         continue
                     if self.step() < 0:
                         stop.wait(self.options.retry_delay_seconds)
+                    self.outages = 0
                 except redis.ResponseError as exc:
                     self._recover_group(exc)
-                except TRANSIENT_ERRORS as exc:
-                    log.warning("consumer paused: %s", str(exc).splitlines()[0])
-                    stop.wait(max(1.0, self.options.retry_delay_seconds))
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    stop.wait(self._back_off(exc))
         finally:
             try:
                 self.finish()
             finally:
                 self.lock.release()
                 self.active = False
+
+    def _back_off(self, exc: Exception) -> float:
+        """Count a transient failure; return how long to wait (doubling, capped)."""
+        self.outages += 1
+        self.transient_failures += 1
+        self.recheck_pending = True  # what the failed pass read is still ours, pending
+        base = max(0.1, self.options.retry_delay_seconds)
+        delay = min(MAX_BACKOFF_SECONDS, base * 2 ** min(self.outages - 1, 8))
+        log.warning("consumer paused (nothing is dead-lettered for this); retrying in %.1fs: %s",
+                    delay, str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        return delay
 
     def ensure_active(self) -> bool:
         """Hold the applier lock, taking over (and claiming leftovers) when it is acquired."""
@@ -315,7 +347,12 @@ class StreamConsumer:
     def finish(self) -> None:
         """Apply a batch still being prefetched (it is delivered to us), then stop reading."""
         if self.prefetched is not None and self.active:
-            self.handle(self._read_new())
+            try:
+                self.handle(self._read_new())
+            except Exception as exc:  # left pending: the next applier takes it
+                if not is_transient(exc):
+                    raise
+                log.warning("last batch not applied before stopping: %s", exc)
         if self.executor is not None:
             self.executor.shutdown(wait=True)
             self.executor = None
@@ -338,6 +375,9 @@ class StreamConsumer:
         try:
             applied = self.commit(ordered)
         except Exception as exc:
+            if is_transient(exc):  # an outage, not an event's fault: wait, then read again
+                self.recheck_pending = True
+                raise
             log.warning("batch %d..%d failed (%s); applying one by one",
                         ordered[0].seq, ordered[-1].seq, exc)
             return self.handle_one_by_one(ordered)
@@ -358,6 +398,9 @@ class StreamConsumer:
                     return self._retry_later(delivery, exc)
                 continue
             except Exception as exc:
+                if is_transient(exc):
+                    self.recheck_pending = True
+                    raise
                 return self._retry_later(delivery, exc)
             self.bus.ack(self.options.group, [delivery.entry_id])
             self.observer.committed(applied, self.clock() - started)
@@ -391,7 +434,7 @@ class StreamConsumer:
         except (EventFailed, StreamGap):
             raise
         except Exception as exc:  # failed at commit: only a lone event can be blamed
-            if len(applied) == 1:
+            if len(applied) == 1 and not is_transient(exc):
                 raise EventFailed(applied[0], exc) from exc
             raise
         return len(applied)
@@ -415,6 +458,8 @@ class StreamConsumer:
         try:
             self.commit([delivery], skip={delivery.seq: error})
         except Exception as exc:  # an earlier event failed: not this one's fault
+            if is_transient(exc):
+                raise
             log.warning("could not skip event %d: %s", delivery.seq, exc)
             return False
         self.bus.dead_letter(self.options.group, delivery, error)
@@ -452,4 +497,6 @@ def _apply(batch: Batch, delivery: Delivery) -> None:
         else:
             batch.apply(decode(delivery.payload, delivery.entry_id))
     except Exception as exc:
+        if is_transient(exc):
+            raise  # an outage or a conflict: retried, never blamed on the event
         raise EventFailed(delivery.seq, exc) from exc

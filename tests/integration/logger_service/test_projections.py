@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.service_layer.projection import LoggerBatch
 from tests.integration.logger_service.conftest import drain, table
 from tests.unit.logger_service.factories import DAY
 
@@ -116,3 +118,16 @@ def test_a_poison_event_is_dead_lettered_and_the_next_ones_applied(bus, engine, 
     assert dead[0][1][b"entry_id"] == b"2-0" and dead[0][1][b"deliveries"] == b"3"
     assert b"title" in dead[0][1][b"error"]
     assert bus.group_info("logger").pending == 0
+
+
+def test_an_audit_entry_applied_twice_outside_the_checkpoint_is_recorded_once(
+        bus, engine, events, make_consumer):
+    created = events.created(1)
+    done = events.status(1, "active", "completed")
+    reopened = events.status(1, "completed", "active")
+    bus.publish([created, done, reopened])
+    drain(make_consumer())
+    with sql_transaction(engine)() as store:  # applied again past the checkpoint's guard
+        LoggerBatch(store).apply(done)
+    assert table(engine, "SELECT event_id, new_status FROM audit_log ORDER BY id") == [
+        (done.event_id, "completed"), (reopened.event_id, "active")]

@@ -8,11 +8,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+import redis
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.bus import Delivery, InMemoryBus
-from shared.consumer import ConsumerOptions, StreamConsumer
+from shared.consumer import ConsumerOptions, StreamConsumer, is_transient
 from shared.events import EventEnvelope
 from tests.unit.logger_service.factories import EventFactory
+
+
+class PgError(Exception):
+    """A driver error carrying a SQLSTATE, as psycopg2's errors do."""
+
+    def __init__(self, pgcode: str) -> None:
+        super().__init__(f"SQLSTATE {pgcode}")
+        self.pgcode = pgcode
 
 
 @dataclass
@@ -22,8 +32,13 @@ class FakeBatch:
     checkpoint: int
     applied: list[int] = field(default_factory=list)
     fail_on: set[int] = field(default_factory=set)
+    outages: dict[int, int] = field(default_factory=dict)
 
     def apply(self, event: EventEnvelope) -> None:
+        if self.outages.get(event.seq, 0) > 0:
+            self.outages[event.seq] -= 1
+            raise OperationalError("UPDATE task_state ...", {}, ConnectionError(
+                "server closed the connection unexpectedly"))
         if event.seq in self.fail_on:
             raise ValueError(f"cannot apply {event.seq}")
         self.applied.append(event.seq)
@@ -40,12 +55,13 @@ class FakeProjection:
     checkpoint: int = 0
     fail_on: set[int] = field(default_factory=set)
     failures_left: dict[int, int] = field(default_factory=dict)
+    outages: dict[int, int] = field(default_factory=dict)
     commits: int = 0
 
     @contextmanager
     def batch(self) -> Iterator[FakeBatch]:
         failing = self.fail_on | {s for s, n in self.failures_left.items() if n > 0}
-        batch = FakeBatch(self.checkpoint, fail_on=failing)
+        batch = FakeBatch(self.checkpoint, fail_on=failing, outages=self.outages)
         try:
             yield batch
         except Exception as exc:
@@ -173,6 +189,34 @@ def test_a_passing_failure_is_retried_not_dead_lettered(events):
     publish(bus, events, 3)
     settle(consumer(bus, projection, max_deliveries=5))
     assert projection.applied == [1, 2, 3] and bus.dead_letter_count() == 0
+
+
+def test_a_lost_database_connection_is_waited_out_never_dead_lettered(events):
+    bus, projection = InMemoryBus(), FakeProjection(outages={2: 6})
+    publish(bus, events, 3)
+    made = consumer(bus, projection, max_deliveries=2)
+    for _ in range(6):
+        with pytest.raises(OperationalError):
+            made.step()
+    settle(made)
+    assert projection.applied == [1, 2, 3] and bus.dead_letter_count() == 0
+    assert bus.group_info("g").pending == 0
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (OperationalError("SELECT", {}, ConnectionError("server closed the connection")), True),
+    (DBAPIError("UPDATE", {}, PgError("40001")), True),
+    (DBAPIError("UPDATE", {}, PgError("40P01")), True),
+    (DBAPIError("UPDATE", {}, PgError("55P03")), True),
+    (DBAPIError("UPDATE", {}, PgError("57P01")), True),
+    (DBAPIError("SELECT", {}, PgError("08006")), True),
+    (redis.ConnectionError("Connection refused"), True),
+    (DBAPIError("INSERT", {}, PgError("23502")), False),  # NOT NULL: the event's fault
+    (DBAPIError("INSERT", {}, PgError("22P02")), False),
+    (ValueError("no task_id"), False),
+])
+def test_outages_and_conflicts_are_transient_and_bad_events_are_not(error, transient):
+    assert is_transient(error) is transient
 
 
 def test_undecodable_payloads_are_poison_too(events):
