@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -13,11 +12,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import jwt
-import requests
 from flask import current_app, g, request
 
-from shared.config import CommonSettings
+from shared.config import CommonSettings, TokenSettings
 from shared.errors import ApiError
+from shared.jwks import JwksCache, http_jwks_fetcher
+from shared.revocation import RevocationList, redis_revocations
 
 log = logging.getLogger("taskstream.auth")
 
@@ -52,6 +52,7 @@ class Principal:
     username: str
     role: str
     token_id: str = ""
+    issued_at: float = 0.0  # the token's `iat`, with sub-second precision
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -63,136 +64,123 @@ class Principal:
         return permission in self.permissions
 
 
-KeyFetcher = Callable[[], dict[str, Any]]
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What a full check of a token established."""
 
-
-def http_jwks_fetcher(url: str, timeout: float = 3.0) -> KeyFetcher:
-    """Return a function that downloads a JWKS document."""
-    session = requests.Session()
-
-    def fetch() -> dict[str, Any]:
-        response = session.get(url, timeout=timeout)
-        response.raise_for_status()
-        return dict(response.json())
-
-    return fetch
-
-
-class JwksCache:
-    """Public keys by `kid`, refetched on an unknown kid at most once per interval."""
-
-    def __init__(self, fetch: KeyFetcher, min_refresh_seconds: float = 30.0) -> None:
-        self.fetch = fetch
-        self.min_refresh_seconds = min_refresh_seconds
-        self.keys: dict[str, Any] = {}
-        self.fetched_at = float("-inf")
-        self.lock = threading.Lock()
-
-    def key(self, kid: str) -> Any:
-        """Return the public key for `kid`, or raise InvalidToken."""
-        found = self.keys.get(kid)
-        if found is None:
-            self.refresh()
-            found = self.keys.get(kid)
-        if found is None:
-            raise InvalidToken(f"unknown kid {kid!r}")
-        return found
-
-    def refresh(self, force: bool = False) -> None:
-        """Refetch the JWKS unless it was fetched within the interval."""
-        with self.lock:
-            if not force and time.monotonic() - self.fetched_at < self.min_refresh_seconds:
-                return
-            self.fetched_at = time.monotonic()
-            try:
-                document = self.fetch()
-            except Exception as exc:  # the keys we hold stay valid
-                log.warning("could not fetch JWKS: %s", exc)
-                return
-            self.keys = {
-                jwk["kid"]: jwt.PyJWK.from_dict(jwk).key
-                for jwk in document.get("keys", []) if "kid" in jwk
-            }
+    principal: Principal
+    kid: str
+    expires_at: float  # `exp` plus the leeway
 
 
 class VerifiedTokens:
     """Tokens already verified, kept until they expire (a bounded LRU).
 
     A token's signature, issuer and audience cannot change, and its `nbf` has passed once it
-    verified, so the only thing left to check on a later request is `exp`.
+    verified, so what is left to check on a later request is `exp`, whether its key is still
+    published, and whether it was revoked (TokenVerifier does the last two).
     """
 
     def __init__(self, capacity: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self.capacity = capacity
         self.clock = clock
-        self.entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self.entries: OrderedDict[str, VerifiedToken] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, token: str) -> Principal | None:
-        """The principal of a verified, unexpired token."""
+    def get(self, token: str) -> VerifiedToken | None:
+        """What a verified, unexpired token established."""
         with self.lock:
             found = self.entries.get(token)
             if found is None:
                 return None
-            if found[0] <= self.clock():
+            if found.expires_at <= self.clock():
                 del self.entries[token]
                 return None
             self.entries.move_to_end(token)
-            return found[1]
+            return found
 
-    def put(self, token: str, expires_at: float, principal: Principal) -> None:
+    def put(self, token: str, verified: VerifiedToken) -> None:
         """Remember a token that just verified."""
         with self.lock:
-            self.entries[token] = (expires_at, principal)
+            self.entries[token] = verified
             self.entries.move_to_end(token)
             while len(self.entries) > self.capacity:
                 self.entries.popitem(last=False)
 
 
 class TokenVerifier:
-    """Checks signature, algorithm, `exp`, `nbf`, `iss` and `aud` of access tokens."""
+    """Checks signature, algorithm, `exp`, `nbf`, `iat`, `iss`, `aud`, the token's lifetime
+    and, given a revocation list, that the token was not revoked."""
 
     def __init__(self, keys: JwksCache, issuer: str, audience: str, algorithm: str,
-                 verified: VerifiedTokens | None = None) -> None:
+                 verified: VerifiedTokens | None = None, *,
+                 rules: TokenSettings | None = None,
+                 revocations: RevocationList | None = None) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.algorithm = algorithm
         self.verified = verified if verified is not None else VerifiedTokens()
+        self.rules = rules or TokenSettings()
+        self.revocations = revocations
 
     def verify(self, token: str) -> Principal:
         """Return the principal a valid token names, or raise InvalidToken."""
         known = self.verified.get(token)
-        if known is not None:
-            return known
-        claims = self._check(token)
-        principal = _principal(claims)
-        self.verified.put(token, float(claims["exp"]), principal)
+        if known is None or not self.keys.trusts(known.kid):
+            known = self._verify_in_full(token)
+        principal = known.principal
+        if self.revocations is not None and self.revocations.revoked(principal.user_id,
+                                                                     principal.issued_at):
+            raise InvalidToken(f"revoked: token of user {principal.user_id}")
         return principal
 
-    def _check(self, token: str) -> dict[str, Any]:
+    def _verify_in_full(self, token: str) -> VerifiedToken:
+        kid, claims = self._check(token)
+        verified = VerifiedToken(_principal(claims), kid,
+                                 float(claims["exp"]) + self.rules.leeway_seconds)
+        self.verified.put(token, verified)
+        return verified
+
+    def _check(self, token: str) -> tuple[str, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
         if header.get("alg") != self.algorithm or not header.get("kid"):
             raise InvalidToken("unexpected algorithm or missing kid")
-        key = self.keys.key(str(header["kid"]))
+        kid = str(header["kid"])
+        key = self.keys.key(kid)
+        if key is None:
+            raise InvalidToken(f"unknown kid {kid!r}")
         try:
             claims = jwt.decode(
-                token, key, algorithms=[self.algorithm], audience=self.audience,
-                issuer=self.issuer,
+                token, key, algorithms=[self.algorithm],
+                audience=self.audience, issuer=self.issuer, leeway=self.rules.leeway_seconds,
                 options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        return claims
+        lifetime = float(claims["exp"]) - float(claims["iat"])
+        if lifetime > self.rules.max_lifetime:
+            raise InvalidToken(f"lifetime of {lifetime:.0f} s is over the maximum")
+        return kid, claims
 
 
 def jwks_verifier(common: CommonSettings) -> TokenVerifier:
-    """A verifier of the auth service's tokens, fetching its JWKS over HTTP."""
-    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds)
-    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm)
+    """A verifier of the auth service's tokens, fetching its JWKS over HTTP and checking
+    revocation marks in this deployment's Redis."""
+    keys = JwksCache(http_jwks_fetcher(common.jwks_url), common.jwks_refresh_seconds,
+                     common.tokens.jwks_max_age_seconds)
+    return TokenVerifier(keys, common.jwt_issuer, common.jwt_audience, common.jwt_algorithm,
+                         rules=common.tokens, revocations=revocation_list(common))
+
+
+def revocation_list(common: CommonSettings) -> RevocationList | None:
+    """The revocation marks of this deployment, or None when the check is switched off."""
+    if not common.tokens.revocation_check:
+        return None
+    return RevocationList(redis_revocations(common))
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -200,15 +188,10 @@ def _principal(claims: dict[str, Any]) -> Principal:
         return Principal(
             user_id=int(claims["sub"]), username=str(claims.get("username", "")),
             role=str(claims["role"]), token_id=str(claims["jti"]),
+            issued_at=float(claims["iat"]),
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(f"bad claims: {exc}") from exc
-
-
-def static_jwks(document: dict[str, Any] | str) -> KeyFetcher:
-    """Return a fetcher of a fixed JWKS (tests and single-process tools)."""
-    parsed = json.loads(document) if isinstance(document, str) else document
-    return lambda: parsed
 
 
 def bearer_token() -> str | None:

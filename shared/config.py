@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -142,6 +142,40 @@ def service_database_url(base: str, service: str) -> str:
 
 
 @dataclass(frozen=True)
+class TokenSettings:
+    """How every verifier judges access tokens: lifetime, clock skew, key age, revocation."""
+
+    access_token_ttl: int = 900
+    leeway_seconds: float = 30.0
+    jwks_max_age_seconds: float = 300.0
+    revocation_check: bool = True
+
+    @classmethod
+    def from_env(cls, env: Env) -> TokenSettings:
+        """Read the token settings; a deployed environment must check revocations."""
+        settings = cls(
+            access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
+            leeway_seconds=env.float("JWT_LEEWAY_SECONDS", 30.0),
+            jwks_max_age_seconds=env.float("JWKS_MAX_AGE_SECONDS", 300.0),
+            revocation_check=env.bool("TOKEN_REVOCATION_CHECK", True),
+        )
+        checks = (("ACCESS_TOKEN_TTL_SECONDS", settings.access_token_ttl > 0, "above 0"),
+                  ("JWT_LEEWAY_SECONDS", settings.leeway_seconds >= 0, "0 or more"),
+                  ("JWKS_MAX_AGE_SECONDS", settings.jwks_max_age_seconds > 0, "above 0"))
+        for key, valid, rule in checks:
+            if not valid:
+                raise ConfigError(f"{key} must be {rule} seconds")
+        if env.deployed and not settings.revocation_check:
+            raise ConfigError(f"TOKEN_REVOCATION_CHECK cannot be switched off in {env.name}")
+        return settings
+
+    @property
+    def max_lifetime(self) -> float:
+        """The longest a token may live (`exp - iat`), and how long a revocation matters."""
+        return self.access_token_ttl + self.leeway_seconds
+
+
+@dataclass(frozen=True)
 class CommonSettings:
     """Settings every process shares: environment, Redis, logging, tokens, pools."""
 
@@ -159,6 +193,7 @@ class CommonSettings:
     db_max_overflow: int
     db_connect_attempts: int
     db_connect_backoff: float
+    tokens: TokenSettings = field(default_factory=TokenSettings)
 
     @classmethod
     def from_env(cls, env: Env) -> CommonSettings:
@@ -179,6 +214,7 @@ class CommonSettings:
             db_max_overflow=env.int("DB_MAX_OVERFLOW", 10),
             db_connect_attempts=env.int("DB_CONNECT_ATTEMPTS", 10),
             db_connect_backoff=env.float("DB_CONNECT_BACKOFF", 0.5),
+            tokens=TokenSettings.from_env(env),
         )
 
     def stream_key(self, suffix: str = "events") -> str:

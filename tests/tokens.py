@@ -11,7 +11,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.auth import JwksCache, TokenVerifier, static_jwks
+from shared.auth import TokenVerifier
+from shared.jwks import JwksCache, static_jwks
+from shared.revocation import RevocationList
 
 ISSUER = "taskstream-auth"
 AUDIENCE = "taskstream"
@@ -30,9 +32,10 @@ class TokenFactory:
         jwk.update({"kid": self.kid, "alg": "EdDSA", "use": "sig"})
         return {"keys": [jwk]}
 
-    def verifier(self) -> TokenVerifier:
-        """A verifier that trusts this factory's key."""
-        return TokenVerifier(JwksCache(static_jwks(self.jwks())), ISSUER, AUDIENCE, "EdDSA")
+    def verifier(self, revocations: RevocationList | None = None) -> TokenVerifier:
+        """A verifier that trusts this factory's key (and checks `revocations`, if given)."""
+        return TokenVerifier(JwksCache(static_jwks(self.jwks())), ISSUER, AUDIENCE, "EdDSA",
+                             revocations=revocations)
 
     def token(self, user_id: int = 1, role: str = "admin", username: str = "admin",
               **overrides: Any) -> str:

@@ -27,11 +27,13 @@ from services.auth_service.api.errors import register_error_mapping
 from services.auth_service.config import Settings
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
-from shared.auth import JwksCache, TokenVerifier
+from shared.auth import TokenVerifier
 from shared.config import Env
 from shared.db import create_db_engine
 from shared.http import create_api, init_http, register_health
+from shared.jwks import JwksCache
 from shared.logs import configure_logging
+from shared.revocation import MarkSource, RedisRevocations, RevocationList, redis_revocations
 
 DESCRIPTION = (
     "Users, roles and sessions. Issues short-lived EdDSA access tokens (verified by every "
@@ -40,7 +42,10 @@ DESCRIPTION = (
 
 
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
-    """Build the auth service. Tests may override `engine`, `keys`, `passwords`, `uow`."""
+    """Build the auth service.
+
+    Tests may override `engine`, `keys`, `passwords`, `uow` and `revocations`.
+    """
     if settings is None:
         settings = Settings.from_env(Env.load())
         configure_logging("auth", settings.common.log_level, settings.common.log_format)
@@ -49,14 +54,16 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     init_http(app)  # after flask-smorest, so that our JSON error handlers win over its own
     keys: KeySource = test_overrides.get("keys") or load_keys(settings)
     uow, checks = _storage(settings, test_overrides)
+    revocations = test_overrides.get("revocations") or _redis(settings, checks)
     app.extensions[EXTENSION] = AuthDeps(
         uow=uow,
         passwords=test_overrides.get("passwords") or Argon2Passwords(),
         tokens=token_policy(settings, keys),
         keys=keys,
+        revoker=revocations,
         allow_registration=settings.allow_registration,
     )
-    app.extensions["token_verifier"] = own_verifier(settings, keys)
+    app.extensions["token_verifier"] = own_verifier(settings, keys, revocations)
     register_error_mapping(app)
     for module in (sessions_api, users_api, keys_api):
         api.register_blueprint(module.blp)
@@ -79,11 +86,26 @@ def token_policy(settings: Settings, keys: KeySource) -> TokenPolicy:
     return TokenPolicy(issuer, timedelta(seconds=settings.refresh_token_ttl))
 
 
-def own_verifier(settings: Settings, keys: KeySource) -> TokenVerifier:
+def own_verifier(settings: Settings, keys: KeySource, revocations: MarkSource) -> TokenVerifier:
     """The shared verifier, fed from our own key set instead of over HTTP."""
-    cache = JwksCache(lambda: keys.current().jwks(), min_refresh_seconds=0)
+    tokens = settings.common.tokens
+    cache = JwksCache(lambda: keys.current().jwks(), min_refresh_seconds=0,
+                      max_age_seconds=tokens.jwks_max_age_seconds)
     common = settings.common
-    return TokenVerifier(cache, common.jwt_issuer, common.jwt_audience, "EdDSA")
+    marks = RevocationList(revocations) if tokens.revocation_check else None
+    return TokenVerifier(cache, common.jwt_issuer, common.jwt_audience, "EdDSA", rules=tokens,
+                         revocations=marks)
+
+
+def _redis(settings: Settings, checks: dict[str, Callable[[], None]]) -> RedisRevocations:
+    """The revocation marks in Redis; Redis joins the readiness checks."""
+    revocations = redis_revocations(settings.common)
+
+    def ping() -> None:
+        revocations.client.ping()
+
+    checks["redis"] = ping
+    return revocations
 
 
 def database_engine(settings: Settings) -> Engine:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from shared.config import CommonSettings, ConfigError, Env
+from shared.config import CommonSettings, ConfigError, Env, TokenSettings
 
 # Extra time an old public key stays published after its last token's expiry (clock skew).
 KEY_RETENTION_MARGIN = timedelta(seconds=60)
@@ -23,7 +23,6 @@ class Settings:
     private_keys_json: str
     signing_kid: str
     generate_keys: bool
-    access_token_ttl: int
     refresh_token_ttl: int
     allow_registration: bool
 
@@ -45,10 +44,14 @@ class Settings:
             private_keys_json=private_keys,
             signing_kid=env.str("JWT_SIGNING_KID"),
             generate_keys=not env.deployed,
-            access_token_ttl=access_token_ttl(env),
             refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600),
             allow_registration=env.bool("ALLOW_REGISTRATION", env.name in ("dev", "test")),
         )
+
+    @property
+    def access_token_ttl(self) -> int:
+        """Lifetime of access tokens in seconds (shared with the verifiers)."""
+        return self.common.tokens.access_token_ttl
 
     @property
     def key_retention(self) -> timedelta:
@@ -69,7 +72,7 @@ def key_directory(env: Env) -> Path:
 
 def access_token_ttl(env: Env) -> int:
     """Lifetime of access tokens in seconds (`ACCESS_TOKEN_TTL_SECONDS`, default 15 min)."""
-    return env.int("ACCESS_TOKEN_TTL_SECONDS", 900)
+    return TokenSettings.from_env(env).access_token_ttl
 
 
 def key_retention(access_ttl_seconds: int) -> timedelta:

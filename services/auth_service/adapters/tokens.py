@@ -24,13 +24,18 @@ class AccessTokenIssuer:
     ttl_seconds: int
     clock: Callable[[], float] = time.time
 
-    def issue(self, user_id: int, username: str, role: str) -> str:
-        """Return a signed token naming the user and their role."""
-        now = int(self.clock())
+    def issue(self, user_id: int, username: str, role: str,
+              issued_at: float | None = None) -> str:
+        """Return a signed token naming the user and their role.
+
+        `iat` keeps its fraction of a second, so that a revocation mark set within the same
+        second tells the tokens issued before it from those issued after it.
+        """
+        now = self.clock() if issued_at is None else issued_at
         claims = {
             "sub": str(user_id), "username": username, "role": role,
-            "iss": self.issuer, "aud": self.audience,
-            "iat": now, "nbf": now, "exp": now + self.ttl_seconds, "jti": uuid.uuid4().hex,
+            "iss": self.issuer, "aud": self.audience, "iat": now, "nbf": int(now),
+            "exp": int(now) + self.ttl_seconds, "jti": uuid.uuid4().hex,
         }
         signer = self.keys.current().signer
         return jwt.encode(claims, signer.private_key, algorithm="EdDSA",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from services.auth_service.service_layer import errors
-from shared.auth import INVALID_TOKEN
+from shared.auth import FORBIDDEN, INVALID_TOKEN
 from shared.errors import error_response
 
 HTTP_ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
@@ -13,6 +13,7 @@ HTTP_ERRORS: dict[type[errors.AuthError], tuple[int, str]] = {
     errors.InvalidRefreshToken: (401, "Invalid or expired refresh token"),
     errors.AccountUnavailable: (401, INVALID_TOKEN),
     errors.RegistrationClosed: (403, "Registration is disabled"),
+    errors.NotPermitted: (403, FORBIDDEN),
     errors.UserNotFound: (404, "User not found"),
     errors.UsernameTaken: (409, "Username already exists"),
     errors.LastAdmin: (409, "Cannot remove the last active admin"),

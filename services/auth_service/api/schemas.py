@@ -56,6 +56,13 @@ class RefreshTokenSchema(Schema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+class LogoutSchema(RefreshTokenSchema):
+    """A refresh token to log out with; `all` ends every session of its user."""
+
+    all = fields.Boolean(load_default=False, metadata={
+        "description": "End every session of the user and revoke their access tokens"})
+
+
 class TokenPairSchema(Schema):
     """Tokens returned by login and refresh."""
 

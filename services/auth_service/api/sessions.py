@@ -7,6 +7,7 @@ from typing import Any
 from services.auth_service.api.deps import deps
 from services.auth_service.api.schemas import (
     CredentialsSchema,
+    LogoutSchema,
     MeSchema,
     RefreshTokenSchema,
     RegisteredUserSchema,
@@ -53,13 +54,16 @@ def refresh(body: dict[str, Any]) -> sessions.TokenPair:
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.arguments(RefreshTokenSchema())
+@blp.arguments(LogoutSchema())
 @blp.response(204)
-@documents_errors(blp, 400, 422)
+@documents_errors(blp, 400, 422, 503)
 def logout(body: dict[str, Any]) -> None:
-    """End the session that a refresh token belongs to."""
+    """End the session of a refresh token; with `all`, every session and access token."""
     d = deps()
-    sessions.logout(d.uow(), d.tokens, body["refresh_token"])
+    if body["all"]:
+        sessions.logout_everywhere(d.uow(), d.tokens, d.revoker, body["refresh_token"])
+    else:
+        sessions.logout(d.uow(), d.tokens, body["refresh_token"])
 
 
 @blp.route("/me", methods=["GET"])

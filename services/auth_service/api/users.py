@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.auth_service.api.deps import deps
+from services.auth_service.api.deps import deps, requires_current
 from services.auth_service.api.schemas import (
     NewUserSchema,
     UserPatchSchema,
     UserSchema,
 )
 from services.auth_service.service_layer import accounts
-from shared.auth import requires
 from shared.http import Blueprint, documents_errors, permission_doc
 from shared.pagination import PageQuery, pagination_headers
 
@@ -21,7 +20,7 @@ blp = Blueprint("users", __name__, url_prefix="/auth/users",
 
 @blp.route("", methods=["GET"])
 @blp.doc(**permission_doc("user:manage"))
-@requires("user:manage")
+@requires_current("user:manage")
 @blp.arguments(PageQuery(), location="query", error_status_code=400)
 @blp.response(200, UserSchema(many=True), headers={
     "X-Total-Count": {"description": "Number of users", "schema": {"type": "integer"}},
@@ -36,7 +35,7 @@ def list_users(query: dict[str, int]) -> tuple[list[accounts.UserView], dict[str
 
 @blp.route("", methods=["POST"])
 @blp.doc(**permission_doc("user:manage"))
-@requires("user:manage")
+@requires_current("user:manage")
 @blp.arguments(NewUserSchema())
 @blp.response(201, UserSchema)
 @documents_errors(blp, 400, 401, 403, 409, 422)
@@ -50,10 +49,15 @@ def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]
 
 @blp.route("/<id:user_id>", methods=["PATCH"])
 @blp.doc(**permission_doc("user:manage"))
-@requires("user:manage")
+@requires_current("user:manage")
 @blp.arguments(UserPatchSchema())
 @blp.response(200, UserSchema)
-@documents_errors(blp, 400, 401, 403, 404, 409, 422)
+@documents_errors(blp, 400, 401, 403, 404, 409, 422, 503)
 def update_user(body: dict[str, Any], user_id: int) -> accounts.UserView:
-    """Change a user's role, or disable (or re-enable) the account."""
-    return accounts.update_user(deps().uow(), user_id, body.get("role"), body.get("disabled"))
+    """Change a user's role, or disable (or re-enable) the account.
+
+    Setting a role or disabling revokes the user's access tokens everywhere within seconds.
+    """
+    d = deps()
+    return accounts.update_user(d.uow(), d.revoker, user_id, body.get("role"),
+                                body.get("disabled"))

@@ -12,12 +12,14 @@ from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.service_layer.errors import (
     AccountUnavailable,
     LastAdmin,
+    NotPermitted,
     RegistrationClosed,
     UsernameTaken,
     UserNotFound,
 )
 from services.auth_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import ROLE_PERMISSIONS
+from shared.revocation import TokenRevoker
 
 log = logging.getLogger("taskstream.auth.accounts")
 
@@ -79,9 +81,14 @@ def list_users(uow: UnitOfWork, page: int, per_page: int) -> tuple[list[UserView
         return [UserView.of(user) for user in users], uow.users.count()
 
 
-def update_user(uow: UnitOfWork, user_id: int, role: str | None = None,
+def update_user(uow: UnitOfWork, revoker: TokenRevoker, user_id: int, role: str | None = None,
                 disabled: bool | None = None, clock: Clock = utcnow) -> UserView:
-    """Change a user's role or disable them; disabling ends their refresh sessions at once."""
+    """Change a user's role or disable them; disabling ends their refresh sessions at once.
+
+    Setting a role or disabling also revokes the user's access tokens, after the commit (so
+    that a token issued meanwhile from the old state is still older than the mark). A retry
+    of the same change writes the mark again.
+    """
     with uow:
         user = uow.users.get(user_id)
         if user is None:
@@ -96,7 +103,10 @@ def update_user(uow: UnitOfWork, user_id: int, role: str | None = None,
             uow.refresh_tokens.revoke_user(user.id, clock())
         uow.commit()
         log.info("Updated user %s: role=%s disabled=%s", user.id, user.role, user.disabled)
-        return UserView.of(user)
+        view = UserView.of(user)
+    if role is not None or disabled:
+        revoker.revoke(user_id)
+    return view
 
 
 def _removes_an_admin(user: User, role: str | None, disabled: bool | None) -> bool:
@@ -111,6 +121,14 @@ def profile(uow: UnitOfWork, user_id: int) -> UserView:
         if user is None or user.disabled:
             raise AccountUnavailable(user_id)
         return UserView.of(user)
+
+
+def authorize(uow: UnitOfWork, user_id: int, permission: str) -> UserView:
+    """The caller as they are now: active (else AccountUnavailable) and allowed `permission`."""
+    caller = profile(uow, user_id)
+    if permission not in ROLE_PERMISSIONS[caller.role]:
+        raise NotPermitted(permission)
+    return caller
 
 
 def admin_exists(uow: UnitOfWork) -> bool:

@@ -31,3 +31,7 @@ class AccountUnavailable(AuthError):
 
 class LastAdmin(AuthError):
     """The change would leave no active admin."""
+
+
+class NotPermitted(AuthError):
+    """The caller's account, as it is now, lacks the permission."""

@@ -22,6 +22,7 @@ from services.auth_service.adapters.tokens import (
 from services.auth_service.service_layer.accounts import Clock, utcnow
 from services.auth_service.service_layer.errors import InvalidCredentials, InvalidRefreshToken
 from services.auth_service.service_layer.unit_of_work import UnitOfWork
+from shared.revocation import TokenRevoker
 
 log = logging.getLogger("taskstream.auth.sessions")
 
@@ -48,6 +49,7 @@ class TokenPolicy:
 def login(uow: UnitOfWork, passwords: Argon2Passwords, policy: TokenPolicy,
           username: str, password: str) -> TokenPair:
     """Check the credentials and start a new refresh family."""
+    started = policy.clock()
     with uow:
         user = uow.users.by_username(username)
         if user is None:
@@ -59,7 +61,7 @@ def login(uow: UnitOfWork, passwords: Argon2Passwords, policy: TokenPolicy,
             raise InvalidCredentials()
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash(password)
-        pair = _issue(uow, policy, user, uuid.uuid4())
+        pair = _issue(uow, policy, user, uuid.uuid4(), started)
         uow.commit()
         log.info("User %s logged in", user.id)
         return pair
@@ -77,7 +79,7 @@ def refresh(uow: UnitOfWork, policy: TokenPolicy, secret: str) -> TokenPair:
             _revoke_family(uow, token, now, reused=token.used_at is not None)
             raise InvalidRefreshToken()
         token.used_at = now
-        pair = _issue(uow, policy, user, token.family_id)
+        pair = _issue(uow, policy, user, token.family_id, now)
         uow.commit()
         return pair
 
@@ -91,6 +93,24 @@ def logout(uow: UnitOfWork, policy: TokenPolicy, secret: str) -> None:
             uow.commit()
 
 
+def logout_everywhere(uow: UnitOfWork, policy: TokenPolicy, revoker: TokenRevoker,
+                      secret: str) -> None:
+    """End every session of the refresh token's user and refuse their access tokens.
+
+    Any unexpired token of the user will do, even one already used or revoked, so that a
+    retry after a failed revocation still reaches it; unknown tokens are ignored.
+    """
+    now = policy.clock()
+    with uow:
+        token = uow.refresh_tokens.by_hash(refresh_digest(secret))
+        if token is None or token.expires_at <= now:
+            return
+        uow.refresh_tokens.revoke_user(token.user_id, now)
+        uow.commit()
+    revoker.revoke(token.user_id)
+    log.info("User %s logged out everywhere", token.user_id)
+
+
 def _revoke_family(uow: UnitOfWork, token: RefreshToken, now: datetime, reused: bool) -> None:
     uow.refresh_tokens.revoke_family(token.family_id, now)
     uow.commit()
@@ -99,11 +119,12 @@ def _revoke_family(uow: UnitOfWork, token: RefreshToken, now: datetime, reused: 
                     token.family_id, token.user_id)
 
 
-def _issue(uow: UnitOfWork, policy: TokenPolicy, user: User, family_id: uuid.UUID) -> TokenPair:
-    now = policy.clock()
+def _issue(uow: UnitOfWork, policy: TokenPolicy, user: User, family_id: uuid.UUID,
+           now: datetime) -> TokenPair:
+    """A new pair; `now` is from before the user was read, which a revocation relies on."""
     secret = new_refresh_secret()
     uow.refresh_tokens.add(RefreshToken(
         user_id=user.id, family_id=family_id, token_hash=refresh_digest(secret),
         issued_at=now, expires_at=now + policy.refresh_ttl))
-    access = policy.access.issue(user.id, user.username, user.role)
+    access = policy.access.issue(user.id, user.username, user.role, now.timestamp())
     return TokenPair(access, secret, policy.access.ttl_seconds)

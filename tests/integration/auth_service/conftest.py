@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from services.auth_service.adapters.passwords import Argon2Passwords, fast_passwords
 from services.auth_service.app import create_app
-from tests.unit.auth_service.fakes import make_settings
+from shared.config import CommonSettings
+from tests.unit.auth_service.fakes import common_settings, make_settings
 
 
 @pytest.fixture
@@ -37,9 +38,16 @@ def passwords() -> Argon2Passwords:
 
 
 @pytest.fixture
-def app(tmp_path: Path, auth_db: str, passwords: Argon2Passwords) -> Iterator[Flask]:
-    """The auth app on the real database, keys generated under tmp_path."""
-    app = create_app(make_settings(tmp_path, auth_db), passwords=passwords)
+def common(redis_url: str, namespace: str, redis_client: object) -> CommonSettings:
+    """Common settings on the real Redis, in this test's namespace (deleted afterwards)."""
+    return common_settings(redis_url=redis_url, namespace=namespace)
+
+
+@pytest.fixture
+def app(tmp_path: Path, auth_db: str, passwords: Argon2Passwords,
+        common: CommonSettings) -> Iterator[Flask]:
+    """The auth app on the real database and Redis, keys generated under tmp_path."""
+    app = create_app(make_settings(tmp_path, auth_db, common=common), passwords=passwords)
     yield app
 
 

@@ -93,8 +93,8 @@ def test_create_admin_refuses_a_weak_password(auth_env: Path):
 
 
 def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(auth_env: Path, auth_db,
-                                                                   passwords):
-    app = create_app(make_settings(auth_env, auth_db), passwords=passwords)
+                                                                   passwords, common):
+    app = create_app(make_settings(auth_env, auth_db, common=common), passwords=passwords)
     client = app.test_client()
     client.post("/auth/register", json={"username": "ann", "password": "long enough"})
     old = client.post("/auth/login", json={"username": "ann", "password": "long enough"}).json

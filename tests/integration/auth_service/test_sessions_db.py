@@ -123,6 +123,7 @@ def test_member_cannot_manage_users(client, admin):
     assert client.get("/auth/users", headers=admin).status_code == 200
 
 
-def test_readiness_checks_the_database(client):
+def test_readiness_checks_the_database_and_redis(client):
     response = client.get("/readyz")
-    assert response.status_code == 200 and response.json["checks"] == {"database": "ok"}
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}

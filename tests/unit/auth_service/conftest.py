@@ -14,13 +14,24 @@ from services.auth_service.adapters.passwords import Argon2Passwords, fast_passw
 from services.auth_service.adapters.tokens import AccessTokenIssuer
 from services.auth_service.app import create_app
 from services.auth_service.service_layer.sessions import TokenPolicy
-from tests.unit.auth_service.fakes import FakeUnitOfWork, make_settings, static_keys
+from tests.unit.auth_service.fakes import (
+    FakeRevocations,
+    FakeUnitOfWork,
+    make_settings,
+    static_keys,
+)
 
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
     """An empty in-memory store."""
     return FakeUnitOfWork()
+
+
+@pytest.fixture
+def revocations() -> FakeRevocations:
+    """Revocation marks in memory."""
+    return FakeRevocations()
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +55,10 @@ def policy(keys: StaticKeySource) -> TokenPolicy:
 
 @pytest.fixture
 def app(tmp_path: Path, uow: FakeUnitOfWork, keys: StaticKeySource,
-        passwords: Argon2Passwords) -> Flask:
+        passwords: Argon2Passwords, revocations: FakeRevocations) -> Flask:
     """The auth app over fakes."""
-    return create_app(make_settings(tmp_path), uow=uow, keys=keys, passwords=passwords)
+    return create_app(make_settings(tmp_path), uow=uow, keys=keys, passwords=passwords,
+                      revocations=revocations)
 
 
 @pytest.fixture

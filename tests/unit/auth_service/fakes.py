@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.auth_service.adapters.keys import KeySet, SigningKey, StaticKeySource
@@ -94,6 +97,27 @@ class FakeUnitOfWork:
         return self
 
 
+class FakeRevocations:
+    """Revocation marks in a dict; `down` makes them fail the way a lost Redis does."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.marks: dict[int, float] = {}
+        self.clock = clock
+        self.down = False
+
+    def revoke(self, user_id: int) -> None:
+        self._check()
+        self.marks[user_id] = self.clock()
+
+    def recent(self) -> dict[int, float]:
+        self._check()
+        return dict(self.marks)
+
+    def _check(self) -> None:
+        if self.down:
+            raise redis.ConnectionError("Redis is down (fake)")
+
+
 def signing_key(kid: str = "test-kid") -> SigningKey:
     """A fresh Ed25519 signing key."""
     return SigningKey(kid, Ed25519PrivateKey.generate(), datetime.now(UTC))
@@ -122,7 +146,7 @@ def make_settings(data_dir: Path, database_url: str = "", **changes: Any) -> Set
     values: dict[str, Any] = {
         "common": common_settings(), "database_url": database_url, "data_dir": data_dir,
         "key_dir": data_dir / "keys", "private_keys_json": "", "signing_kid": "",
-        "generate_keys": True, "access_token_ttl": 900, "refresh_token_ttl": 3600,
+        "generate_keys": True, "refresh_token_ttl": 3600,
         "allow_registration": True,
     }
     values.update(changes)

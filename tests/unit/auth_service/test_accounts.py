@@ -31,29 +31,29 @@ def test_usernames_are_unique_whatever_their_case(uow, passwords):
         accounts.register(uow, passwords, True, "BOB", "long enough")
 
 
-def test_last_active_admin_cannot_be_disabled_or_demoted(uow, passwords):
+def test_last_active_admin_cannot_be_disabled_or_demoted(uow, passwords, revocations):
     admin = accounts.create_user(uow, passwords, "root", "long enough", role="admin")
     with pytest.raises(LastAdmin):
-        accounts.update_user(uow, admin.id, disabled=True)
+        accounts.update_user(uow, revocations, admin.id, disabled=True)
     with pytest.raises(LastAdmin):
-        accounts.update_user(uow, admin.id, role="member")
+        accounts.update_user(uow, revocations, admin.id, role="member")
     assert uow.users.get(admin.id).role == "admin"
 
 
-def test_an_admin_can_be_demoted_when_another_remains(uow, passwords):
+def test_an_admin_can_be_demoted_when_another_remains(uow, passwords, revocations):
     accounts.create_user(uow, passwords, "root", "long enough", role="admin")
     other = accounts.create_user(uow, passwords, "root2", "long enough", role="admin")
-    assert accounts.update_user(uow, other.id, role="member").role == "member"
+    assert accounts.update_user(uow, revocations, other.id, role="member").role == "member"
 
 
-def test_updating_an_unknown_user_fails(uow):
+def test_updating_an_unknown_user_fails(uow, revocations):
     with pytest.raises(UserNotFound):
-        accounts.update_user(uow, 42, role="member")
+        accounts.update_user(uow, revocations, 42, role="member")
 
 
-def test_profile_of_a_disabled_user_is_unavailable(uow, passwords):
+def test_profile_of_a_disabled_user_is_unavailable(uow, passwords, revocations):
     user = accounts.create_user(uow, passwords, "carol", "long enough")
-    accounts.update_user(uow, user.id, disabled=True)
+    accounts.update_user(uow, revocations, user.id, disabled=True)
     with pytest.raises(AccountUnavailable):
         accounts.profile(uow, user.id)
 

@@ -88,9 +88,10 @@ def test_expired_refresh_token_is_refused(uow, passwords, policy, alice):
         sessions.refresh(uow, policy, pair.refresh_token)
 
 
-def test_disabling_a_user_kills_their_refresh_tokens_at_once(uow, passwords, policy, alice):
+def test_disabling_a_user_kills_their_refresh_tokens_at_once(uow, passwords, policy, alice,
+                                                            revocations):
     pair = sessions.login(uow, passwords, policy, "alice", "correct horse")
-    accounts.update_user(uow, alice.id, disabled=True)
+    accounts.update_user(uow, revocations, alice.id, disabled=True)
     uow.users.get(alice.id).disabled = False  # even re-enabled, the old sessions stay dead
     with pytest.raises(InvalidRefreshToken):
         sessions.refresh(uow, policy, pair.refresh_token)
@@ -103,9 +104,9 @@ def test_refresh_of_a_disabled_user_fails(uow, passwords, policy, alice):
         sessions.refresh(uow, policy, pair.refresh_token)
 
 
-def test_refresh_carries_the_current_role(uow, passwords, policy, alice):
+def test_refresh_carries_the_current_role(uow, passwords, policy, alice, revocations):
     pair = sessions.login(uow, passwords, policy, "alice", "correct horse")
-    accounts.update_user(uow, alice.id, role="manager")
+    accounts.update_user(uow, revocations, alice.id, role="manager")
     renewed = sessions.refresh(uow, policy, pair.refresh_token)
     claims = _claims(renewed.access_token)
     assert claims["role"] == "manager"

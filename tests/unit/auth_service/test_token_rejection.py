@@ -148,8 +148,14 @@ def test_wrong_issuer_or_audience_is_refused(client, user, key, claim):
     assert response.status_code == 401 and response.json == INVALID
 
 
-def test_token_of_a_disabled_user_no_longer_shows_the_profile(client, uow, user, key):
+def test_token_of_a_disabled_user_no_longer_shows_the_profile(client, uow, user, key, revocations):
     token = sign(claims_for(user), key)
-    accounts.update_user(uow, user.id, disabled=True)
+    accounts.update_user(uow, revocations, user.id, disabled=True)
     response = me(client, token)
+    assert response.status_code == 401 and response.json == INVALID
+
+
+def test_a_token_living_longer_than_the_access_token_ttl_is_refused(client, user, key):
+    now = int(time.time())
+    response = me(client, sign(claims_for(user, iat=now, exp=now + 3600), key))
     assert response.status_code == 401 and response.json == INVALID
