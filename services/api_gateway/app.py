@@ -8,9 +8,12 @@ import redis
 from flask import Flask
 from flask_cors import CORS
 
+from services.api_gateway.adapters.client_address import trust_proxies
 from services.api_gateway.adapters.ratelimit import (
     client_address_key,
     create_limiter,
+    failed_login,
+    failed_login_key,
     identify_caller,
 )
 from services.api_gateway.adapters.upstreams import Upstream
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     configure_logging("gateway", settings.common.log_level, settings.common.log_format)
     app = Flask(__name__)
     app.config["GATEWAY_SETTINGS"] = settings
+    trust_proxies(app, settings.trusted_proxies)
     init_http(app, settings.max_body_bytes)
     app.extensions["token_verifier"] = verifier or jwks_verifier(settings.common)
     app.extensions["upstreams"] = build_upstreams(settings)
@@ -76,7 +80,9 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
     # limiting is disabled nothing else refers to it).
     app.extensions["rate_limiter"] = limiter
     login_limit = limiter.limit(settings.rate_limit_login, key_func=client_address_key)
-    proxy.register_routes(app, login_limit)
+    password_limit = limiter.limit(settings.rate_limit_login_username,
+                                   key_func=failed_login_key, deduct_when=failed_login)
+    proxy.register_routes(app, login_limit, password_limit)
     docs.register(app)
     register_health(app, _readiness_checks(app, settings))
     limiter.exempt(app.view_functions["healthz"])

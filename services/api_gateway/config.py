@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import CommonSettings, Env
+from shared.config import CommonSettings, ConfigError, Env
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,12 @@ class Settings:
     retries: int
     rate_limit_default: str
     rate_limit_login: str
+    rate_limit_login_username: str
     rate_limit_enabled: bool
     max_body_bytes: int
     max_upload_bytes: int
     cors_origins: tuple[str, ...]
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
@@ -41,11 +43,21 @@ class Settings:
             retries=env.int("UPSTREAM_RETRIES", 2),
             rate_limit_default=env.str("RATE_LIMIT_DEFAULT", "300/minute"),
             rate_limit_login=env.str("RATE_LIMIT_LOGIN", "10/minute"),
+            rate_limit_login_username=env.str("RATE_LIMIT_LOGIN_USERNAME", "5/minute"),
             rate_limit_enabled=env.bool("RATE_LIMIT_ENABLED", True),
             max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
             max_upload_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
             cors_origins=env.list("CORS_ORIGINS"),
+            trusted_proxies=_trusted_proxies(env),
         )
+
+
+def _trusted_proxies(env: Env) -> int:
+    """How many proxies in front of the gateway append to `X-Forwarded-For` (0 or more)."""
+    hops = env.int("TRUSTED_PROXIES", 0)
+    if hops < 0:
+        raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, not {hops}")
+    return hops
 
 
 def _upstream(env: Env, url_key: str, port_key: str, default_port: int) -> str:

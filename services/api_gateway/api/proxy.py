@@ -7,6 +7,7 @@ from typing import IO
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 
+from services.api_gateway.adapters.client_address import forwarded_for
 from services.api_gateway.adapters.upstreams import Upstream
 from services.api_gateway.service_layer.routing import ROUTES, Route
 from shared.auth import authenticate
@@ -20,9 +21,7 @@ FORWARDED_REQUEST_HEADERS = (
 def _request_headers() -> dict[str, str]:
     headers = {k: request.headers[k] for k in FORWARDED_REQUEST_HEADERS if k in request.headers}
     headers[REQUEST_ID_HEADER] = g.request_id
-    forwarded_for = request.headers.get("X-Forwarded-For")
-    client = request.remote_addr or ""
-    headers["X-Forwarded-For"] = f"{forwarded_for}, {client}" if forwarded_for else client
+    headers["X-Forwarded-For"] = forwarded_for()
     if request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)
     return headers
@@ -55,14 +54,18 @@ def _forwarder(route: Route) -> Callable[..., Response]:
     return forward
 
 
-def register_routes(app: Flask, login_limit: Callable[[Callable], Callable]) -> None:
-    """Add a forwarding view for every public route; login routes get the stricter limit."""
+def register_routes(app: Flask, login_limit: Callable[[Callable], Callable],
+                    password_limit: Callable[[Callable], Callable]) -> None:
+    """Add a forwarding view for every public route; login routes get the stricter limit,
+    and the password check also the per-username limit of failed logins."""
     blp = Blueprint("proxy", __name__)
     for index, route in enumerate(ROUTES):
         endpoint = f"forward_{index}"
         view = _forwarder(route)
         # Flask-Limiter tells views apart by name, so each generated view gets its own.
         view.__name__ = view.__qualname__ = endpoint
+        if route.password:
+            view = password_limit(view)
         if route.login:
             view = login_limit(view)
         blp.add_url_rule(route.rule, endpoint, view, methods=list(route.methods))

@@ -14,11 +14,12 @@ class Route:
     upstream: str
     public: bool = False  # callable without an access token
     login: bool = False  # subject to the stricter login limit
+    password: bool = False  # checks a password: failed attempts count against the username
     upload: bool = False  # large bodies, long timeout
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("/auth/login", ("POST",), "auth", public=True, login=True),
+    Route("/auth/login", ("POST",), "auth", public=True, login=True, password=True),
     Route("/auth/register", ("POST",), "auth", public=True, login=True),
     Route("/auth/refresh", ("POST",), "auth", public=True),
     Route("/auth/logout", ("POST",), "auth", public=True),

@@ -196,6 +196,21 @@ def test_idempotency_key_replays_the_first_response_and_refuses_another_body(
     assert count(engine, "task_manager") == 2
 
 
+def test_a_retry_replays_its_own_users_response_when_another_user_shares_the_key(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    """Keys are per user: each user's retry gets back their own first response."""
+    ann = {**tokens.headers(sub="5"), "Idempotency-Key": "shared"}
+    bob = {**tokens.headers(sub="6"), "Idempotency-Key": "shared"}
+    firsts = [client.post("/task", json={"title": title}, headers=headers)
+              for title, headers in (("ann's", ann), ("bob's", bob))]
+    retries = [client.post("/task", json={"title": title}, headers=headers)
+               for title, headers in (("ann's", ann), ("bob's", bob))]
+    assert [r.status_code for r in firsts + retries] == [201] * 4
+    assert [r.get_json() for r in retries] == [r.get_json() for r in firsts]
+    assert [r.get_json()["title"] for r in retries] == ["ann's", "bob's"]
+    assert count(engine, "task_manager") == 2
+
+
 def test_concurrent_retries_with_one_key_create_one_task(
         make_app, tokens: TokenFactory, engine: Engine) -> None:
     """Two simultaneous requests with one key: both get the same task, one is stored."""
