@@ -2,7 +2,9 @@
 
 Entry ids are `<seq>-0`, so publishing the same event twice is refused by Redis itself and a
 republish can never reorder the stream. Trimming keeps every entry a consumer group has not
-acknowledged. Both implementations pass tests/contract/test_bus.py.
+acknowledged. A consumer that meets a gap anyway (its group made after a trim, Redis lost a
+part of the stream) asks the publisher, which reads the event store, to put the missing events
+back beside the stream: the "backfill". Both implementations pass tests/contract/test_bus.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import redis
 from shared.events import EventEnvelope, encode
 
 PAYLOAD_FIELD = "event"
+BACKFILL_TTL_SECONDS = 600
 
 # Trim below the oldest entry any group still needs (its oldest pending entry, else the one
 # after its last delivered), keeping at least ARGV[1] entries. One script, so no group can
@@ -53,6 +56,8 @@ class Delivery:
     entry_id: str
     payload: str
     deliveries: int = 1
+    #: True for an event put back from the event store (not an entry of the stream).
+    backfilled: bool = False
     #: The event's global sequence number, taken from the entry id.
     seq: int = field(init=False, repr=False, compare=False)
 
@@ -113,6 +118,19 @@ class EventBus(Protocol):
     def dead_letter_count(self) -> int:
         """Return how many entries the dead-letter stream holds."""
 
+    def backfill(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """Events put back from the store in `first_seq..last_seq` (at most `count`, oldest
+        first); when they do not all cover the range yet, it is requested from the publisher."""
+
+    def release_backfill(self, through_seq: int) -> None:
+        """Forget put-back events up to `through_seq` (they are applied)."""
+
+    def backfill_requests(self, limit: int) -> list[tuple[int, int]]:
+        """Take up to `limit` requested `(first_seq, last_seq)` ranges (the publisher's side)."""
+
+    def offer_backfill(self, entries: Sequence[tuple[int, str]]) -> None:
+        """Put stored `(seq, payload)` events back for consumers (the publisher's side)."""
+
     def group_info(self, group: str) -> GroupInfo | None:
         """Return the group's pending count, consumers and last delivered seq."""
 
@@ -124,6 +142,8 @@ class RedisStreamBus:
         self.client = client
         self.stream = stream
         self.dead_stream = f"{stream}:dead"
+        self.backfill_key = f"{stream}:backfill"  # sorted set: payload scored by seq
+        self.backfill_requests_key = f"{stream}:backfill:requests"  # set of "first-last"
         # The consumer's hot path reads entries as Redis sends them: redis-py's reply
         # callback would turn every entry's fields into a dict first, which cost more than
         # the read itself. Same connection pool; only this client's XREADGROUP is left as is.
@@ -220,6 +240,36 @@ class RedisStreamBus:
         """XLEN of the dead-letter stream."""
         return int(self.client.xlen(self.dead_stream))
 
+    def backfill(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """ZRANGE BYSCORE of the put-back events; SADD a request for what is not there."""
+        rows: list[Any] = self.client.zrange(  # type: ignore[assignment]
+            self.backfill_key, first_seq, last_seq, byscore=True, offset=0, num=count,
+            withscores=True)
+        found = [Delivery(f"{int(seq)}-0", _text(payload), backfilled=True)
+                 for payload, seq in rows]
+        wanted = min(last_seq, first_seq + count - 1)
+        if [d.seq for d in found] != list(range(first_seq, wanted + 1)):
+            self.client.sadd(self.backfill_requests_key, f"{first_seq}-{wanted}")
+        return found
+
+    def release_backfill(self, through_seq: int) -> None:
+        """ZREMRANGEBYSCORE up to the seq."""
+        self.client.zremrangebyscore(self.backfill_key, "-inf", through_seq)
+
+    def backfill_requests(self, limit: int) -> list[tuple[int, int]]:
+        """SPOP requested ranges."""
+        taken: Any = self.client.spop(self.backfill_requests_key, limit)
+        return sorted(_range_of(request) for request in taken or [])
+
+    def offer_backfill(self, entries: Sequence[tuple[int, str]],
+                       ttl_seconds: int = BACKFILL_TTL_SECONDS) -> None:
+        """ZADD the events; the set expires unless a consumer keeps asking."""
+        if entries:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(self.backfill_key, {payload: seq for seq, payload in entries})
+            pipe.expire(self.backfill_key, ttl_seconds)
+            pipe.execute()
+
     def group_info(self, group: str) -> GroupInfo | None:
         """XINFO GROUPS, for one group."""
         try:
@@ -279,6 +329,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _range_of(request: str | bytes) -> tuple[int, int]:
+    first, last = _text(request).split("-", 1)
+    return int(first), int(last)
+
+
 def _as_sent(response: Any, **_options: Any) -> Any:
     return response
 
@@ -313,6 +368,8 @@ class InMemoryBus:
         self.last_seq = 0
         self.groups: dict[str, _Group] = {}
         self.dead: list[dict[str, str]] = []
+        self.put_back: dict[int, str] = {}
+        self.requested: set[tuple[int, int]] = set()
         self.clock = clock
 
     def publish(self, events: Sequence[EventEnvelope]) -> int:
@@ -394,6 +451,29 @@ class InMemoryBus:
     def dead_letter_count(self) -> int:
         """Return the number of dead letters."""
         return len(self.dead)
+
+    def backfill(self, first_seq: int, last_seq: int, count: int) -> list[Delivery]:
+        """Put-back events in the range; request the range when they do not cover it."""
+        seqs = sorted(s for s in self.put_back if first_seq <= s <= last_seq)[:count]
+        wanted = min(last_seq, first_seq + count - 1)
+        if seqs != list(range(first_seq, wanted + 1)):
+            self.requested.add((first_seq, wanted))
+        return [Delivery(f"{s}-0", self.put_back[s], backfilled=True) for s in seqs]
+
+    def release_backfill(self, through_seq: int) -> None:
+        """Forget put-back events up to the seq."""
+        for seq in [s for s in self.put_back if s <= through_seq]:
+            del self.put_back[seq]
+
+    def backfill_requests(self, limit: int) -> list[tuple[int, int]]:
+        """Take requested ranges."""
+        taken = sorted(self.requested)[:limit]
+        self.requested.difference_update(taken)
+        return taken
+
+    def offer_backfill(self, entries: Sequence[tuple[int, str]]) -> None:
+        """Put events back."""
+        self.put_back.update(dict(entries))
 
     def group_info(self, group: str) -> GroupInfo | None:
         """Return the group's state."""

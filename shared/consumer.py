@@ -196,14 +196,23 @@ class PostgresAdvisoryLock:
 class EventFailed(Exception):
     """Applying (or decoding) the event with `seq` raised `cause`."""
 
-    def __init__(self, seq: int, cause: Exception) -> None:
+    def __init__(self, seq: int, cause: Exception, delivery: Delivery | None = None) -> None:
         super().__init__(f"event {seq} failed: {cause!r}")
         self.seq = seq
         self.cause = cause
+        self.delivery = delivery
 
 
 class StreamGap(RuntimeError):
-    """Events between the checkpoint and a delivered entry are not in the stream."""
+    """Events after the checkpoint are in neither the stream nor the backfill (yet)."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one transaction did: events applied, and the checkpoint it committed."""
+
+    applied: int
+    through: int
 
 
 def default_consumer_name() -> str:
@@ -367,13 +376,19 @@ class StreamConsumer:
     # -- one batch ------------------------------------------------------------------------
 
     def handle(self, deliveries: Sequence[Delivery]) -> int:
-        """Apply deliveries in one transaction, then ack; isolate a failure one by one."""
+        """Apply deliveries in one transaction, then ack; isolate a failure one by one.
+
+        Returns how many were handled, or -1 when some must wait (a retry, a gap being
+        filled from the store).
+        """
         if not deliveries:
             return 0
         ordered = sorted({d.seq: d for d in deliveries}.values(), key=lambda d: d.seq)
         started = self.clock()
         try:
-            applied = self.commit(ordered)
+            done = self.commit(ordered)
+        except StreamGap as exc:
+            return self._wait_for_backfill(exc)
         except Exception as exc:
             if is_transient(exc):  # an outage, not an event's fault: wait, then read again
                 self.recheck_pending = True
@@ -381,20 +396,21 @@ class StreamConsumer:
             log.warning("batch %d..%d failed (%s); applying one by one",
                         ordered[0].seq, ordered[-1].seq, exc)
             return self.handle_one_by_one(ordered)
-        self.bus.ack(self.options.group, [d.entry_id for d in ordered])
-        self.observer.committed(applied, self.clock() - started)
-        return len(ordered)
+        return self._acknowledge(ordered, done, started)
 
     def handle_one_by_one(self, ordered: Sequence[Delivery]) -> int:
         """Apply each delivery in its own transaction; dead-letter a poison one."""
         for delivery in ordered:
             started = self.clock()
             try:
-                applied = self.commit([delivery])
+                done = self.commit([delivery])
+            except StreamGap as exc:
+                return self._wait_for_backfill(exc)
             except EventFailed as exc:
-                if exc.seq != delivery.seq or delivery.deliveries < self.options.max_deliveries:
+                culprit = _culprit(exc, delivery)
+                if culprit is None or delivery.deliveries < self.options.max_deliveries:
                     return self._retry_later(delivery, exc)
-                if not self.dead_letter(delivery, exc.cause):
+                if not self.dead_letter(culprit, exc.cause) or culprit is not delivery:
                     return self._retry_later(delivery, exc)
                 continue
             except Exception as exc:
@@ -402,18 +418,28 @@ class StreamConsumer:
                     self.recheck_pending = True
                     raise
                 return self._retry_later(delivery, exc)
-            self.bus.ack(self.options.group, [delivery.entry_id])
-            self.observer.committed(applied, self.clock() - started)
+            if self._acknowledge([delivery], done, started) < 0:
+                return -1
+        return len(ordered)
+
+    def _acknowledge(self, ordered: Sequence[Delivery], done: Committed, started: float) -> int:
+        """XACK what the checkpoint now covers; the rest waits behind a gap being filled."""
+        covered = [d.entry_id for d in ordered if d.seq <= done.through]
+        self.bus.ack(self.options.group, covered)
+        self.observer.committed(done.applied, self.clock() - started)
+        if len(covered) < len(ordered):
+            self.recheck_pending = True
+            return -1
         return len(ordered)
 
     def commit(self, deliveries: Sequence[Delivery], skip: Mapping[int, str] | None = None
-               ) -> int:
+               ) -> Committed:
         """Apply unseen deliveries (gaps filled first) and advance the checkpoint, one txn.
 
         Events in `skip` (seq → error) are passed over; a batch that can record skips
-        (`SkipRecorder`) records them in the same transaction. Returns how many events were
-        applied. A failure is reported as `EventFailed` naming the
-        event that caused it, when known.
+        (`SkipRecorder`) records them in the same transaction. While a gap is being filled
+        from the store, only the events before the first one still missing are applied. A
+        failure is reported as `EventFailed` naming the event that caused it, when known.
         """
         skip = skip or {}
         applied: list[int] = []
@@ -421,8 +447,9 @@ class StreamConsumer:
             with self.projection.batch() as batch:
                 fresh = [d for d in deliveries if d.seq > batch.checkpoint]
                 if not fresh:
-                    return 0
-                for delivery in self.fill_gaps(batch.checkpoint, fresh):
+                    return Committed(0, batch.checkpoint)
+                run = self.fill_gaps(batch.checkpoint, fresh)
+                for delivery in run:
                     if delivery.seq in skip:
                         recorder = getattr(batch, "skip", None)
                         if recorder is not None:
@@ -430,27 +457,38 @@ class StreamConsumer:
                         continue
                     applied.append(delivery.seq)
                     _apply(batch, delivery)
-                batch.advance(fresh[-1].seq)
+                batch.advance(run[-1].seq)
         except (EventFailed, StreamGap):
             raise
         except Exception as exc:  # failed at commit: only a lone event can be blamed
             if len(applied) == 1 and not is_transient(exc):
                 raise EventFailed(applied[0], exc) from exc
             raise
-        return len(applied)
+        if any(d.backfilled for d in run):
+            self.bus.release_backfill(run[-1].seq)
+        return Committed(len(applied), run[-1].seq)
 
     def fill_gaps(self, checkpoint: int, fresh: Sequence[Delivery]) -> list[Delivery]:
-        """Return every entry from `checkpoint + 1` to the last delivered one, in order."""
-        last = fresh[-1].seq
-        if len(fresh) == last - checkpoint:
+        """The events from `checkpoint + 1` on, in order: from the deliveries, the stream, or
+        else the events put back from the store (requested when missing). Ends before the
+        first event none of them has yet; raises StreamGap if that is the very first."""
+        last = min(fresh[-1].seq, checkpoint + max(len(fresh), self.options.batch_size))
+        if len(fresh) == fresh[-1].seq - checkpoint:  # no gap
             return list(fresh)
         found = {d.seq: d for d in self.bus.range(checkpoint + 1, last, last - checkpoint)}
-        found.update({d.seq: d for d in fresh})
+        found.update({d.seq: d for d in fresh if d.seq <= last})
         missing = [seq for seq in range(checkpoint + 1, last + 1) if seq not in found]
         if missing:
-            raise StreamGap(f"events {missing[0]}..{missing[-1]} are not in the stream "
-                            f"(checkpoint {checkpoint}); republish them from the event store")
-        return [found[seq] for seq in range(checkpoint + 1, last + 1)]
+            put_back = self.bus.backfill(missing[0], missing[-1], self.options.batch_size)
+            found.update({d.seq: d for d in put_back if d.seq not in found})
+        run: list[Delivery] = []
+        while (following := found.get(checkpoint + len(run) + 1)) is not None:
+            run.append(following)
+        if not run:
+            raise StreamGap(f"events from {checkpoint + 1} on are in neither the stream nor "
+                            "the backfill yet; asked the publisher to put them back from the "
+                            "event store")
+        return run
 
     def dead_letter(self, delivery: Delivery, cause: Exception) -> bool:
         """Skip the event past the checkpoint, then move it to the dead-letter stream."""
@@ -468,6 +506,11 @@ class StreamConsumer:
         log.error("dead-lettered event %d after %d deliveries: %s",
                   delivery.seq, delivery.deliveries, cause)
         return True
+
+    def _wait_for_backfill(self, gap: StreamGap) -> int:
+        log.info("waiting for a gap to be filled: %s", gap)
+        self.recheck_pending = True
+        return -1
 
     def _retry_later(self, delivery: Delivery, exc: Exception) -> int:
         log.warning("event %d (delivery %d) not applied, will retry: %s",
@@ -499,4 +542,19 @@ def _apply(batch: Batch, delivery: Delivery) -> None:
     except Exception as exc:
         if is_transient(exc):
             raise  # an outage or a conflict: retried, never blamed on the event
-        raise EventFailed(delivery.seq, exc) from exc
+        raise EventFailed(delivery.seq, exc, delivery) from exc
+
+
+def _culprit(failure: EventFailed, delivery: Delivery) -> Delivery | None:
+    """The delivery to blame for a failure while handling `delivery`, if this consumer may.
+
+    An older stream entry (pending for another consumer) fails on its own when claimed; an
+    event put back from the store has no delivery count of its own, so it is blamed after
+    the deliveries of the entry waiting behind it.
+    """
+    if failure.seq == delivery.seq:
+        return delivery
+    found = failure.delivery
+    if found is None or not found.backfilled:
+        return None
+    return Delivery(found.entry_id, found.payload, delivery.deliveries, backfilled=True)

@@ -4,6 +4,8 @@ The stream is its own bookkeeping: entry ids are `<seq>-0`, so on every pass the
 the stream's head and publishes the store's events above it. A crash between XADD and
 anything else loses nothing and duplicates nothing (Redis refuses an id at or below the head).
 If Redis lost the stream, or a prefix of it, the relay notices and republishes from the store.
+A consumer that meets a gap (its group made after a trim) asks for the missing events; the
+relay puts them back from the store beside the stream (`RedisStreamBus.offer_backfill`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ RELAY_LAG = Gauge("taskstream_relay_lag_events",
                   multiprocess_mode="max")
 RELAY_PUBLISHED = Counter("taskstream_relay_published_total",
                           "Events the relay added to the stream")
+RELAY_BACKFILLED = Counter("taskstream_relay_backfilled_total",
+                           "Events the relay put back for consumers that met a gap")
+BACKFILL_REQUESTS_PER_PASS = 10
 
 
 def status_key(namespace: str) -> str:
@@ -162,6 +167,23 @@ class Relay:
         self.report(head)
         return published
 
+    def serve_backfill(self) -> int:
+        """Put the events consumers asked for (a gap) back from the store; return how many."""
+        served = 0
+        requests = self.bus.backfill_requests(BACKFILL_REQUESTS_PER_PASS)
+        with self.engine.connect() as connection:
+            for first, last in requests:
+                after = first - 1
+                while after < last and (entries := self._read_until(connection, after, last)):
+                    self.bus.offer_backfill(entries)
+                    after, served = entries[-1][0], served + len(entries)
+        RELAY_BACKFILLED.inc(served)
+        return served
+
+    def _read_until(self, connection: Connection, after: int, last: int
+                    ) -> list[tuple[int, str]]:
+        return read_encoded_after(connection, after, min(self.config.batch_size, last - after))
+
     def trim(self) -> None:
         """Trim what every consumer group has acknowledged, when trimming is on."""
         if self.config.maxlen:
@@ -200,6 +222,8 @@ class Relay:
                 published = self.publish_pending()
                 if published:
                     log.info("Published %d events to %s", published, self.bus.stream)
+                if backfilled := self.serve_backfill():
+                    log.info("Put %d events back for consumers that met a gap", backfilled)
                 if self.failures:
                     log.info("Relay recovered after %d failed attempts", self.failures)
                     self.failures = 0

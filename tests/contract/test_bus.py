@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from shared.bus import EventBus, InMemoryBus, RedisStreamBus
-from shared.events import EventEnvelope, decode
+from shared.events import EventEnvelope, decode, encode
 
 GROUP = "g"
 
@@ -171,6 +171,21 @@ def test_trimming_without_groups_keeps_the_last_entries(bus):
     assert bus.trim(keep=3) == 7
     assert seqs(bus.range(1, 10, 20)) == [8, 9, 10] and bus.head() == 10
     assert bus.publish([event(5)]) == 0  # a trimmed id is still below the head
+
+
+def test_events_missing_from_the_stream_are_requested_put_back_and_released(bus):
+    assert bus.backfill(3, 9, 5) == []
+    assert bus.backfill(3, 9, 5) == []  # asked twice, requested once
+    assert bus.backfill_requests(10) == [(3, 7)]
+    assert bus.backfill_requests(10) == []
+    bus.offer_backfill([(seq, encode(event(seq))) for seq in (3, 4, 5)])
+    found = bus.backfill(3, 9, 2)
+    assert seqs(found) == [3, 4] and all(d.backfilled for d in found)
+    assert decode(found[1].payload) == event(4) and bus.backfill_requests(10) == []
+    assert seqs(bus.backfill(4, 9, 5)) == [4, 5]
+    assert bus.backfill_requests(10) == [(4, 8)]  # 6..8 are not there yet
+    bus.release_backfill(4)
+    assert seqs(bus.backfill(1, 9, 9)) == [5]
 
 
 def test_a_pending_entry_deleted_by_trimming_is_left_out(redis_client, namespace):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +16,7 @@ from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.bus import RedisStreamBus
 from shared.consumer import ConsumerOptions, StreamConsumer
+from shared.events import EventEnvelope
 from tests.unit.logger_service.factories import EventFactory
 
 
@@ -69,6 +72,33 @@ def make_consumer(engine: Engine, bus: RedisStreamBus, cache: DatePageCache
         return sql_consumer(engine, bus, name, cache, **options)
 
     return make
+
+
+INSERT_EVENT = text("""
+    INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
+    VALUES (:seq, CAST(:event_id AS uuid), :task_id, :version, :type, CAST(:data AS jsonb),
+            CAST(:metadata AS jsonb), :occurred_at)
+""")
+
+
+def store(tasks_engine: Engine, events: list[EventEnvelope]) -> None:
+    """Append events to the task service's event store as it stores them."""
+    rows = [{
+        "seq": e.seq, "event_id": e.event_id, "task_id": e.task_id, "version": e.version,
+        "type": e.type, "data": json.dumps(e.data), "occurred_at": e.occurred_at,
+        "metadata": json.dumps({"actor": dataclasses.asdict(e.actor) if e.actor else None,
+                                "correlation_id": e.correlation_id, "schema_version": 1}),
+    } for e in events]
+    with tasks_engine.begin() as connection:
+        connection.execute(INSERT_EVENT, rows)
+
+
+@pytest.fixture
+def tasks_engine(fresh_database: Callable[[str], str]) -> Iterator[Engine]:
+    """The task service's database (its event store)."""
+    engine = create_engine(fresh_database("tasks"))
+    yield engine
+    engine.dispose()
 
 
 def table(engine: Engine, sql: str) -> list[tuple]:

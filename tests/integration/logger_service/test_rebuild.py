@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import random
 import signal
@@ -15,44 +14,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from services.cli import main
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
 from shared.events import EventEnvelope
-from tests.integration.logger_service.conftest import table
+from tests.integration.logger_service.conftest import store, table
 from tests.integration.logger_service.test_projections import snapshot
 from tests.polling import wait_for
 from tests.unit.logger_service.factories import DAY, EventFactory
 
 ROOT = Path(__file__).resolve().parents[3]
-INSERT_EVENT = text("""
-    INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
-    VALUES (:seq, CAST(:event_id AS uuid), :task_id, :version, :type, CAST(:data AS jsonb),
-            CAST(:metadata AS jsonb), :occurred_at)
-""")
-
-
-def store(tasks_engine, events: list[EventEnvelope]) -> None:
-    """Append events to the task service's event store as it stores them."""
-    rows = [{
-        "seq": e.seq, "event_id": e.event_id, "task_id": e.task_id, "version": e.version,
-        "type": e.type, "data": json.dumps(e.data), "occurred_at": e.occurred_at,
-        "metadata": json.dumps({"actor": dataclasses.asdict(e.actor) if e.actor else None,
-                                "correlation_id": e.correlation_id, "schema_version": 1}),
-    } for e in events]
-    with tasks_engine.begin() as connection:
-        connection.execute(INSERT_EVENT, rows)
-
-
-@pytest.fixture
-def tasks_engine(fresh_database):
-    """The task service's database (its event store)."""
-    engine = create_engine(fresh_database("tasks"))
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.bus import Delivery, InMemoryBus
 from shared.consumer import ConsumerOptions, StreamConsumer, is_transient
-from shared.events import EventEnvelope
+from shared.events import EventEnvelope, encode
 from tests.unit.logger_service.factories import EventFactory
 
 
@@ -251,6 +251,61 @@ def test_a_poison_event_in_the_gap_is_not_blamed_on_the_newer_one(events):
     made.claim(min_idle_ms=0)  # the dead consumer's entry, now ours, fails on its own
     settle(made)
     assert bus.dead[0]["entry_id"] == "1-0" and projection.applied == [2]
+
+
+def serve_backfill(bus: InMemoryBus, published: list[EventEnvelope]) -> None:
+    """Do what the relay does: put requested events back from the store (here, a list)."""
+    for first, last in bus.backfill_requests(10):
+        bus.offer_backfill([(e.seq, encode(e)) for e in published if first <= e.seq <= last])
+
+
+def settle_with_relay(made: StreamConsumer, bus: InMemoryBus, published: list[EventEnvelope],
+                      limit: int = 50) -> None:
+    for _ in range(limit):
+        handled = made.step()
+        serve_backfill(bus, published)
+        if handled == 0 and not made.recheck_pending:
+            return
+    raise AssertionError("did not settle")
+
+
+def trimmed_before_the_group(bus: InMemoryBus, events: EventFactory, count: int, keep: int
+                             ) -> list[EventEnvelope]:
+    """`count` events published and trimmed to the last `keep` before the group existed."""
+    published = [events.created(n) for n in range(1, count + 1)]
+    bus.publish(published)
+    bus.trim(keep)
+    return published
+
+
+def test_a_gap_the_stream_no_longer_holds_is_filled_from_the_store(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    published = trimmed_before_the_group(bus, events, 10, keep=3)
+    made = consumer(bus, projection)
+    assert made.step() == -1 and projection.applied == []  # 8..10 delivered, 1..7 missing
+    settle_with_relay(made, bus, published)
+    assert projection.applied == list(range(1, 11)) and projection.checkpoint == 10
+    assert bus.dead_letter_count() == 0 and bus.group_info("g").pending == 0
+    assert bus.put_back == {}  # released once applied
+
+
+def test_a_gap_longer_than_a_batch_is_filled_batch_by_batch(events):
+    bus, projection = InMemoryBus(), FakeProjection()
+    published = trimmed_before_the_group(bus, events, 20, keep=2)
+    made = consumer(bus, projection, batch_size=3)
+    settle_with_relay(made, bus, published)
+    assert projection.applied == list(range(1, 21)) and bus.dead_letter_count() == 0
+    assert projection.commits >= 6  # 1..18 came back three at a time
+
+
+def test_a_poison_event_put_back_from_the_store_is_dead_lettered_and_the_rest_applied(events):
+    bus, projection = InMemoryBus(), FakeProjection(fail_on={2})
+    published = trimmed_before_the_group(bus, events, 6, keep=2)
+    made = consumer(bus, projection)
+    settle_with_relay(made, bus, published)
+    assert projection.applied == [1, 3, 4, 5, 6] and projection.checkpoint == 6
+    assert [d["entry_id"] for d in bus.dead] == ["2-0"]
+    assert bus.group_info("g").pending == 0
 
 
 def test_only_the_lock_holder_applies_and_a_standby_takes_over(events):
