@@ -10,6 +10,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 
+from shared.timezones import UnknownTimezone, zone
+
 ENVIRONMENTS = ("dev", "test", "staging", "production")
 ALIASES = {"development": "dev", "testing": "test", "prod": "production"}
 DEPLOYED = ("staging", "production")
@@ -104,6 +106,16 @@ class Env:
         if not raw:
             return default
         return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def timezone(self, key: builtins.str, default: builtins.str = "UTC") -> builtins.str:
+        """Read an IANA time zone name, with a clear error when there is no such zone."""
+        name = self.str(key) or default
+        try:
+            zone(name)
+        except UnknownTimezone:
+            raise ConfigError(
+                f"{key} must be a time zone such as UTC or Europe/Paris, not {name!r}") from None
+        return name
 
     def secret(self, key: builtins.str, dev_default: builtins.str = "") -> builtins.str:
         """Read a secret; deployed environments refuse a missing or placeholder value."""

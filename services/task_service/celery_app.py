@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import time, timedelta
 from functools import cache
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.tasks import utcnow
-from services.task_service.service_layer.transfer import request_transfer, today_in
+from services.task_service.service_layer.transfer import Schedule, run_schedule
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.db import DatabaseUnavailable
 from shared.events import Actor
@@ -36,7 +36,6 @@ SCHEDULER = Actor(None, "scheduler", "system")
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings: Redis broker inside the namespace, the beat schedule, our own keys."""
-    at = settings.transfer_time
     return {
         "broker_url": settings.common.redis_url,
         "broker_transport_options": {
@@ -55,18 +54,47 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": settings.transfer_timezone,
         "enable_utc": True,
         "beat_schedule": {
+            # Every check appends the scheduled transfer of any date whose run is due and
+            # missing, so a run lost while Redis or the worker was down is made up at the
+            # next check that gets through. A check that waited past the next one is dropped.
             "daily-transfer": {
-                "task": TRANSFER_TASK, "schedule": crontab(hour=at.hour, minute=at.minute),
+                "task": TRANSFER_TASK, "schedule": settings.transfer_check_seconds,
+                "options": {"expires": 2 * settings.transfer_check_seconds},
             },
             "purge-idempotency-keys": {"task": PURGE_KEYS_TASK, "schedule": crontab(minute=17)},
         },
+        "taskstream_transfer_time": settings.transfer_time.isoformat("minutes"),
         "taskstream_database_url": settings.database_url,
         "taskstream_idempotency_ttl_hours": settings.idempotency_ttl_hours,
     }
 
 
+class QuietTransferChecks(logging.Filter):
+    """Leaves out Celery's routine lines about the transfer check, which runs every minute.
+
+    The check logs the transfers it requests itself; warnings and errors still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but an INFO line naming the transfer task."""
+        return record.levelno != logging.INFO or TRANSFER_TASK not in record.getMessage()
+
+
+CHATTY_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.worker.request",
+                  "celery.app.trace")
+
+
+def quiet_transfer_checks() -> None:
+    """Attach `QuietTransferChecks` to the Celery loggers that announce every task (once)."""
+    for name in CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, QuietTransferChecks) for f in logger.filters):
+            logger.addFilter(QuietTransferChecks())
+
+
 def create_celery(settings: Callable[[], Settings] = load_settings) -> Celery:
     """A Celery app whose configuration comes from `settings()` when first needed."""
+    quiet_transfer_checks()
     celery = Celery("taskstream")
     celery.add_defaults(lambda: celery_config(settings()))
     return celery
@@ -88,16 +116,19 @@ def _unit_of_work(conf: Any) -> UnitOfWork:
 
 @shared_task(name=TRANSFER_TASK, bind=True, autoretry_for=(DBAPIError, DatabaseUnavailable),
              retry_backoff=True, retry_backoff_max=300, max_retries=10)
-def request_daily_transfer(self: Any, day: str | None = None) -> dict[str, Any]:
-    """Append `DailyTransferRequested` for `day` (default: today in the transfer time zone)."""
+def request_daily_transfer(self: Any) -> list[dict[str, str]]:
+    """Append the scheduled `DailyTransferRequested` of each date whose run is due (if any)."""
     conf = self.app.conf
-    when = date.fromisoformat(day) if day else today_in(conf.timezone or "UTC")
+    schedule = Schedule(time.fromisoformat(conf["taskstream_transfer_time"]),
+                        conf.timezone or "UTC")
     context = Context(SCHEDULER, correlation_id=self.request.id)
-    requested = request_transfer(_unit_of_work(conf), when, context)
-    verb = "requested" if requested.created else "was already requested"
-    log.info("Daily transfer for %s %s (event %s)", when, verb, requested.event_id)
-    return {"date": when.isoformat(), "event_id": requested.event_id,
-            "created": requested.created}
+    made = run_schedule(_unit_of_work(conf), schedule, context)
+    if not made:
+        log.debug("Scheduled transfers are up to date")
+    for requested in made:
+        log.info("Scheduled transfer for %s requested (event %s)", requested.date,
+                 requested.event_id)
+    return [{"date": r.date.isoformat(), "event_id": r.event_id} for r in made]
 
 
 @shared_task(name=PURGE_KEYS_TASK, bind=True, autoretry_for=(DBAPIError,), retry_backoff=True)

@@ -61,15 +61,14 @@ def _serve_metrics(port: int) -> None:
 @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="YYYY-MM-DD; default: today in TRANSFER_TIMEZONE.")
 def transfer(day: datetime | None) -> None:
-    """Request the daily transfer for a date now (idempotent per date)."""
+    """Request the daily transfer for a date now (again: adds the tasks not yet logged)."""
     from services.task_service.service_layer.transfer import request_transfer, today_in
     from services.task_service.service_layer.unit_of_work import UnitOfWork
 
     settings = load_settings()
     when = day.date() if day else today_in(settings.transfer_timezone)
     requested = request_transfer(UnitOfWork(_engine(settings)), when, Context(CLI_ACTOR))
-    state = "requested" if requested.created else "already requested"
-    click.echo(f"Transfer for {requested.date.isoformat()} {state}: event {requested.event_id}")
+    click.echo(f"Transfer for {requested.date.isoformat()} requested: event {requested.event_id}")
 
 
 @click.group("tasks")

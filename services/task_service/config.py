@@ -25,6 +25,7 @@ class Settings:
     database_url: str
     transfer_time: time = time(0, 5)
     transfer_timezone: str = "UTC"
+    transfer_check_seconds: float = 60.0
     csv_max_bytes: int = 50 * 1024 * 1024
     csv_max_rows: int = 1_000_000
     idempotency_ttl_hours: int = 24
@@ -41,7 +42,8 @@ class Settings:
             common=CommonSettings.from_env(env),
             database_url=env.database_url("tasks"),
             transfer_time=parse_time_of_day(env.str("TRANSFER_TIME", "00:05")),
-            transfer_timezone=env.str("TRANSFER_TIMEZONE", "UTC"),
+            transfer_timezone=env.timezone("TRANSFER_TIMEZONE", "UTC"),
+            transfer_check_seconds=env.float("TRANSFER_CHECK_SECONDS", 60.0),
             csv_max_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
             csv_max_rows=env.int("CSV_MAX_ROWS", 1_000_000),
             idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),

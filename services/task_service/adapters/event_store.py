@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text
+from sqlalchemy import Connection, insert, text
 from sqlalchemy.orm import Session
 
-from services.task_service.adapters.orm import EventRecord
+from services.task_service.adapters.orm import SCHEDULED_TRANSFER, EventRecord
 from services.task_service.domain.model import Context, NewEvent
 from shared.events import SCHEMA_VERSION, Actor, EventEnvelope
 
@@ -24,6 +24,8 @@ APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key serialising appends
 NOTIFY_CHANNEL = "taskstream_events"
 
 _HEAD = text("SELECT coalesce(max(seq), 0) FROM events")
+# Answered from the partial unique index over scheduled transfers (the same predicate).
+LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
 
 
 def event_metadata(context: Context) -> dict[str, Any]:
@@ -75,14 +77,10 @@ class EventStore:
         notify(self.session, head + len(rows))
         return ids
 
-    def transfer_for(self, day: str) -> uuid.UUID | None:
-        """The event id of the `DailyTransferRequested` of a date, if there is one."""
-        return self.session.execute(
-            select(EventRecord.event_id).where(
-                EventRecord.type == "DailyTransferRequested",
-                EventRecord.data["date"].astext == day,
-            )
-        ).scalar_one_or_none()
+    def last_scheduled_transfer(self) -> date | None:
+        """The latest date the daily schedule has requested a transfer for, if any."""
+        found = self.session.execute(LAST_SCHEDULED).scalar()
+        return date.fromisoformat(found) if found else None
 
 
 def store_head(connection: Connection) -> int:

@@ -67,15 +67,19 @@ class TaskRecord(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+SCHEDULED_TRANSFER = "type = 'DailyTransferRequested' AND (data->>'scheduled') = 'true'"
+
+
 class EventRecord(Base):
     """One stored event. `seq` is assigned under the append lock: gap-free, in commit order."""
 
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("task_id", "version"),
+        # The daily schedule's transfer happens once per date (explicit requests repeat).
         Index(
-            "uq_events_transfer_date", text("(data->>'date')"), unique=True,
-            postgresql_where=text("type = 'DailyTransferRequested'"),
+            "uq_events_scheduled_transfer_date", text("(data->>'date')"), unique=True,
+            postgresql_where=text(SCHEDULED_TRANSFER),
         ),
     )
 

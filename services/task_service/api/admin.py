@@ -18,9 +18,9 @@ blp = Blueprint("admin", __name__, description="Operations")
 @documents_errors(blp, 400, 401, 403, 422)
 @requires("ops:transfer")
 @blp.arguments(TransferRequestSchema())
-@blp.response(202, TransferSchema, description="The transfer's date and event id")
+@blp.response(202, TransferSchema, description="The date and the id of this request's own event")
 def transfer(args: dict[str, Any]) -> dict[str, str]:
-    """Request the daily transfer now (idempotent per date; default today)."""
+    """Request the daily transfer now (default today); a repeat adds the tasks active since."""
     settings = wiring().settings
     day = args.get("date") or today_in(settings.transfer_timezone)
     requested = request_transfer(wiring().uow(), day, command_context())

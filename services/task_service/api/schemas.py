@@ -74,14 +74,16 @@ class MessageSchema(Schema):
 class TransferRequestSchema(Schema):
     """Body of `POST /admin/transfer` (empty: today in the transfer time zone)."""
 
-    date = fields.Date(format="%Y-%m-%d", metadata={"description": "YYYY-MM-DD"})
+    date = fields.Date(format="%Y-%m-%d", metadata={
+        "description": "YYYY-MM-DD; default: today in TRANSFER_TIMEZONE"})
 
 
 class TransferSchema(Schema):
     """The requested transfer."""
 
-    date = fields.String(required=True)
-    event_id = fields.String(required=True)
+    date = fields.String(required=True, metadata={"description": "the transfer's date"})
+    event_id = fields.String(required=True, metadata={
+        "description": "the id of this request's own DailyTransferRequested event"})
 
 
 class ImportSchema(Schema):

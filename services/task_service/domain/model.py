@@ -155,9 +155,14 @@ def purged_event(task: TaskState) -> NewEvent:
     return NewEvent("TaskPurged", task.id, task.version + 1, {})
 
 
-def transfer_event(day: date) -> NewEvent:
-    """The `DailyTransferRequested` event of one date (it belongs to no task)."""
-    return NewEvent("DailyTransferRequested", None, None, {"date": day.isoformat()})
+def transfer_event(day: date, scheduled: bool = False) -> NewEvent:
+    """The `DailyTransferRequested` event of one date (it belongs to no task).
+
+    `scheduled` marks the run of the daily schedule, which happens once per date; every
+    explicit request is an event of its own.
+    """
+    return NewEvent("DailyTransferRequested", None, None,
+                    {"date": day.isoformat(), "scheduled": scheduled})
 
 
 def snapshot(task: TaskState) -> dict[str, Any]:

@@ -43,6 +43,18 @@ def test_typed_reads_give_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert env.list("CORS_ORIGINS") == ("a", "b")
 
 
+def test_a_time_zone_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = Env("test")
+    monkeypatch.delenv("TRANSFER_TIMEZONE", raising=False)
+    assert env.timezone("TRANSFER_TIMEZONE") == "UTC"
+    monkeypatch.setenv("TRANSFER_TIMEZONE", "America/Los_Angeles")
+    assert env.timezone("TRANSFER_TIMEZONE") == "America/Los_Angeles"
+    for wrong in ("Mars/Olympus", "../etc/passwd"):
+        monkeypatch.setenv("TRANSFER_TIMEZONE", wrong)
+        with pytest.raises(ConfigError, match=f"TRANSFER_TIMEZONE must be a time zone .*{wrong}"):
+            env.timezone("TRANSFER_TIMEZONE")
+
+
 def test_each_service_gets_its_own_database(monkeypatch: pytest.MonkeyPatch) -> None:
     env = Env("test")
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p%40ss@db:5432/taskstream")

@@ -89,13 +89,13 @@ def test_if_match_parsing() -> None:
 
 
 def test_celery_config_has_the_schedule_and_namespace() -> None:
-    """The beat entry runs at TRANSFER_TIME in TRANSFER_TIMEZONE."""
+    """Beat checks every TRANSFER_CHECK_SECONDS for the run due at TRANSFER_TIME in its zone."""
     common = CommonSettings("test", "redis://x", "ns", "INFO", "text", "i", "a", "EdDSA", "u",
                             1.0, 1, 1, 1, 0.1)
     config = celery_config(Settings(common, "postgresql://x/y", time(23, 45), "Asia/Tokyo"))
-    schedule = config["beat_schedule"]["daily-transfer"]["schedule"]
-    assert (schedule.hour, schedule.minute) == ({23}, {45})
-    assert config["timezone"] == "Asia/Tokyo"
+    entry = config["beat_schedule"]["daily-transfer"]
+    assert (entry["schedule"], entry["options"]["expires"]) == (60.0, 120.0)
+    assert (config["timezone"], config["taskstream_transfer_time"]) == ("Asia/Tokyo", "23:45")
     options = config["broker_transport_options"]
     assert options["global_keyprefix"] == "ns:celery:"
     assert options["visibility_timeout"] == 3600 and config["task_acks_late"]
