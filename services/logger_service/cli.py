@@ -131,7 +131,8 @@ def rebuild(projection: str | None, batch_size: int, restart: bool) -> None:
             try:
                 result = rebuilds.rebuild(ops.engine, source, lock, after_swap=after_swap,
                                           restart=restart, batch_size=batch_size,
-                                          progress=_progress, name=name)
+                                          progress=_progress, name=name,
+                                          timezone=ops.settings.transfer_timezone)
             except rebuilds.AlreadyRunning as exc:
                 raise click.ClickException(str(exc)) from None
         resumed = f", resumed from {result.resumed_from}" if result.resumed_from else ""
@@ -163,7 +164,8 @@ def verify(projection: str | None, batch_size: int, show: int) -> None:
             lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:verify")
             try:
                 tables = rebuilds.verify(ops.engine, source, lock, batch_size=batch_size,
-                                         progress=_progress, show=show, name=name)
+                                         progress=_progress, show=show, name=name,
+                                         timezone=ops.settings.transfer_timezone)
             except rebuilds.AlreadyRunning as exc:
                 raise click.ClickException(str(exc)) from None
         for table in tables:
@@ -206,7 +208,8 @@ def retry(entry_id: str, force: bool) -> None:
     with operations() as ops:
         try:
             done = letters.retry(ops.dead, sql_transaction(ops.engine),
-                                 bump_quietly(ops.cache), entry_id, force=force)
+                                 bump_quietly(ops.cache), entry_id, force=force,
+                                 timezone=ops.settings.transfer_timezone)
         except letters.DeadLetterNotFound:
             raise click.ClickException(f"no dead letter {entry_id}") from None
         except letters.RetryRefused as exc:

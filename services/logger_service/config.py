@@ -51,6 +51,7 @@ class Settings:
     common: CommonSettings
     database_url: str
     cache_ttl_seconds: int = 300
+    transfer_timezone: str = "UTC"
     projector: ProjectorSettings = ProjectorSettings()
 
     @classmethod
@@ -61,5 +62,6 @@ class Settings:
             common=CommonSettings.from_env(env),
             database_url=env.database_url("logger"),
             cache_ttl_seconds=env.int("LOGGER_CACHE_TTL_SECONDS", 300),
+            transfer_timezone=env.timezone("TRANSFER_TIMEZONE", "UTC"),
             projector=ProjectorSettings.from_env(env),
         )

@@ -31,7 +31,8 @@ def database_engine(settings: Settings) -> Engine:
 def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
     """Wire the projection, bus, cache and applier lock into a consumer."""
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
-    projection = LoggerProjection(sql_transaction(engine), bump_quietly(cache))
+    projection = LoggerProjection(sql_transaction(engine), bump_quietly(cache),
+                                  timezone=settings.transfer_timezone)
     bus = RedisStreamBus(client, settings.common.stream_key())
     lock = PostgresAdvisoryLock(
         settings.database_url, f"{PROJECTION_NAME}:{settings.projector.group}"

@@ -263,10 +263,11 @@ def _fold_one(event: StoredEvent, state: dict[int, dict[str, Any]],
         return
     if task_id not in state:
         return
-    if event.type == "TaskPurged":
-        del state[task_id]
+    if event.type in ("TaskPurged", "TaskSoftDeleted"):  # both take its days out of the log
         for key in [key for key in logged if key[0] == task_id]:
             del logged[key]
+    if event.type == "TaskPurged":
+        del state[task_id]
         for key in [key for key, row in audit.items() if row[0] == task_id]:
             del audit[key]
         return

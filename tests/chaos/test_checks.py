@@ -46,6 +46,13 @@ def test_the_fold_follows_the_documented_meaning_of_each_event() -> None:
     assert audit == {"e3": (1, "active", "completed")}
 
 
+def test_a_soft_delete_takes_the_tasks_rows_out_of_the_fold() -> None:
+    deleted = [*EVENTS, event(6, "TaskSoftDeleted", 1, 3, {"status": "completed"})]
+    state, logged, audit = fold(deleted)
+    assert state[1]["deleted"] and logged == {}
+    assert audit == {"e3": (1, "active", "completed")}
+
+
 def test_an_accepted_command_without_its_events_is_lost() -> None:
     found = Findings()
     check_commands([CommandResult("create", "c1", 201, {"id": 1}),

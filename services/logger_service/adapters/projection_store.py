@@ -132,12 +132,16 @@ class SqlProjectionStore:
         """Record a status change once per event id, if the task is known."""
         self.connection.execute(INSERT_AUDIT, dict(row))
 
-    def purge_task(self, task_id: int) -> set[dt.date]:
-        """Delete a task replica (the cascade takes its rows); return the dates it was on."""
+    def delete_log_rows(self, task_id: int) -> set[dt.date]:
+        """Delete a task's TaskLogger rows; return the dates they were on."""
         days = self.connection.execute(
-            select(logger.c.date).where(logger.c.task_id == task_id).distinct()
+            delete(logger).where(logger.c.task_id == task_id).returning(logger.c.date)
         ).scalars()
-        touched = set(days)
+        return set(days)
+
+    def purge_task(self, task_id: int) -> set[dt.date]:
+        """Delete a task replica and its rows (audit by cascade); return the dates it was on."""
+        touched = self.delete_log_rows(task_id)
         self.connection.execute(delete(state).where(state.c.task_id == task_id))
         return touched
 

@@ -72,7 +72,7 @@ def _event(letter: DeadLetter) -> EventEnvelope:
 
 def retry(stream: DeadLetterStream, transaction: Transaction,
           after_commit: Callable[[Iterable[dt.date]], None], entry_id: str, *,
-          force: bool = False, name: str = PROJECTION_NAME) -> Retried:
+          force: bool = False, name: str = PROJECTION_NAME, timezone: str = "UTC") -> Retried:
     """Apply a dead-lettered event exactly once, then remove it from the dead letters."""
     letter = stream.get(entry_id)
     if letter is None:
@@ -89,7 +89,7 @@ def retry(stream: DeadLetterStream, transaction: Transaction,
             applied, message = False, f"event {event.seq} is already applied; entry removed"
         else:
             _check_order(store, event, force)
-            batch = LoggerBatch(store, name)
+            batch = LoggerBatch(store, name, timezone=timezone)
             batch.apply(event)
             batch.flush()
             touched = batch.touched

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from shared.events import EventEnvelope, from_dict, parse_json
+from shared.timezones import local_date
 
 log = logging.getLogger("taskstream.projector")
 
@@ -35,6 +36,7 @@ class ProjectionStore(Protocol):
     def update_task(self, task_id: int, values: Mapping[str, Any]) -> str | None: ...
     def update_log_row(self, task_id: int, day: dt.date, values: Mapping[str, Any]) -> bool: ...
     def add_audit(self, row: Mapping[str, Any]) -> None: ...
+    def delete_log_rows(self, task_id: int) -> set[dt.date]: ...
     def purge_task(self, task_id: int) -> set[dt.date]: ...
     def transfer(self, day: dt.date, at: dt.datetime) -> int: ...
     def record_skip(self, name: str, seq: int, error: str) -> None: ...
@@ -50,9 +52,9 @@ def task_values(data: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def day_of(event: EventEnvelope) -> dt.date:
-    """The UTC calendar day an event happened on."""
-    return event.occurred_at.astimezone(dt.UTC).date()
+def day_of(event: EventEnvelope, timezone: str) -> dt.date:
+    """The calendar day an event happened on in the transfer's time zone."""
+    return local_date(event.occurred_at, timezone)
 
 
 def new_task_row(event: EventEnvelope) -> dict[str, Any]:
@@ -72,7 +74,8 @@ def _task_id(event: EventEnvelope) -> int:
     return event.task_id
 
 
-def _touch(store: ProjectionStore, event: EventEnvelope, values: dict[str, Any]) -> set[dt.date]:
+def _touch(store: ProjectionStore, event: EventEnvelope, values: dict[str, Any], timezone: str,
+           ) -> set[dt.date]:
     """Update the replica and that day's TaskLogger row; audit a status change."""
     task_id = _task_id(event)
     replica = dict(values, updated_at=event.occurred_at)
@@ -88,33 +91,40 @@ def _touch(store: ProjectionStore, event: EventEnvelope, values: dict[str, Any])
             "new_status": new_status, "timestamp": event.occurred_at,
             "modified_by": event.actor.username if event.actor else None,
         })
-    day = day_of(event)
+    day = day_of(event, timezone)
     return {day} if store.update_log_row(task_id, day, values) else set()
 
 
-def task_updated(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+def task_updated(store: ProjectionStore, event: EventEnvelope, timezone: str) -> set[dt.date]:
     """Apply the changed fields."""
-    return _touch(store, event, task_values(event.data.get("changes") or {}))
+    return _touch(store, event, task_values(event.data.get("changes") or {}), timezone)
 
 
-def task_status_changed(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+def task_status_changed(store: ProjectionStore, event: EventEnvelope, timezone: str,
+                        ) -> set[dt.date]:
     """Apply a status change and audit it."""
-    return _touch(store, event, {"status": str(event.data["new_status"])})
+    return _touch(store, event, {"status": str(event.data["new_status"])}, timezone)
 
 
-def task_soft_deleted(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
-    """Hide the task from later transfers; rows already logged stay."""
-    store.update_task(_task_id(event), {"deleted": True, "updated_at": event.occurred_at})
-    return set()
+def task_soft_deleted(store: ProjectionStore, event: EventEnvelope, timezone: str,
+                      ) -> set[dt.date]:
+    """Keep the task out of later transfers and its logged days out of every read.
+
+    Its replica (marked deleted) and its audit entries stay; its TaskLogger rows go.
+    """
+    task_id = _task_id(event)
+    store.update_task(task_id, {"deleted": True, "updated_at": event.occurred_at})
+    return store.delete_log_rows(task_id)
 
 
-def task_purged(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
+def task_purged(store: ProjectionStore, event: EventEnvelope, timezone: str) -> set[dt.date]:
     """Delete the replica; the database cascade removes its log rows and audit entries."""
     return store.purge_task(_task_id(event))
 
 
-def daily_transfer(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]:
-    """Copy every live active task into the day's TaskLogger, once per task and day."""
+def daily_transfer(store: ProjectionStore, event: EventEnvelope, timezone: str,
+                   ) -> set[dt.date]:
+    """Copy every live active task not yet in the day's TaskLogger into it (once per day)."""
     day = dt.date.fromisoformat(str(event.data["date"]))
     count = store.transfer(day, event.occurred_at)
     log.info("Transferred %d active tasks from TaskManager to TaskLogger", count,
@@ -122,7 +132,8 @@ def daily_transfer(store: ProjectionStore, event: EventEnvelope) -> set[dt.date]
     return {day} if count else set()
 
 
-HANDLERS: dict[str, Callable[[ProjectionStore, EventEnvelope], set[dt.date]]] = {
+# Each handler gets the transfer's time zone, which says on which day an event happened.
+HANDLERS: dict[str, Callable[[ProjectionStore, EventEnvelope, str], set[dt.date]]] = {
     "TaskUpdated": task_updated,
     "TaskStatusChanged": task_status_changed,
     "TaskSoftDeleted": task_soft_deleted,
@@ -139,9 +150,11 @@ class LoggerBatch:
     PostgreSQL as one array, which reads the columns out of them.
     """
 
-    def __init__(self, store: ProjectionStore, name: str = PROJECTION_NAME) -> None:
+    def __init__(self, store: ProjectionStore, name: str = PROJECTION_NAME, *,
+                 timezone: str = "UTC") -> None:
         self.store = store
         self.name = name
+        self.timezone = timezone
         self.checkpoint = store.lock_checkpoint(name)
         self.created: list[dict[str, Any]] = []
         self.created_encoded: list[str] = []
@@ -168,7 +181,7 @@ class LoggerBatch:
         if handler is None:
             log.info("skipping event %d of unknown type %s", event.seq, event.type)
             return
-        self.touched |= handler(self.store, event)
+        self.touched |= handler(self.store, event, self.timezone)
 
     def skip(self, seq: int, error: str) -> None:
         """Record that the event `seq` is passed over (dead-lettered), in this transaction."""
@@ -199,16 +212,17 @@ class LoggerProjection:
     """The consumer's view of the logger projections: batches that commit with checkpoints."""
 
     def __init__(self, transaction: Transaction, after_commit: AfterCommit,
-                 name: str = PROJECTION_NAME) -> None:
+                 name: str = PROJECTION_NAME, *, timezone: str = "UTC") -> None:
         self.transaction = transaction
         self.after_commit = after_commit
         self.name = name
+        self.timezone = timezone
 
     @contextmanager
     def batch(self) -> Iterator[LoggerBatch]:
         """Open a transaction; after it commits, tell readers which days changed."""
         with self.transaction() as store:
-            batch = LoggerBatch(store, self.name)
+            batch = LoggerBatch(store, self.name, timezone=self.timezone)
             yield batch
             batch.flush()
         if batch.touched:

@@ -82,7 +82,7 @@ class ShadowBuilder:
     def __init__(self, engine: Engine, schema: str, live: str, source: EventSource, *,
                  name: str = PROJECTION_NAME, batch_size: int = 5000,
                  progress: ProgressSink | None = None, progress_every: float = 2.0,
-                 verb: str = "rebuilt") -> None:
+                 verb: str = "rebuilt", timezone: str = "UTC") -> None:
         self.engine = engine
         self.schema = schema
         self.live = live
@@ -92,6 +92,7 @@ class ShadowBuilder:
         self.progress = progress or (lambda _: None)
         self.progress_every = progress_every
         self.verb = verb
+        self.timezone = timezone
         self.applied = 0
         with engine.connect() as connection:
             sequence = shadow.serial_sequence(connection, live, "task_logger")
@@ -150,7 +151,7 @@ class ShadowBuilder:
         """
         with shadow.in_schema(connection, self.schema):
             store = shadow.ShadowProjectionStore(connection, self.live, self.id_sequence)
-            batch = LoggerBatch(store, self.name)
+            batch = LoggerBatch(store, self.name, timezone=self.timezone)
             fresh = [e for e in events if e[0] > batch.checkpoint]
             if not fresh:
                 return
@@ -199,7 +200,7 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             after_swap: Callable[[Rebuilt, set], None] = lambda *_: None,
             restart: bool = False, batch_size: int = 5000,
             progress: ProgressSink | None = None, schema: str = REBUILD_SCHEMA,
-            name: str = PROJECTION_NAME) -> Rebuilt:
+            name: str = PROJECTION_NAME, timezone: str = "UTC") -> Rebuilt:
     """Rebuild the projection into `schema`, resuming a crashed run, then swap it in.
 
     `after_swap(result, dates)` runs after the swap committed, with every TaskLogger date
@@ -215,7 +216,7 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             if not shadow.schema_exists(connection, schema):
                 shadow.create_shadow(connection, schema, live)
         builder = ShadowBuilder(engine, schema, live, source, name=name,
-                                batch_size=batch_size, progress=progress)
+                                batch_size=batch_size, progress=progress, timezone=timezone)
         resumed_from = builder.checkpoint()
         while (head := source.head()) - builder.checkpoint() > batch_size:
             builder.build_until(head)
@@ -237,7 +238,7 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
 
 def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size: int = 5000,
            progress: ProgressSink | None = None, show: int = 10,
-           schema: str = VERIFY_SCHEMA, name: str = PROJECTION_NAME
+           schema: str = VERIFY_SCHEMA, name: str = PROJECTION_NAME, timezone: str = "UTC",
            ) -> list[shadow.TableDifference]:
     """Compare the live tables with a fresh rebuild at the same checkpoint."""
     _locked(lock, "verify")
@@ -247,7 +248,8 @@ def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size
             shadow.drop_schema(connection, schema)
             shadow.create_shadow(connection, schema, live)
         builder = ShadowBuilder(engine, schema, live, source, name=name,
-                                batch_size=batch_size, progress=progress, verb="replayed")
+                                batch_size=batch_size, progress=progress, verb="replayed",
+                                timezone=timezone)
         builder.build_until(read_checkpoint(engine, name)[0])
         with engine.begin() as connection:
             live_checkpoint = shadow.lock_live_checkpoint(connection, live, name)

@@ -53,12 +53,13 @@ def events() -> EventFactory:
 
 
 def sql_consumer(engine: Engine, bus: RedisStreamBus, name: str = "p1",
-                 cache: DatePageCache | None = None, **options: object) -> StreamConsumer:
+                 cache: DatePageCache | None = None, timezone: str = "UTC",
+                 **options: object) -> StreamConsumer:
     """A projector consumer (no applier lock) on a database and stream."""
     settings = ConsumerOptions(group="logger", consumer=name, block_ms=0,
                                retry_delay_seconds=0, **options)  # type: ignore[arg-type]
     after_commit = bump_quietly(cache) if cache else (lambda days: None)
-    projection = LoggerProjection(sql_transaction(engine), after_commit)
+    projection = LoggerProjection(sql_transaction(engine), after_commit, timezone=timezone)
     bus.ensure_group("logger")
     return StreamConsumer(bus, projection, settings)
 
@@ -68,8 +69,8 @@ def make_consumer(engine: Engine, bus: RedisStreamBus, cache: DatePageCache
                   ) -> Callable[..., StreamConsumer]:
     """Factory of projector consumers on the test's stream and database."""
 
-    def make(name: str = "p1", **options: object) -> StreamConsumer:
-        return sql_consumer(engine, bus, name, cache, **options)
+    def make(name: str = "p1", timezone: str = "UTC", **options: object) -> StreamConsumer:
+        return sql_consumer(engine, bus, name, cache, timezone, **options)
 
     return make
 

@@ -49,9 +49,57 @@ def test_the_transfer_delivered_twice_makes_one_row_per_task(bus, engine, events
     consumer.handle(bus.range(3, 4, 10))
     assert table(engine, "SELECT task_id, date FROM task_logger ORDER BY task_id") == [
         (1, DAY), (2, DAY)]
+    assert bus.dead_letter_count() == 0
+    assert table(engine, "SELECT last_seq FROM projection_checkpoints") == [(4,)]
     messages = [r.getMessage() for r in caplog.records if "Transferred" in r.getMessage()]
     assert messages == ["Transferred 2 active tasks from TaskManager to TaskLogger",
                         "Transferred 0 active tasks from TaskManager to TaskLogger"]
+
+
+def test_a_second_transfer_of_a_day_adds_the_tasks_active_since(bus, engine, events,
+                                                                make_consumer, caplog):
+    caplog.set_level(logging.INFO, "taskstream.projector")
+    bus.publish([events.created(1), events.created(2, status="completed"), events.transfer(),
+                 events.created(3), events.status(2, "completed", "in_progress"),
+                 events.status(1, "active", "completed", at=LATER), events.transfer()])
+    drain(make_consumer())
+    assert table(engine, "SELECT task_id, date, status FROM task_logger ORDER BY task_id") == [
+        (1, DAY, "completed"), (2, DAY, "in_progress"), (3, DAY, "active")]
+    messages = [r.getMessage() for r in caplog.records if "Transferred" in r.getMessage()]
+    assert messages == ["Transferred 1 active tasks from TaskManager to TaskLogger",
+                        "Transferred 2 active tasks from TaskManager to TaskLogger"]
+
+
+def test_a_change_in_the_evening_updates_the_row_of_that_day_in_the_transfer_zone(
+        bus, engine, events, make_consumer):
+    evening = dt.datetime(2025, 4, 6, 2, 30, tzinfo=dt.UTC)  # 19:30 on April 5th in LA
+    bus.publish([events.created(1), events.created(2), events.transfer(),
+                 events.transfer(NEXT_DAY.date()),
+                 events.status(1, "active", "completed", at=evening),
+                 events.updated(2, at=evening, title="Renamed")])
+    drain(make_consumer(timezone="America/Los_Angeles"))
+    assert table(engine, "SELECT task_id, date, title, status FROM task_logger "
+                         "ORDER BY task_id, date") == [
+        (1, DAY, "Task 1", "completed"), (1, NEXT_DAY.date(), "Task 1", "active"),
+        (2, DAY, "Renamed", "active"), (2, NEXT_DAY.date(), "Task 2", "active")]
+
+
+def test_a_soft_deleted_task_leaves_every_day_and_keeps_its_audit(bus, engine, events, cache,
+                                                                  make_consumer):
+    bus.publish([events.created(1), events.created(2), events.transfer(),
+                 events.transfer(NEXT_DAY.date()), events.status(1, "active", "in_progress")])
+    consumer = make_consumer()
+    drain(consumer)
+    generations = [cache.lookup(day, 1, 20)[0] for day in (DAY, NEXT_DAY.date())]
+    bus.publish([events.soft_deleted(1)])
+    drain(consumer)
+    assert table(engine, "SELECT task_id, date FROM task_logger ORDER BY date") == [
+        (2, DAY), (2, NEXT_DAY.date())]
+    assert table(engine, "SELECT task_id, deleted FROM task_state ORDER BY task_id") == [
+        (1, True), (2, False)]
+    assert table(engine, "SELECT task_id, new_status FROM audit_log") == [(1, "in_progress")]
+    assert [cache.lookup(day, 1, 20)[0] for day in (DAY, NEXT_DAY.date())] == [
+        generation + 1 for generation in generations]
 
 
 def test_a_change_after_the_transfer_shows_in_that_days_row_and_the_audit(
@@ -94,7 +142,7 @@ def test_soft_deleted_and_finished_tasks_are_not_transferred(bus, engine, events
                  events.transfer(NEXT_DAY.date())])
     drain(make_consumer())
     assert table(engine, "SELECT task_id, date FROM task_logger ORDER BY date, task_id") == [
-        (1, DAY), (2, DAY), (3, DAY), (3, NEXT_DAY.date())]
+        (2, DAY), (3, DAY), (3, NEXT_DAY.date())]  # task 1's row of DAY left with it
 
 
 def test_events_of_unknown_tasks_are_ignored(bus, engine, events, make_consumer):

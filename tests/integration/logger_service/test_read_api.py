@@ -64,6 +64,49 @@ def test_the_date_cache_misses_hits_and_sees_projected_changes(client, bus, even
     assert third.get_json()[0]["status"] == "completed"
 
 
+def test_a_transfer_into_a_cached_day_makes_the_next_read_a_miss_with_the_new_rows(
+        client, bus, events, make_consumer):
+    consumer = make_consumer()
+    bus.publish([events.created(1), events.transfer()])
+    drain(consumer)
+    url = f"/tasks?date={DAY.isoformat()}"
+    client.get(url, headers=member())
+    assert client.get(url, headers=member()).headers["X-Cache"] == "HIT"
+    bus.publish([events.created(2), events.transfer()])  # a second transfer of the day
+    drain(consumer)
+    after = client.get(url, headers=member())
+    assert after.headers["X-Cache"] == "MISS"
+    assert [entry["task_id"] for entry in after.get_json()] == [1, 2]
+    assert after.headers["X-Total-Count"] == "2"
+
+
+def test_a_soft_deleted_task_is_gone_from_every_read_but_the_audit(client, bus, events,
+                                                                   make_consumer):
+    consumer = make_consumer()
+    bus.publish([events.created(1), events.created(2), events.status(1, "active", "in_progress"),
+                 events.transfer(), events.transfer(DAY.replace(day=6))])
+    drain(consumer)
+    day_url = f"/tasks?date={DAY.isoformat()}"
+    client.get(day_url, headers=member())  # cached with task 1 in it
+    entry_ids = [e["id"] for e in client.get("/tasks", headers=member()).get_json()
+                 if e["task_id"] == 1]
+    bus.publish([events.soft_deleted(1)])
+    drain(consumer)
+    for url in (day_url, f"{day_url}&per_page=5", "/tasks", "/tasks?date=2025-04-06"):
+        page = client.get(url, headers=member())
+        assert [e["task_id"] for e in page.get_json()] == [2] * len(page.get_json()), url
+        assert page.headers["X-Total-Count"] == ("2" if url == "/tasks" else "1"), url
+    assert client.get(day_url, headers=member()).headers["X-Cache"] == "HIT"  # re-cached
+    assert len(entry_ids) == 2
+    for entry_id in entry_ids:
+        gone = client.get(f"/task/{entry_id}", headers=member())
+        assert gone.status_code == 404
+        assert gone.get_json() == {"error": "Task log entry not found"}
+    audit = client.get("/audit?task_id=1", headers=TOKENS.headers(role="admin"))
+    assert [(a["previous_status"], a["new_status"]) for a in audit.get_json()] == [
+        ("active", "in_progress")]
+
+
 def test_one_entry_and_an_unknown_one(client, bus, events, make_consumer):
     bus.publish([events.created(1), events.transfer()])
     drain(make_consumer())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import random
 import signal
@@ -21,7 +22,7 @@ from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
 from shared.events import EventEnvelope
-from tests.integration.logger_service.conftest import store, table
+from tests.integration.logger_service.conftest import drain, store, table
 from tests.integration.logger_service.test_projections import snapshot
 from tests.polling import wait_for
 from tests.unit.logger_service.factories import DAY, EventFactory
@@ -163,6 +164,31 @@ def test_verify_names_tampered_and_missing_rows(cli_env, engine, bus, tasks_engi
     assert "audit_log: 0 live rows, 1 rebuilt rows, 1 rows differ" in result.output
     assert "missing in live" in result.output
     assert "task_state: 3 live rows, 3 rebuilt rows, equal" in result.output
+
+
+def test_rebuild_and_verify_replay_in_the_transfer_time_zone(
+        cli_env, engine, bus, tasks_engine, make_consumer, monkeypatch):
+    factory = EventFactory()
+    evening = dt.datetime(2025, 4, 6, 2, 30, tzinfo=dt.UTC)  # April 5th in Los Angeles
+    events = [factory.created(1), factory.created(2), factory.transfer(),
+              factory.transfer(DAY + dt.timedelta(days=1)),
+              factory.status(1, "active", "completed", at=evening), factory.soft_deleted(2)]
+    store(tasks_engine, events)
+    bus.publish(events)
+    drain(make_consumer(timezone="America/Los_Angeles"))
+    before = snapshot(engine)
+    assert [row[:3] for row in before["logger"]] == [(1, "Task 1", "completed"),
+                                                     (1, "Task 1", "active")]
+    monkeypatch.setenv("TRANSFER_TIMEZONE", "America/Los_Angeles")
+    verified = run_cli("projections", "verify")
+    assert verified.exit_code == 0, verified.output
+    rebuilt = run_cli("projections", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert snapshot(engine) == before
+    monkeypatch.setenv("TRANSFER_TIMEZONE", "UTC")
+    differs = run_cli("projections", "verify")
+    assert differs.exit_code == 1
+    assert f"task_logger (task_id=1, date={DAY.isoformat()}): values differ" in differs.output
 
 
 def test_a_second_rebuild_is_refused(cli_env, logger_url, tasks_engine):

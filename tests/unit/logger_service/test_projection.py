@@ -60,11 +60,14 @@ class FakeStore:
         if row["task_id"] in self.tasks:
             self.audit.setdefault(row["event_id"], dict(row))
 
-    def purge_task(self, task_id):
-        self.tasks.pop(task_id, None)
+    def delete_log_rows(self, task_id):
         days = {d for (t, d) in self.log if t == task_id}
         self.log = {k: v for k, v in self.log.items() if k[0] != task_id}
         return days
+
+    def purge_task(self, task_id):
+        self.tasks.pop(task_id, None)
+        return self.delete_log_rows(task_id)
 
     def transfer(self, day, at):
         added = 0
@@ -111,6 +114,28 @@ def test_a_status_change_is_audited_with_the_actor_and_updates_the_day():
     assert (entry["previous_status"], entry["new_status"], entry["modified_by"]) == (
         "active", "completed", "admin")
     assert store.log[(1, DAY)]["status"] == "completed" and batch.touched == {DAY}
+
+
+def test_a_change_updates_the_row_of_its_day_in_the_transfer_time_zone():
+    evening = dt.datetime(2025, 4, 6, 2, 30, tzinfo=dt.UTC)  # 19:30 on April 5th in LA
+    for timezone, day, status in (("America/Los_Angeles", DAY, "completed"),
+                                  ("UTC", None, "active")):
+        made, store = EventFactory(), FakeStore()
+        batch = LoggerBatch(store, timezone=timezone)
+        for event in (made.created(1), made.transfer(),
+                      made.status(1, "active", "completed", at=evening)):
+            batch.apply(event)
+        assert store.log[(1, DAY)]["status"] == status
+        assert batch.touched == {DAY} | ({day} if day else set())
+
+
+def test_a_soft_delete_takes_the_tasks_rows_out_and_touches_their_days():
+    made, store = EventFactory(), FakeStore()
+    next_day = DAY + dt.timedelta(days=1)
+    apply_all(store, [made.created(1), made.created(2), made.transfer(), made.transfer(next_day)])
+    batch = apply_all(store, [made.soft_deleted(1)])
+    assert set(store.log) == {(2, DAY), (2, next_day)}
+    assert batch.touched == {DAY, next_day} and store.tasks[1]["deleted"]
 
 
 def test_unknown_event_types_are_skipped_and_bad_ones_raise():
