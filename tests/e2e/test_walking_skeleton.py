@@ -76,3 +76,41 @@ def test_request_id_travels_to_logs_and_the_event(stack: Stack) -> None:
     events = wait_for(event_of_request, timeout=10, what="the event on the stream")
     assert events[0]["type"] == "TaskCreated"
     assert events[0]["task_id"] == response.json()["id"]
+
+
+def test_a_repeated_transfer_adds_new_tasks_and_a_soft_delete_takes_its_entry_away(
+        stack: Stack) -> None:
+    headers, base, day = stack.login(), stack.base_url, "2001-02-03"
+
+    def create(title: str) -> int:
+        response = stack.session.post(f"{base}/task", headers=headers, json={"title": title})
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    def transfer() -> str:
+        response = stack.session.post(f"{base}/admin/transfer", headers=headers,
+                                      json={"date": day})
+        assert response.status_code == 202, response.text
+        return str(response.json()["event_id"])
+
+    def entries() -> dict[int, list[int]]:
+        response = stack.session.get(f"{base}/tasks", headers=headers,
+                                     params={"date": day, "per_page": 100})
+        found: dict[int, list[int]] = {}
+        for entry in response.json():
+            found.setdefault(entry["task_id"], []).append(entry["id"])
+        return found
+
+    first = create("Logged by the first transfer")
+    first_event = transfer()
+    wait_for(lambda: first in entries(), timeout=30, what="the first transfer")
+    second = create("Logged by the second transfer")
+    assert transfer() != first_event
+    logged = wait_for(lambda: second in entries() and entries(), timeout=30,
+                      what="the second transfer")
+    assert len(logged[first]) == len(logged[second]) == 1
+    deleted = stack.session.delete(f"{base}/task/{first}", headers=headers)
+    assert deleted.status_code == 200, deleted.text
+    wait_for(lambda: first not in entries(), timeout=30, what="the soft delete")
+    gone = stack.session.get(f"{base}/task/{logged[first][0]}", headers=headers)
+    assert gone.status_code == 404 and gone.json() == {"error": "Task log entry not found"}
