@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import builtins
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from shared.logs import DEFAULT_LOG_FORMAT
+from shared.run_state import load_run_state
 
 from shared.timezones import UnknownTimezone, zone
 
@@ -19,9 +27,27 @@ DEPLOYED = ("staging", "production")
 # Values that appear in committed example files; a deployed environment must not run with them.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "admin", "password"})
 
+# The PostgreSQL driver we ship. SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3,
+# which is not installed, so the URLs users paste are pointed at psycopg2 instead.
+DATABASE_DRIVER = "postgresql+psycopg2"
+BARE_DATABASE_SCHEMES = ("postgresql", "postgres")
+
+# gunicorn stops (instead of respawning the worker) when a worker exits with this code.
+GUNICORN_APP_LOAD_ERROR = 4
+
 
 class ConfigError(RuntimeError):
     """Raised when the configuration is missing or unsafe."""
+
+
+@contextmanager
+def exit_on_config_error(code: int = 2) -> Iterator[None]:
+    """At an entry point: turn a ConfigError into one line on stderr and exit `code`."""
+    try:
+        yield
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(code) from None
 
 
 def current_environment() -> str:
@@ -45,6 +71,11 @@ def load_env_file(environment: str, root: Path | None = None) -> Path | None:
     return path
 
 
+def data_dir_path() -> Path:
+    """The folder for local files (`DATA_DIR`, default `.data`), not created."""
+    return Path(os.environ.get("DATA_DIR", "").strip() or ".data")
+
+
 @dataclass(frozen=True)
 class Env:
     """Typed reads of environment variables, with the rules of one environment."""
@@ -53,9 +84,15 @@ class Env:
 
     @classmethod
     def load(cls) -> Env:
-        """Read `TASKSTREAM_ENV`, load its `.env` file and return the reader."""
+        """Read `TASKSTREAM_ENV`, load its `.env` file and return the reader.
+
+        In development, servers started by a running `taskstream run` fill in an unset
+        `DATABASE_URL`/`REDIS_URL`, so operator commands work beside it.
+        """
         name = current_environment()
         load_env_file(name)
+        if name == "dev":
+            load_run_state(data_dir_path())
         return cls(name)
 
     @property
@@ -125,30 +162,68 @@ class Env:
         return value or dev_default
 
     def database_url(self, service: builtins.str) -> builtins.str:
-        """Return the database URL of one service.
+        """Return the database URL of one service, with the driver we ship.
 
         `<SERVICE>_DATABASE_URL` wins; otherwise `DATABASE_URL` names the server and a base
         database name, and each service gets its own database `<base>_<service>`.
         """
-        specific = self.str(f"{service.upper()}_DATABASE_URL")
+        key = f"{service.upper()}_DATABASE_URL"
+        specific = self.str(key)
         if specific:
-            return specific
+            return self._checked_url(key, normalise_database_url(specific, key))
         base = self.str("DATABASE_URL")
         if not base:
-            raise ConfigError(f"DATABASE_URL (or {service.upper()}_DATABASE_URL) is not set")
-        return service_database_url(base, service)
+            raise ConfigError(f"DATABASE_URL (or {key}) is not set")
+        return self._checked_url("DATABASE_URL", service_database_url(base, service))
 
     def redis_url(self) -> builtins.str:
-        """Return the Redis URL, which every environment needs."""
+        """Return the Redis URL (also the Celery broker), which every environment needs."""
         url = self.str("REDIS_URL")
         if not url:
             raise ConfigError("REDIS_URL is not set")
+        return self._checked_url("REDIS_URL", url)
+
+    def _checked_url(self, key: builtins.str, url: builtins.str) -> builtins.str:
+        """Deployed environments refuse a URL whose password is empty or a placeholder.
+
+        A URL with no password at all is accepted: the server may authenticate otherwise
+        (`PGPASSWORD`, `.pgpass`, client certificates, a private network).
+        """
+        password = url_password(url)
+        if self.deployed and password is not None and password.lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError(
+                f"{key} has an empty or placeholder password; set a real one in {self.name}")
         return url
+
+
+def url_password(url: str) -> str | None:
+    """The password a URL carries (in its user part or a `password` query), None if none."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return unquote(parts.password)
+    query = parse_qs(parts.query, keep_blank_values=True).get("password")
+    return query[0] if query else None
+
+
+def parse_database_url(raw: str, key: str = "DATABASE_URL") -> URL:
+    """Parse a database URL, pointing `postgresql://` and `postgres://` at psycopg2."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"{key} is not a database URL (postgresql://user:pass@host/db)") from None
+    if url.drivername in BARE_DATABASE_SCHEMES:
+        url = url.set(drivername=DATABASE_DRIVER)
+    return url
+
+
+def normalise_database_url(raw: str, key: str = "DATABASE_URL") -> str:
+    """The URL with the driver we ship (see `parse_database_url`), as a string."""
+    return parse_database_url(raw, key).render_as_string(hide_password=False)
 
 
 def service_database_url(base: str, service: str) -> str:
     """Derive a service's database URL from the shared `DATABASE_URL`."""
-    url = make_url(base)
+    url = parse_database_url(base)
     stem = url.database or "taskstream"
     return url.set(database=f"{stem}_{service}").render_as_string(hide_password=False)
 
@@ -216,7 +291,7 @@ class CommonSettings:
             redis_url=env.redis_url(),
             namespace=env.str("REDIS_NAMESPACE", "taskstream"),
             log_level=env.str("LOG_LEVEL", "INFO").upper(),
-            log_format=env.str("LOG_FORMAT", "json"),
+            log_format=env.str("LOG_FORMAT", DEFAULT_LOG_FORMAT),
             jwt_issuer=env.str("JWT_ISSUER", "taskstream-auth"),
             jwt_audience=env.str("JWT_AUDIENCE", "taskstream"),
             jwt_algorithm=env.str("JWT_ALGORITHM", "EdDSA"),

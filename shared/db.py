@@ -6,10 +6,10 @@ import logging
 import time
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from shared.config import CommonSettings
+from shared.config import CommonSettings, parse_database_url
 
 log = logging.getLogger("taskstream.db")
 
@@ -29,7 +29,7 @@ def create_db_engine(
 ) -> Engine:
     """Create an engine with a sized, pre-pinged pool and wait until the database answers."""
     engine = create_engine(
-        url,
+        parse_database_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
@@ -60,14 +60,15 @@ def wait_for_database(
                 attempt, attempts, target, reason, delay,
             )
             time.sleep(delay)
-        else:
-            log.info("DB connection established successfully.")
+        else:  # worth a line only after a wait; a first-try success is the normal case
+            log.log(logging.INFO if attempt > 1 else logging.DEBUG,
+                    "DB connection established successfully.")
             return
 
 
 def ensure_database(url: str) -> bool:
     """Create the database named by `url` if it does not exist; return True if created."""
-    target = make_url(url)
+    target = parse_database_url(url)
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -85,7 +86,7 @@ def ensure_database(url: str) -> bool:
 
 def drop_database(url: str) -> None:
     """Drop the database named by `url`, disconnecting its sessions first."""
-    target = make_url(url)
+    target = parse_database_url(url)
     admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:

@@ -1,4 +1,4 @@
-"""JSON log lines that carry the request id of whatever is being handled."""
+"""Log lines (JSON, or text for people) that carry the request id of what is being handled."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TextIO
+
+# JSON lines unless LOG_FORMAT says `text` (`.env.dev` does, for a readable `make run`).
+DEFAULT_LOG_FORMAT = "json"
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_tag"}
 
 
 class RequestIdFilter(logging.Filter):
@@ -47,15 +51,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    """Send the root logger to stdout, as JSON lines (or plain text for `fmt="text"`)."""
-    handler = logging.StreamHandler(sys.stdout)
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, service, logger, message and the request id, if any."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__(
+            f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s%(request_tag)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record, adding `[request_id]` when there is one."""
+        request_id = getattr(record, "request_id", None)
+        record.request_tag = f" [{request_id}]" if request_id else ""
+        return super().format(record)
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = DEFAULT_LOG_FORMAT,
+                      stream: TextIO | None = None) -> None:
+    """Send the root logger to stdout (or `stream`), as JSON lines or, for `text`, plain."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.addFilter(RequestIdFilter())
-    if fmt == "text":
-        handler.setFormatter(logging.Formatter(
-            f"%(asctime)s %(levelname)s {service} [%(request_id)s] %(name)s: %(message)s"))
-    else:
-        handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(TextFormatter(service) if fmt == "text" else JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

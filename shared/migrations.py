@@ -8,12 +8,14 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool
 
+from shared.config import normalise_database_url
+
 
 def alembic_config(migrations_dir: Path, url: str) -> Config:
     """Build the Alembic config for one service's migrations folder and database."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", normalise_database_url(url).replace("%", "%%"))
     return config
 
 
@@ -30,7 +32,7 @@ def run_env(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(url, poolclass=pool.NullPool)  # type: ignore[arg-type]
+    engine = create_engine(normalise_database_url(str(url)), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata)
         with context.begin_transaction():

@@ -11,11 +11,12 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from services.auth_service.adapters.passwords import Argon2Passwords
+from services.auth_service.api.schemas import credential_problems
 from services.auth_service.config import data_dir
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
-from shared.config import Env
+from shared.config import ConfigError, Env
 from shared.db import create_db_engine
 
 PASSWORD_FILE = "admin-password"
@@ -37,17 +38,32 @@ def auth_database(env: Env) -> Iterator[Callable[[], UnitOfWork]]:
 
 def ensure_admin(env: Env) -> str:
     """Create the first admin unless an active one exists; return how, in one sentence."""
-    username = env.str("ADMIN_USERNAME", "admin") or "admin"
-    password = env.secret("ADMIN_PASSWORD") if env.str("ADMIN_PASSWORD") else ""
+    username, password = admin_credentials(env)
     with auth_database(env) as uow:
-        return bootstrap_admin(uow, Argon2Passwords(), username, password, data_dir(env))
+        return bootstrap_admin(uow, Argon2Passwords(), username, password, data_dir(env),
+                               generate=not env.deployed)
+
+
+def admin_credentials(env: Env) -> tuple[str, str]:
+    """`ADMIN_USERNAME` and `ADMIN_PASSWORD`, held to the rules `create-admin` applies."""
+    username = env.str("ADMIN_USERNAME", "admin") or "admin"
+    password = env.str("ADMIN_PASSWORD")
+    if password and env.deployed:
+        env.secret("ADMIN_PASSWORD")  # refuses a placeholder
+    names = {"username": "ADMIN_USERNAME", "password": "ADMIN_PASSWORD"}
+    for field, problem in credential_problems(username, password or None).items():
+        raise ConfigError(f"{names[field]} does not meet the account rules: {problem}")
+    return username, password
 
 
 def bootstrap_admin(uow: Callable[[], UnitOfWork], passwords: Argon2Passwords, username: str,
-                    password: str, directory: Path) -> str:
+                    password: str, directory: Path, *, generate: bool = True) -> str:
     """Create the admin, generating a password into `directory` when none is given."""
     if accounts.admin_exists(uow()):
         return "an admin already exists (unchanged)"
+    if not password and not generate:
+        raise ConfigError("ADMIN_PASSWORD is not set: staging and production create the "
+                          "first admin only with a password given to them")
     chosen = password or secrets.token_urlsafe(24)
     try:
         accounts.create_user(uow(), passwords, username, chosen, role="admin")

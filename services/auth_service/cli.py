@@ -13,7 +13,7 @@ from services.auth_service.adapters.keys import (
     rotate_keys,
 )
 from services.auth_service.adapters.passwords import Argon2Passwords
-from services.auth_service.api.schemas import RegistrationSchema
+from services.auth_service.api.schemas import credential_problems
 from services.auth_service.bootstrap import auth_database
 from services.auth_service.config import access_token_ttl, key_directory, key_retention
 from services.auth_service.service_layer import accounts
@@ -32,10 +32,9 @@ def create_admin(username: str | None, password: str | None, force: bool) -> Non
     username = username or env.str("ADMIN_USERNAME", "admin") or "admin"
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problems = RegistrationSchema().validate({"username": username, "password": password})
+    problems = credential_problems(username, password)
     if problems:
-        raise click.UsageError("; ".join(f"{field}: {' '.join(map(str, text))}"
-                                         for field, text in problems.items()))
+        raise click.UsageError("; ".join(f"{field}: {text}" for field, text in problems.items()))
     with auth_database(env) as uow:
         try:
             accounts.create_user(uow(), Argon2Passwords(), username, password, role="admin")

@@ -31,6 +31,14 @@ class RegistrationSchema(Schema):
     password = fields.String(required=True, load_only=True, validate=PASSWORD_RULES)
 
 
+def credential_problems(username: str, password: str | None) -> dict[str, str]:
+    """What the account rules find wrong with a username and (if given) password, by field."""
+    given = {"username": username} if password is None else {"username": username,
+                                                              "password": password}
+    problems = RegistrationSchema().validate(given, partial=password is None)
+    return {field: " ".join(map(str, text)) for field, text in problems.items()}
+
+
 class NewUserSchema(RegistrationSchema):
     """A user created by an administrator."""
 

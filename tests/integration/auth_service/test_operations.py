@@ -60,9 +60,27 @@ def test_ensure_admin_uses_admin_password(auth_env: Path, monkeypatch, client):
 
 
 def test_production_refuses_a_placeholder_admin_password(auth_env: Path, monkeypatch):
-    monkeypatch.setenv("ADMIN_PASSWORD", "admin")
-    with pytest.raises(ConfigError):
+    monkeypatch.setenv("ADMIN_PASSWORD", "change-me")  # long enough for the account rules
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be set to a real secret"):
         ensure_admin(Env("production"))
+
+
+@pytest.mark.parametrize(("variable", "value"), [("ADMIN_PASSWORD", "short"),
+                                                 ("ADMIN_USERNAME", "a b")])
+@pytest.mark.parametrize("environment", ["dev", "production"])
+def test_admin_settings_meet_the_rules_create_admin_applies(auth_env: Path, monkeypatch,
+                                                             variable: str, value: str,
+                                                             environment: str):
+    monkeypatch.setenv("ADMIN_PASSWORD", "long-enough-pw")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"^{variable} does not meet the account rules"):
+        ensure_admin(Env(environment))
+
+
+def test_deployed_environments_need_admin_password_for_the_first_admin(auth_env: Path, client):
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD is not set"):
+        ensure_admin(Env("staging"))
+    assert not (auth_env / "admin-password").exists()
 
 
 def test_create_admin_command(auth_env: Path, client):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from services.auth_service.bootstrap import bootstrap_admin
 from services.auth_service.service_layer import accounts, sessions
+from shared.config import ConfigError
 
 
 def test_generated_password_goes_to_a_private_file(tmp_path: Path, uow, passwords, policy):
@@ -38,3 +41,12 @@ def test_a_member_named_like_the_admin_is_not_promoted(tmp_path: Path, uow, pass
     accounts.create_user(uow, passwords, "admin", "squatter-password")
     note = bootstrap_admin(uow, passwords, "admin", "", tmp_path)
     assert "create-admin" in note and uow.users.get(1).role == "member"
+
+
+def test_without_generation_a_missing_password_is_refused(tmp_path: Path, uow, passwords):
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD is not set"):
+        bootstrap_admin(uow, passwords, "admin", "", tmp_path, generate=False)
+    assert uow.users.count() == 0 and not (tmp_path / "admin-password").exists()
+    accounts.create_user(uow, passwords, "root", "root-password", role="admin")
+    assert bootstrap_admin(uow, passwords, "admin", "", tmp_path, generate=False) == (
+        "an admin already exists (unchanged)")

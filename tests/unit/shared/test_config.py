@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, Env, current_environment, load_env_file
+from shared.config import (
+    ConfigError,
+    Env,
+    current_environment,
+    load_env_file,
+    normalise_database_url,
+    service_database_url,
+)
 
 
 def test_environment_names_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,8 +67,8 @@ def test_each_service_gets_its_own_database(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://u:p%40ss@db:5432/taskstream")
     monkeypatch.delenv("TASKS_DATABASE_URL", raising=False)
     assert env.database_url("tasks") == "postgresql+psycopg2://u:p%40ss@db:5432/taskstream_tasks"
-    monkeypatch.setenv("TASKS_DATABASE_URL", "postgresql://elsewhere/t")
-    assert env.database_url("tasks") == "postgresql://elsewhere/t"
+    monkeypatch.setenv("TASKS_DATABASE_URL", "postgresql+psycopg2://elsewhere/t")
+    assert env.database_url("tasks") == "postgresql+psycopg2://elsewhere/t"
 
 
 def test_missing_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,3 +85,66 @@ def test_production_refuses_missing_or_placeholder_secrets(monkeypatch: pytest.M
     with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be set to a real secret"):
         Env("production").secret("ADMIN_PASSWORD")
     assert Env("dev").secret("ADMIN_PASSWORD", "dev-default") in {value, "dev-default"}
+
+
+@pytest.mark.parametrize("pasted", ["postgresql://u:p%40ss@db:5432/base",
+                                    "postgres://u:p%40ss@db:5432/base",
+                                    "postgresql+psycopg2://u:p%40ss@db:5432/base"])
+def test_a_pasted_postgresql_url_uses_the_driver_we_ship(monkeypatch: pytest.MonkeyPatch,
+                                                         pasted: str) -> None:
+    shipped = "postgresql+psycopg2://u:p%40ss@db:5432/base"
+    assert normalise_database_url(pasted) == shipped
+    assert service_database_url(pasted, "logger") == shipped + "_logger"
+    monkeypatch.setenv("DATABASE_URL", pasted)
+    monkeypatch.setenv("AUTH_DATABASE_URL", pasted)
+    monkeypatch.delenv("TASKS_DATABASE_URL", raising=False)
+    assert Env("test").database_url("tasks") == shipped + "_tasks"
+    assert Env("test").database_url("auth") == shipped
+
+
+def test_another_driver_is_left_alone() -> None:
+    url = "postgresql+psycopg://u@db/base"
+    assert normalise_database_url(url) == url
+
+
+def test_an_unparsable_database_url_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGGER_DATABASE_URL", "db.internal:5432")
+    with pytest.raises(ConfigError, match=r"^LOGGER_DATABASE_URL is not a database URL"):
+        Env("test").database_url("logger")
+
+
+WEAK_URLS = [
+    ("DATABASE_URL", "postgresql://taskstream:change-me@db.internal/taskstream", "tasks"),
+    ("DATABASE_URL", "postgresql://taskstream:@db.internal/taskstream", "auth"),
+    ("TASKS_DATABASE_URL", "postgresql://taskstream:Secret@db.internal/t", "tasks"),
+    ("REDIS_URL", "redis://:change-me@redis.internal:6379/0", None),
+    ("REDIS_URL", "redis://default:@redis.internal:6379/0", None),
+    ("REDIS_URL", "redis://redis.internal:6379/0?password=changeme", None),
+]
+
+
+@pytest.mark.parametrize(("key", "url", "service"), WEAK_URLS)
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_deployed_environments_refuse_placeholder_passwords_in_urls(
+        monkeypatch: pytest.MonkeyPatch, key: str, url: str, service: str | None,
+        environment: str) -> None:
+    for name in ("DATABASE_URL", "TASKS_DATABASE_URL", "AUTH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(key, url)
+    env = Env(environment)
+    with pytest.raises(ConfigError, match=rf"^{key} has an empty or placeholder password"):
+        env.database_url(service) if service else env.redis_url()
+    dev = Env("dev")
+    assert dev.database_url(service) if service else dev.redis_url()
+
+
+@pytest.mark.parametrize("url", ["postgresql://taskstream:s3cr3t-Pa55@db.internal/taskstream",
+                                 "postgresql://taskstream@db.internal/taskstream"])
+def test_deployed_environments_accept_real_or_no_passwords(monkeypatch: pytest.MonkeyPatch,
+                                                           url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("AUTH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://redis.internal:6379/0")
+    env = Env("production")
+    assert env.database_url("auth").endswith("/taskstream_auth")
+    assert env.redis_url() == "redis://redis.internal:6379/0"
