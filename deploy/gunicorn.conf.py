@@ -20,6 +20,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn >= 25's control socket (for `gunicornc`) defaults to one path per user, so the
+# four masters of `make run` would take it from each other; we stop and reload by signals.
+control_socket_disable = True
 
 
 def child_exit(_server, worker):  # type: ignore[no-untyped-def]

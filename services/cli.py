@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sys
 from importlib import import_module
+from typing import Any
 
 import click
+import redis
 
 from services.registry import DATABASE_SERVICES, migrate_all
-from shared.config import Env
-from shared.logs import configure_logging
+from shared.config import Env, exit_on_config_error
+from shared.db import DatabaseUnavailable
+from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
 
 # Each service contributes its own commands from `<package>.cli.COMMANDS`.
 SERVICE_CLIS = (
@@ -20,11 +24,25 @@ SERVICE_CLIS = (
 )
 
 
-@click.group()
+class TaskstreamGroup(click.Group):
+    """A command group whose configuration and connection errors end in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a ConfigError or an unreachable server is one line, not a trace."""
+        with exit_on_config_error():
+            try:
+                return super().invoke(ctx)
+            except (DatabaseUnavailable, redis.ConnectionError) as exc:
+                raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+
+
+@click.group(cls=TaskstreamGroup)
 def main() -> None:
     """Operate Taskstream: migrations, admin, events, projections, transfer, run."""
     env = Env.load()
-    configure_logging("cli", level=env.str("LOG_LEVEL", "INFO"), fmt="text")
+    # Logs go to stderr, so that what a command prints (`--json`, `events show`) stays clean.
+    configure_logging("cli", level=env.str("LOG_LEVEL", "INFO"),
+                      fmt=env.str("LOG_FORMAT", DEFAULT_LOG_FORMAT), stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

@@ -7,13 +7,59 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import redis
 
+from shared.config import normalise_database_url
+
 log = logging.getLogger("taskstream.embedded")
+
+CHATTER_LOG = "embedded.log"  # beside the servers' data folders, e.g. .data/embedded.log
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    logging.getLogger("pgserver").warning("%s: %s", category.__name__, message)
+
+
+@contextmanager
+def chatter_to(path: Path) -> Iterator[None]:
+    """Send pgserver's log and whatever is written to fds 1 and 2 meanwhile to `path`.
+
+    pgserver logs every initdb and pg_ctl command line with its output, and importing it
+    can warn on stderr; none of that is for the terminal.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chatter = logging.getLogger("pgserver")
+    if not any(isinstance(h, logging.FileHandler) for h in chatter.handlers):
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        chatter.addHandler(handler)
+        chatter.propagate = False  # also after the server is up: pgserver logs at exit
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab") as log_file, warnings.catch_warnings():
+        warnings.showwarning = _log_warning
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def free_port() -> int:
@@ -30,28 +76,35 @@ class EmbeddedPostgres:
     data_dir: Path
     url: str = ""
 
+    @property
+    def chatter_log(self) -> Path:
+        """Where initdb's and pg_ctl's output goes."""
+        return self.data_dir.parent / CHATTER_LOG
+
     def start(self) -> str:
         """Initialise (first time) and start the server; return its URL."""
-        import pgserver
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(self.data_dir, cleanup_mode=None)
-        raw = server.get_uri("taskstream")
+        with chatter_to(self.chatter_log):
+            import pgserver
+
+            server = pgserver.get_server(self.data_dir, cleanup_mode=None)
         # pgserver's URI is postgresql://postgres:@/taskstream?host=<socket dir>
-        self.url = raw.replace("postgresql://", "postgresql+psycopg2://", 1)
+        self.url = normalise_database_url(server.get_uri("taskstream"))
         return self.url
 
     def stop(self) -> None:
         """Stop the server (fast shutdown), waiting until it has exited."""
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-
         if not (self.data_dir / "postmaster.pid").exists():
             return
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
         user = "pgserver" if os.geteuid() == 0 else None
         try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
+            with chatter_to(self.chatter_log):
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=user)
         except subprocess.CalledProcessError as exc:
-            log.warning("embedded PostgreSQL did not stop cleanly: %s", exc)
+            log.warning("embedded PostgreSQL did not stop cleanly (see %s): %s",
+                        self.chatter_log, exc)
 
 
 @dataclass

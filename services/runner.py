@@ -10,59 +10,114 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from services.embedded import EmbeddedPostgres, EmbeddedRedis
+import requests
+
+from services.embedded import CHATTER_LOG, EmbeddedPostgres, EmbeddedRedis
 from services.registry import migrate_all
-from shared.config import Env
+from shared.config import Env, data_dir_path
+from shared.run_state import remove_run_state, write_run_state
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+READY_TIMEOUT_SECONDS = 120.0
 
 
 def data_dir(env: Env) -> Path:
     """The folder for embedded servers, keys and schedules (`DATA_DIR`, default `.data`)."""
-    path = Path(env.str("DATA_DIR", ".data")).resolve()
+    path = data_dir_path().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def start_servers(env: Env, root: Path) -> list[EmbeddedPostgres | EmbeddedRedis]:
-    """Start the embedded servers that the environment does not name, exporting their URLs."""
-    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+Servers = dict[str, EmbeddedPostgres | EmbeddedRedis]  # by the variable naming each one
+
+
+def start_servers(env: Env, root: Path, started: Servers) -> None:
+    """Start the embedded servers the environment does not name, export their URLs and
+    add them to `started` (as each one starts, so a failure still stops the first)."""
     if not env.str("DATABASE_URL"):
         postgres = EmbeddedPostgres(root / "pg")
         os.environ["DATABASE_URL"] = postgres.start()
-        started.append(postgres)
-        print(f"Embedded PostgreSQL: {os.environ['DATABASE_URL']}", flush=True)
+        started["DATABASE_URL"] = postgres
     if not env.str("REDIS_URL"):
         redis_server = EmbeddedRedis(root / "redis", port=env.int("EMBEDDED_REDIS_PORT", 0))
         os.environ["REDIS_URL"] = redis_server.start()
-        started.append(redis_server)
-        print(f"Embedded Redis: {os.environ['REDIS_URL']}", flush=True)
-    return started
+        started["REDIS_URL"] = redis_server
+    if started:
+        names = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}
+        print(f"Started embedded {' and '.join(names[key] for key in started)} under {root} "
+              f"(their output: {root / CHATTER_LOG})", flush=True)
 
 
 def prepare(env: Env) -> str:
     """Migrate every database and make sure an admin exists; return how it was made."""
-    for line in migrate_all(env):
-        print(f"Database {line}", flush=True)
-    from services.auth_service.bootstrap import ensure_admin
+    from services.auth_service.bootstrap import admin_credentials, ensure_admin
 
+    admin_credentials(env)  # refuse a weak ADMIN_PASSWORD before creating anything
+    print(f"Databases: {', '.join(migrate_all(env))}", flush=True)
     return ensure_admin(env)
 
 
-def banner(env: Env, admin_note: str) -> str:
-    """What a developer needs to know once everything is starting."""
+def banner(env: Env, admin_note: str, ready: bool) -> str:
+    """What a developer needs to know: where the API is and how to log in."""
     gateway = f"http://localhost:{env.int('GATEWAY_PORT', 5000)}"
+    username = env.str("ADMIN_USERNAME", "admin") or "admin"
+    state = "is ready" if ready else "is starting (not ready yet: see the lines above)"
     return (
-        f"\nTaskstream is starting.\n  API:  {gateway}\n  Docs: {gateway}/docs "
-        f"(OpenAPI: {gateway}/openapi.json)\n  Admin: {admin_note}\n"
+        f"\nTaskstream {state}.\n"
+        f"  API:    {gateway}\n"
+        f"  Docs:   {gateway}/docs (OpenAPI: {gateway}/openapi.json)\n"
+        f"  Admin:  {admin_note}\n"
+        f"  Log in: curl -s {gateway}/auth/login -H 'Content-Type: application/json' \\\n"
+        f"            -d '{{\"username\": \"{username}\", \"password\": "
+        f"\"{password_hint(env)}\"}}'\n"
+        "  Operator commands (`taskstream --help`) work from another terminal in this folder.\n"
         "Press Ctrl-C to stop everything.\n"
     )
 
 
-def run_processes(procfile: str) -> int:
+def password_hint(env: Env) -> str:
+    """What to put as the admin's password in the login example."""
+    from services.auth_service.bootstrap import PASSWORD_FILE
+
+    generated = data_dir_path() / PASSWORD_FILE
+    if env.str("ADMIN_PASSWORD"):
+        return "<ADMIN_PASSWORD>"
+    if generated.is_file():
+        return f"'\"$(cat {generated})\"'"
+    return "<the admin's password>"
+
+
+def gateway_ready(env: Env) -> Callable[[], bool]:
+    """A probe: does the gateway answer `/readyz` with 200?"""
+    url = f"http://127.0.0.1:{env.int('GATEWAY_PORT', 5000)}/readyz"
+
+    def probe() -> bool:
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    return probe
+
+
+def wait_until_ready(child: subprocess.Popen[bytes], ready: Callable[[], bool],
+                     timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+    """Poll `ready` until it holds, the child exits or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while child.poll() is None and time.monotonic() < deadline:
+        if ready():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def run_processes(procfile: str, announce: Callable[[bool], None],
+                  ready: Callable[[], bool]) -> int:
     """Run honcho on the Procfile until it exits or we are told to stop."""
     bin_dir = Path(sys.executable).parent
     honcho = bin_dir / "honcho"
@@ -82,8 +137,17 @@ def run_processes(procfile: str) -> int:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
+    is_ready = wait_until_ready(child, ready)
+    if child.poll() is None:
+        announce(is_ready)
     code = child.wait()
     return 0 if stopping else code  # a requested stop is a clean exit
+
+
+def quiet_children() -> None:
+    """Settings for the children that only make `make run` quieter (the user's win)."""
+    # Celery's start-up banners are the only multi-line output left; `celery --quiet`.
+    os.environ.setdefault("CELERY_QUIET", "1")
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -96,14 +160,20 @@ def run_system(procfile: str = "Procfile") -> int:
         signal.signal(signum, _exit_on_signal)
     env = Env.load()
     root = data_dir(env)
-    os.environ.setdefault("DATA_DIR", str(root))
-    servers: list[EmbeddedPostgres | EmbeddedRedis] = []
+    os.environ["DATA_DIR"] = str(root)
+    servers: Servers = {}
     try:
-        servers = start_servers(env, root)
+        start_servers(env, root, servers)
+        if servers:
+            write_run_state(root, {key: os.environ[key] for key in servers})
         admin_note = prepare(env)
-        print(banner(env, admin_note), flush=True)
-        return run_processes(procfile)
+        quiet_children()
+        return run_processes(
+            procfile, lambda ready: print(banner(env, admin_note, ready), flush=True),
+            gateway_ready(env))
     finally:
-        for server in reversed(servers):
+        if servers:
+            remove_run_state(root)
+        for server in reversed(servers.values()):
             server.stop()
         print("Taskstream stopped.", flush=True)

@@ -25,6 +25,10 @@ from tests.polling import wait_for
 ROOT = Path(__file__).resolve().parent.parent
 TASKSTREAM = Path(sys.executable).with_name("taskstream")
 ADMIN_PASSWORD = "e2e-" + uuid.uuid4().hex
+# What must never reach the terminal of `make run`: tracebacks, gunicorn masters fighting over
+# one control socket, Celery's superuser warning, the embedded servers' command lines.
+NOISE = ("Traceback", "Control server error", "Control socket", "SecurityWarning",
+         "superuser privileges", "Running commandline", "RuntimeDirWarning", "pg_ctl")
 
 
 @dataclass
@@ -46,6 +50,16 @@ class Stack:
     def logs(self) -> str:
         """Everything the processes printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def noisy_lines(self) -> list[str]:
+        """The lines of the log that a quiet `make run` would not show (see NOISE)."""
+        return [line for line in self.logs().splitlines() if any(n in line for n in NOISE)]
+
+    def operator_command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `taskstream <args>` beside the stack with its environment, as an operator
+        would in the same folder (whatever the stack found for itself, it must find too)."""
+        return subprocess.run([str(TASKSTREAM), *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=60, check=False)
 
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
         """Log in through the gateway and return the Authorization header."""
@@ -128,7 +142,9 @@ def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float =
     """Start `taskstream run` (every process of `procfile`), yield once the gateway is ready."""
     base = None
     if pg_url:
-        base = make_url(pg_url).set(database=f"ts_e2e_{uuid.uuid4().hex[:10]}")
+        # As users paste it: `postgresql://`, no driver (every process must cope).
+        base = make_url(pg_url).set(drivername="postgresql",
+                                    database=f"ts_e2e_{uuid.uuid4().hex[:10]}")
     with tempfile.TemporaryDirectory(prefix="ts-stack-") as tmp:
         data_dir = Path(tmp) / "data"
         db_url = base.render_as_string(hide_password=False) if base else None

@@ -20,6 +20,7 @@ from services.api_gateway.adapters.upstreams import Upstream
 from services.api_gateway.api import docs, proxy
 from services.api_gateway.config import Settings
 from shared.auth import TokenVerifier, jwks_verifier
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.http import init_http, register_health
 from shared.logs import configure_logging
 
@@ -58,6 +59,7 @@ def _upstream_check(upstream: Upstream):  # type: ignore[no-untyped-def]
     return check
 
 
+@exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None
                ) -> Flask:
     """Build the gateway."""

@@ -28,7 +28,7 @@ from services.auth_service.config import Settings
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
 from shared.auth import TokenVerifier
-from shared.config import Env
+from shared.config import GUNICORN_APP_LOAD_ERROR, Env, exit_on_config_error
 from shared.db import create_db_engine
 from shared.http import create_api, init_http, register_health
 from shared.jwks import JwksCache
@@ -41,6 +41,7 @@ DESCRIPTION = (
 )
 
 
+@exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the auth service.
 

@@ -15,6 +15,7 @@ from services.logger_service.adapters.read_models import ProjectionReader
 from services.logger_service.api import audit, tasks
 from services.logger_service.config import Settings
 from shared.auth import jwks_verifier
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.http import create_api, init_http, register_health
 from shared.logs import configure_logging
@@ -32,6 +33,7 @@ class LoggerDependencies:
 
 
 
+@exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the app; `engine`, `redis` and `token_verifier` may be handed in by tests."""
     settings = settings or Settings.from_env()

@@ -16,6 +16,7 @@ from services.task_service.api.errors import register_domain_errors
 from services.task_service.config import Settings, load_settings
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import jwks_verifier
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.http import create_api, init_http, register_health
 from shared.logs import configure_logging
@@ -31,6 +32,7 @@ def build_engine(settings: Settings) -> Engine:
     return engine_for(settings.database_url, settings.common)
 
 
+@exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the app; tests may pass `engine`, `token_verifier` or `redis_client`."""
     settings = settings or load_settings()

@@ -19,11 +19,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from services.task_service import celery_signals  # noqa: F401  (connects the signals)
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.tasks import utcnow
 from services.task_service.service_layer.transfer import Schedule, run_schedule
 from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.config import exit_on_config_error
 from shared.db import DatabaseUnavailable
 from shared.events import Actor
 
@@ -96,8 +98,14 @@ def create_celery(settings: Callable[[], Settings] = load_settings) -> Celery:
     """A Celery app whose configuration comes from `settings()` when first needed."""
     quiet_transfer_checks()
     celery = Celery("taskstream")
-    celery.add_defaults(lambda: celery_config(settings()))
+    celery.add_defaults(lambda: celery_config(settings_or_exit(settings)))
     return celery
+
+
+def settings_or_exit(settings: Callable[[], Settings]) -> Settings:
+    """The settings; a configuration error ends the worker or beat with one line."""
+    with exit_on_config_error():
+        return settings()
 
 
 app = create_celery()

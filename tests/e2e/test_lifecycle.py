@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+from pathlib import Path
 
 from tests.stack import running_stack, stop_stack
 
 
 def test_embedded_servers_start_and_ctrl_c_leaves_nothing_behind() -> None:
-    with running_stack(None, None, timeout=120) as stack:
+    with running_stack(None, None, timeout=120, extra_env={"TASKSTREAM_ENV": "dev"}) as stack:
         created = stack.session.post(f"{stack.base_url}/task", headers=stack.login(),
                                      json={"title": "On embedded servers"})
         assert created.status_code == 201
+        data_dir = Path(stack.env["DATA_DIR"])
+        assert {"DATABASE_URL", "REDIS_URL"}.isdisjoint(stack.env)
+        status = stack.operator_command("projections", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["name"] == "logger"
+        assert "initdb" in (data_dir / "embedded.log").read_text()
+        assert "Taskstream is ready." in stack.logs() and stack.noisy_lines() == []
         before = stack.processes()
         names = " ".join(p.name() for p in before)
         assert "postgres" in names and "redis-server" in names and "gunicorn" in names, names
@@ -24,3 +33,5 @@ def test_embedded_servers_start_and_ctrl_c_leaves_nothing_behind() -> None:
         for proc in leftovers:  # keep the machine clean even when the test fails
             proc.kill()
         assert [p.name() for p in leftovers] == []
+        assert not (data_dir / "run.env").exists()
+        assert stack.noisy_lines() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import redis
 
@@ -15,6 +16,29 @@ def test_gateway_is_ready_with_every_upstream(stack: Stack) -> None:
     body = stack.session.get(f"{stack.base_url}/readyz").json()
     assert body["status"] == "ready"
     assert set(body["checks"]) >= {"redis", "auth", "tasks", "logger"}
+
+
+GUNICORN_LINE = re.compile(r"^\[[0-9-]+ [0-9:]+ [+-][0-9]{4}\] \[[0-9]+\] \[[A-Z]+\] \S")
+
+
+def test_the_log_is_the_banner_and_one_line_per_event(stack: Stack) -> None:
+    before, banner, after = stack.logs().partition("Taskstream is ready.")
+    assert banner, before[-3000:]
+    assert f"http://localhost:{stack.ports['gateway']}/auth/login" in after
+    assert stack.noisy_lines() == []
+    printed = [line.split(" | ", 1)[1] for line in after.splitlines()
+               if " | " in line and " system " not in line.split(" | ", 1)[0]]
+    assert [line for line in printed if not is_one_event(line)] == []
+
+
+def is_one_event(line: str) -> bool:
+    """One log record: a JSON object (the stack runs with LOG_FORMAT=json) or gunicorn's own."""
+    if GUNICORN_LINE.match(line):
+        return True
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def test_admin_logs_in_through_the_gateway(stack: Stack) -> None:

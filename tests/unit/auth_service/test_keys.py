@@ -21,7 +21,7 @@ from services.auth_service.adapters.keys import (
 )
 from services.auth_service.app import create_app
 from services.auth_service.config import Settings
-from shared.config import ConfigError, Env
+from shared.config import GUNICORN_APP_LOAD_ERROR, ConfigError, Env
 from tests.unit.auth_service.fakes import FakeUnitOfWork, make_settings, signing_key
 
 RETENTION = timedelta(seconds=960)
@@ -56,14 +56,17 @@ def test_production_config_refuses_to_start_without_keys(monkeypatch, tmp_path: 
         Settings.from_env(Env("production"))
 
 
-def test_production_app_refuses_to_start_with_an_empty_key_dir(monkeypatch, tmp_path: Path):
+def test_production_app_refuses_to_start_with_an_empty_key_dir(monkeypatch, tmp_path: Path,
+                                                             capsys):
     monkeypatch.setenv("JWT_KEY_DIR", str(tmp_path / "keys"))
     monkeypatch.setenv("AUTH_DATABASE_URL", "postgresql+psycopg2://db.example/auth")
     monkeypatch.setenv("REDIS_URL", "redis://redis.example:6379/0")
     settings = Settings.from_env(Env("production"))
     assert settings.generate_keys is False and settings.allow_registration is False
-    with pytest.raises(ConfigError):
+    with pytest.raises(SystemExit) as stopped:  # the app factory is gunicorn's entry point
         create_app(settings, uow=FakeUnitOfWork())
+    assert stopped.value.code == GUNICORN_APP_LOAD_ERROR
+    assert capsys.readouterr().err.startswith("Configuration error: No signing keys")
 
 
 def test_development_app_starts_with_generated_keys(tmp_path: Path):
