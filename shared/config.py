@@ -17,7 +17,6 @@ from sqlalchemy.exc import ArgumentError
 
 from shared.logs import DEFAULT_LOG_FORMAT
 from shared.run_state import load_run_state
-
 from shared.timezones import UnknownTimezone, zone
 
 ENVIRONMENTS = ("dev", "test", "staging", "production")
