@@ -19,8 +19,8 @@ import requests
 
 from services.embedded import CHATTER_LOG, EmbeddedPostgres, EmbeddedRedis
 from services.registry import migrate_all
-from shared.config import Env, data_dir_path
-from shared.run_state import remove_run_state, write_run_state
+from shared.config import ConfigError, Env, data_dir_path
+from shared.run_state import live_runner, remove_run_state, write_run_state
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 READY_TIMEOUT_SECONDS = 120.0
@@ -160,6 +160,10 @@ def run_system(procfile: str = "Procfile") -> int:
         signal.signal(signum, _exit_on_signal)
     env = Env.load()
     root = data_dir(env)
+    running = live_runner(root)
+    if running is not None:
+        raise ConfigError(f"taskstream run (pid {running}) is already running on DATA_DIR "
+                          f"{root}; stop it or use another DATA_DIR")
     os.environ["DATA_DIR"] = str(root)
     servers: Servers = {}
     try:

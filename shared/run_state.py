@@ -18,12 +18,9 @@ RUN_STATE_KEYS = ("DATABASE_URL", "REDIS_URL")
 
 def load_run_state(directory: Path) -> dict[str, str]:
     """Fill unset `DATABASE_URL`/`REDIS_URL` from a running `taskstream run`'s state file."""
-    path = directory / RUN_STATE_FILE
-    if not path.is_file():
-        return {}
-    values = dotenv_values(path)
-    if not _process_alive(values.get("RUN_PID")):
-        return {}  # left behind by a runner that was killed: its servers are gone too
+    if live_runner(directory) is None:
+        return {}  # none, or left behind by a runner that was killed: its servers are gone too
+    values = dotenv_values(directory / RUN_STATE_FILE)
     applied = {}
     for key in RUN_STATE_KEYS:
         value = values.get(key)
@@ -41,14 +38,19 @@ def write_run_state(directory: Path, values: dict[str, str]) -> Path:
     return path
 
 
-def _process_alive(pid: str | None) -> bool:
+def live_runner(directory: Path) -> int | None:
+    """The pid of the `taskstream run` whose state file is in `directory`, if it still runs."""
+    path = directory / RUN_STATE_FILE
+    if not path.is_file():
+        return None
     try:
-        os.kill(int(pid or ""), 0)
+        pid = int(dotenv_values(path).get("RUN_PID") or "")
+        os.kill(pid, 0)
     except (ValueError, ProcessLookupError):
-        return False
+        return None
     except PermissionError:
-        return True
-    return True
+        pass  # alive, as another user
+    return pid
 
 
 def remove_run_state(directory: Path) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.run_state import RUN_STATE_FILE, write_run_state
+
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 NO_REDIS = "Configuration error: REDIS_URL is not set"
@@ -73,3 +75,12 @@ def test_production_setup_refuses_a_weak_admin_password(pg_url: str, redis_url: 
                  DATABASE_URL=pg_url, REDIS_URL=redis_url, JWT_KEY_DIR="/nonexistent")
     assert_one_line(result, "Configuration error: ADMIN_PASSWORD does not meet the account "
                             "rules: Length must be between 8 and 1024.")
+
+
+def test_a_second_runner_on_the_same_data_dir_is_one_line(tmp_path: Path) -> None:
+    write_run_state(tmp_path, {"REDIS_URL": "redis://127.0.0.1:1/0"})  # "running": this pid
+    result = run(["taskstream", "run"], TASKSTREAM_ENV="dev", DATA_DIR=str(tmp_path))
+    assert_one_line(result, f"Configuration error: taskstream run (pid {os.getpid()}) is "
+                            f"already running on DATA_DIR {tmp_path}; stop it or use another "
+                            "DATA_DIR")
+    assert (tmp_path / RUN_STATE_FILE).exists()  # the running one's file is left alone
