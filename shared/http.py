@@ -20,7 +20,8 @@ from marshmallow import Schema, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from shared.errors import ApiError, register_error_handlers
+from shared.errors import DEFAULT_MESSAGES, ApiError, register_error_handlers
+from shared.headers import REQUEST_HEADERS, RESPONSE_HEADERS
 from shared.ids import IdConverter, id_parameter_schema
 from shared.logs import request_id_var
 from shared.metrics import init_metrics
@@ -95,9 +96,36 @@ def _field_with_nul(value: Any, path: str = "") -> str | None:
 
 
 class Blueprint(SmorestBlueprint):
-    """flask-smorest Blueprint that uses the strict JSON parser."""
+    """flask-smorest Blueprint: the strict JSON parser, operation ids and request headers."""
 
     ARGUMENTS_PARSER = JsonObjectParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(_document_request_headers)
+
+    def route(self, rule: str, **options: Any) -> Callable[[Any], Any]:
+        """Register a view; its name is the operation's `operationId` (a client's method name)."""
+        register = super().route(rule, **options)
+        return lambda view: register(self.doc(operationId=view.__name__)(view))
+
+    @staticmethod
+    def request_headers(*names: str) -> Callable[[Any], Any]:
+        """Document the request headers (of `shared.headers`) a view reads; below `route`."""
+
+        def decorate(view: Any) -> Any:
+            view._apidoc = {**getattr(view, "_apidoc", {}), "request_headers": names}
+            return view
+
+        return decorate
+
+
+def _document_request_headers(doc: dict[str, Any], doc_info: dict[str, Any], **_kwargs: Any
+                              ) -> dict[str, Any]:
+    names = doc_info.get("request_headers", ())
+    if names:
+        doc.setdefault("parameters", []).extend(names)
+    return doc
 
 
 def current_request_id() -> str | None:
@@ -160,8 +188,10 @@ def service_name(app: Flask) -> str:
 class ErrorSchema(Schema):
     """The one error body: `{"error": "...", "details": ...}`."""
 
-    error = fields.String(required=True)
-    details = fields.Raw()
+    error = fields.String(required=True, metadata={"example": "Field 'title' is required"})
+    details = fields.Raw(metadata={
+        "description": "Every problem, when there are several (validation, CSV rows)",
+        "example": {"json": {"title": ["Missing data for required field."]}}})
 
 
 class TaskstreamApi(Api):
@@ -186,6 +216,10 @@ def create_api(app: Flask, title: str, description: str) -> Api:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    for name, parameter in REQUEST_HEADERS.items():
+        api.spec.components.parameter(name, "header", dict(parameter), lazy=True)
+    for name, header in RESPONSE_HEADERS.items():
+        api.spec.components.header(name, dict(header), lazy=True)
     return api
 
 
@@ -196,11 +230,19 @@ ERROR_DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict",
     412: "If-Match does not match the current version",
-    413: "Request body too large",
+    413: "Request body too large (a CSV upload: also too many rows)",
     422: "Validation failed: first problem in `error`, all in `details`",
     429: "Rate limit exceeded",
     503: "A dependency is unavailable",
 }
+
+
+def error_example(code: int) -> dict[str, Any]:
+    """A typical error body of a status."""
+    if code == 422:
+        return {"error": "Field 'title' is required",
+                "details": {"json": {"title": ["Missing data for required field."]}}}
+    return {"error": NOT_A_JSON_OBJECT if code == 400 else DEFAULT_MESSAGES.get(code, "Error")}
 
 
 def documents_errors(blp: SmorestBlueprint, *codes: int) -> Callable[[Any], Any]:
@@ -209,7 +251,8 @@ def documents_errors(blp: SmorestBlueprint, *codes: int) -> Callable[[Any], Any]
     def decorate(view: Any) -> Any:
         for code in codes:
             view = blp.alt_response(
-                code, schema=ErrorSchema, description=ERROR_DESCRIPTIONS.get(code, "Error")
+                code, schema=ErrorSchema, description=ERROR_DESCRIPTIONS.get(code, "Error"),
+                example=error_example(code),
             )(view)
         return view
 

@@ -36,7 +36,7 @@ class IdConverter(IntegerConverter):
 
 def id_parameter_schema(_converter: IdConverter) -> dict[str, Any]:
     """The OpenAPI schema of an `<id:...>` path parameter."""
-    return {"type": "integer", "format": "int64", "minimum": 1, "maximum": ID_MAX}
+    return {"type": "integer", "format": "int64", "minimum": 1, "maximum": ID_MAX, "example": 42}
 
 
 def id_field(message: str, **kwargs: Any) -> fields.Integer:

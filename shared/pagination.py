@@ -29,11 +29,11 @@ def bounded_integer(message: str, minimum: int, maximum: int | None = None, **kw
 class PageQuery(Schema):
     """`page` (from 1) and `per_page` (1 to 100, default 20), with the contract's messages."""
 
-    page = bounded_integer(INVALID_PAGE, 1, MAX_PAGE, load_default=1,
-                           metadata={"description": f"Page, from 1 to {MAX_PAGE}"})
+    page = bounded_integer(INVALID_PAGE, 1, MAX_PAGE, load_default=1, metadata={
+        "description": f"Page, from 1 to {MAX_PAGE}", "example": 1})
     per_page = bounded_integer(
         INVALID_PER_PAGE, 1, MAX_PER_PAGE, load_default=DEFAULT_PER_PAGE,
-        metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}"})
+        metadata={"description": f"Entries per page, at most {MAX_PER_PAGE}", "example": 20})
 
 
 def last_page(total: int, per_page: int) -> int:

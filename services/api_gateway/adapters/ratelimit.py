@@ -79,7 +79,8 @@ def _login_username() -> str:
 
 
 def _is_exempt() -> bool:
-    return request.endpoint in {None, "healthz", "readyz", "metrics", "docs", "openapi_json"}
+    return request.endpoint in {None, "healthz", "readyz", "metrics", "docs", "docs_asset",
+                                "openapi_json"}
 
 
 def _count_breach(limit: RequestLimit) -> None:

@@ -1,26 +1,53 @@
-"""`/openapi.json` (the whole public API) and `/docs` (a readable page, no internet needed)."""
+"""`/openapi.json` (the whole public API) and `/docs` (Swagger UI, served here: no internet)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-import markdown
-from flask import Flask, Response, current_app, jsonify
+import flask_swagger_ui
+from flask import Flask, Response, abort, current_app, jsonify, send_from_directory
 
-from services.api_gateway.service_layer.openapi import merge_specs, render_markdown
+from services.api_gateway.service_layer.openapi import merge_specs
 
 log = logging.getLogger("taskstream.gateway.docs")
 CACHE_SECONDS = 60.0
 
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Taskstream API</title><meta name="viewport" content="width=device-width">
-<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2rem .5rem}}
-code,pre{{background:#f4f4f4}}pre{{padding:.5rem;overflow:auto}}</style></head>
-<body>{body}</body></html>"""
+# Swagger UI's built files, as the flask-swagger-ui package ships them.
+SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
+SWAGGER_UI_FILES = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
+ASSET_MAX_AGE = 3600
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Taskstream API</title><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+</head><body>
+<noscript>This page needs JavaScript. The same reference is at
+<a href="/openapi.json">/openapi.json</a> and in docs/api.md.</noscript>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/start.js"></script>
+</body></html>
+"""
+
+# Try-it-out calls go to this gateway; "Authorize" keeps the bearer token across reloads.
+START_SCRIPT = """window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.json", dom_id: "#swagger-ui", layout: "BaseLayout",
+    deepLinking: true, persistAuthorization: true, displayRequestDuration: true,
+    showExtensions: true, validatorUrl: null, presets: [SwaggerUIBundle.presets.apis]
+  });
+});
+"""
+
+# The page loads nothing from elsewhere; Swagger UI styles its elements inline.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; "
+                           "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 
 
 class SpecCache:
@@ -59,14 +86,29 @@ def openapi_json() -> Response:
 
 
 def docs_page() -> Response:
-    """The API reference as HTML, rendered from the merged document."""
-    text = render_markdown(current_app.extensions["spec_cache"].get())
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    return Response(PAGE.format(body=body), mimetype="text/html")
+    """The API reference: Swagger UI over `/openapi.json`, where calls can be tried."""
+    return _protected(Response(PAGE, mimetype="text/html"))
+
+
+def docs_asset(name: str) -> Response:
+    """A file of the reference page (Swagger UI's own, or the script that starts it)."""
+    if name == "start.js":
+        response = Response(START_SCRIPT, mimetype="text/javascript")
+        response.cache_control.max_age = ASSET_MAX_AGE
+        return _protected(response)
+    if name not in SWAGGER_UI_FILES:
+        abort(404)
+    return _protected(send_from_directory(SWAGGER_UI_DIR, name, max_age=ASSET_MAX_AGE))
+
+
+def _protected(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
 
 
 def register(app: Flask) -> None:
-    """Add `/openapi.json` and `/docs`."""
+    """Add `/openapi.json`, `/docs` and the page's files under `/docs/`."""
     app.extensions["spec_cache"] = SpecCache()
     app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
     app.add_url_rule("/docs", "docs", docs_page)
+    app.add_url_rule("/docs/<name>", "docs_asset", docs_asset)

@@ -11,6 +11,7 @@ from services.auth_service.api.schemas import (
     UserSchema,
 )
 from services.auth_service.service_layer import accounts
+from shared.headers import response_headers
 from shared.http import Blueprint, documents_errors, permission_doc
 from shared.pagination import PageQuery, pagination_headers
 
@@ -22,10 +23,7 @@ blp = Blueprint("users", __name__, url_prefix="/auth/users",
 @blp.doc(**permission_doc("user:manage"))
 @requires_current("user:manage")
 @blp.arguments(PageQuery(), location="query", error_status_code=400)
-@blp.response(200, UserSchema(many=True), headers={
-    "X-Total-Count": {"description": "Number of users", "schema": {"type": "integer"}},
-    "Link": {"description": "first / prev / next / last pages", "schema": {"type": "string"}},
-})
+@blp.response(200, UserSchema(many=True), headers=response_headers("X-Total-Count", "Link"))
 @documents_errors(blp, 400, 401, 403)
 def list_users(query: dict[str, int]) -> tuple[list[accounts.UserView], dict[str, str]]:
     """List users by id, one page at a time."""
@@ -37,7 +35,7 @@ def list_users(query: dict[str, int]) -> tuple[list[accounts.UserView], dict[str
 @blp.doc(**permission_doc("user:manage"))
 @requires_current("user:manage")
 @blp.arguments(NewUserSchema())
-@blp.response(201, UserSchema)
+@blp.response(201, UserSchema, headers=response_headers("Location"))
 @documents_errors(blp, 400, 401, 403, 409, 422)
 def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]]:
     """Create a user with any role."""
@@ -47,7 +45,8 @@ def create_user(body: dict[str, Any]) -> tuple[accounts.UserView, dict[str, str]
     return user, {"Location": f"/auth/users/{user.id}"}
 
 
-@blp.route("/<id:user_id>", methods=["PATCH"])
+@blp.route("/<id:user_id>", methods=["PATCH"], parameters=[
+    {"in": "path", "name": "user_id", "description": "The user's `id`"}])
 @blp.doc(**permission_doc("user:manage"))
 @requires_current("user:manage")
 @blp.arguments(UserPatchSchema())

@@ -10,6 +10,7 @@ from services.logger_service.api.pagination import pagination_headers
 from services.logger_service.api.schemas import AuditEntrySchema, AuditQuery, QueryBlueprint
 from services.logger_service.service_layer import queries
 from shared.auth import requires
+from shared.headers import response_headers
 from shared.http import documents_errors, permission_doc
 
 blp = QueryBlueprint("audit", __name__, description="Audit trail of status changes")
@@ -19,10 +20,8 @@ blp = QueryBlueprint("audit", __name__, description="Audit trail of status chang
 @requires("audit:read")
 @blp.doc(**permission_doc("audit:read"))
 @blp.arguments(AuditQuery(), location="query", as_kwargs=True)
-@blp.response(200, AuditEntrySchema(many=True), headers={
-    "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-})
+@blp.response(200, AuditEntrySchema(many=True),
+              headers=response_headers("X-Total-Count", "Link"))
 @documents_errors(blp, 400, 401, 403)
 def list_audit(page: int, per_page: int, task_id: int | None = None) -> Any:
     """List status changes, oldest first, optionally of one task."""

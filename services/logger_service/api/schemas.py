@@ -58,33 +58,42 @@ class Day(fields.Date):
 class TasksQuery(PageQuery):
     """Optional `date` filter of the TaskLogger."""
 
-    date = Day(metadata={"description": "Only entries of this day (YYYY-MM-DD)"})
+    date = Day(metadata={"description": "Only entries of this day (YYYY-MM-DD)",
+                         "example": "2025-04-05"})
 
 
 class AuditQuery(PageQuery):
     """Optional `task_id` filter of the audit."""
 
-    task_id = id_field(INVALID_TASK_ID, metadata={"description": "Only this task"})
+    task_id = id_field(INVALID_TASK_ID, metadata={"description": "Only this task",
+                                                  "example": 42})
 
 
 class TaskLogEntrySchema(Schema):
     """One task as it stood on one transfer date."""
 
-    id = fields.Integer(required=True)
-    task_id = fields.Integer(required=True)
-    title = fields.String(required=True)
-    description = fields.String(allow_none=True)
-    status = fields.String(required=True)
-    priority = fields.String(required=True)
-    date = fields.String(required=True, metadata={"format": "date"})
-    transferred_at = fields.String(required=True, metadata={"format": "date-time"})
+    id = fields.Integer(required=True, metadata={
+        "description": "The entry's id (for GET /task/{task_id})", "format": "int64",
+        "example": 1234})
+    task_id = fields.Integer(required=True, metadata={"format": "int64", "example": 42})
+    title = fields.String(required=True, metadata={"example": "Write the quarterly report"})
+    description = fields.String(allow_none=True,
+                                metadata={"example": "Figures from the finance export"})
+    status = fields.String(required=True, metadata={"example": "in_progress"})
+    priority = fields.String(required=True, metadata={"example": "high"})
+    date = fields.String(required=True, metadata={"format": "date", "example": "2025-04-05"})
+    transferred_at = fields.String(required=True, metadata={
+        "format": "date-time", "example": "2025-04-05T00:05:00.410000Z"})
 
 
 class AuditEntrySchema(Schema):
     """One status change of a task."""
 
-    task_id = fields.Integer(required=True)
-    previous_status = fields.String(allow_none=True)
-    new_status = fields.String(required=True)
-    modified_by = fields.String(allow_none=True)
-    timestamp = fields.String(required=True, metadata={"format": "date-time"})
+    task_id = fields.Integer(required=True, metadata={"format": "int64", "example": 42})
+    previous_status = fields.String(allow_none=True, metadata={
+        "description": "None for the task's first status", "example": "active"})
+    new_status = fields.String(required=True, metadata={"example": "in_progress"})
+    modified_by = fields.String(allow_none=True, metadata={"description": "Username",
+                                                           "example": "ann"})
+    timestamp = fields.String(required=True, metadata={
+        "format": "date-time", "example": "2025-04-05T10:40:51.300000Z"})

@@ -12,6 +12,7 @@ from services.logger_service.api.schemas import QueryBlueprint, TaskLogEntrySche
 from services.logger_service.service_layer import queries
 from shared.auth import requires
 from shared.errors import ApiError
+from shared.headers import response_headers
 from shared.http import documents_errors, permission_doc
 
 blp = QueryBlueprint("tasks", __name__, description="TaskLogger: tasks as transferred each day")
@@ -27,11 +28,8 @@ def _deps() -> Any:
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
 @blp.arguments(TasksQuery(), location="query", as_kwargs=True)
-@blp.response(200, TaskLogEntrySchema(many=True), headers={
-    "X-Total-Count": {"description": "Entries in all pages", "schema": {"type": "integer"}},
-    "Link": {"description": "RFC 8288 first/prev/next/last", "schema": {"type": "string"}},
-    "X-Cache": {"description": "HIT or MISS (only with `date`)", "schema": {"type": "string"}},
-})
+@blp.response(200, TaskLogEntrySchema(many=True),
+              headers=response_headers("X-Total-Count", "Link", "X-Cache"))
 @documents_errors(blp, 400, 401, 403)
 def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
     """List TaskLogger entries, newest day first, or one day's (cached)."""

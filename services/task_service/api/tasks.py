@@ -22,17 +22,21 @@ from services.task_service.api.schemas import (
 from services.task_service.domain.model import CreateTask, DeleteTask, UpdateTask
 from services.task_service.service_layer import tasks as commands
 from shared.auth import requires
+from shared.headers import response_headers
 from shared.http import Blueprint, documents_errors, permission_doc
 
 blp = Blueprint("tasks", __name__, description="Task commands (the write side)")
+TASK_ID = [{"in": "path", "name": "task_id", "description": "The task's `id`"}]
 
 
 @blp.route("/task", methods=["POST"])
+@blp.request_headers("Idempotency-Key")
 @blp.doc(**permission_doc("task:create"))
 @documents_errors(blp, 400, 401, 403, 422)
 @requires("task:create")
 @blp.arguments(TaskCreateSchema())
-@blp.response(201, TaskSchema, description="The new task; `Location` and `ETag` headers")
+@blp.response(201, TaskSchema, description="The new task",
+              headers=response_headers("Location", "ETag"))
 def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a task (send `Idempotency-Key` to make retries safe)."""
     task = commands.create_task(
@@ -41,12 +45,14 @@ def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
     return task, 201, task_headers(task, created=True)
 
 
-@blp.route("/task/<id:task_id>", methods=["PUT"])
+@blp.route("/task/<id:task_id>", methods=["PUT"], parameters=TASK_ID)
+@blp.request_headers("If-Match")
 @blp.doc(**permission_doc("task:update"))
 @documents_errors(blp, 400, 401, 403, 404, 412, 422)
 @requires("task:update")
 @blp.arguments(TaskUpdateSchema())
-@blp.response(200, TaskSchema, description="The changed task, with its new `ETag`")
+@blp.response(200, TaskSchema, description="The changed task",
+              headers=response_headers("ETag"))
 def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Change any fields of a task (send `If-Match` with its ETag to avoid lost updates)."""
     command = UpdateTask(task_id, args, expected_version())
@@ -54,7 +60,8 @@ def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int
     return task, 200, task_headers(task)
 
 
-@blp.route("/task/<id:task_id>", methods=["DELETE"])
+@blp.route("/task/<id:task_id>", methods=["DELETE"], parameters=TASK_ID)
+@blp.request_headers("If-Match")
 @blp.doc(**permission_doc("task:delete"))
 @documents_errors(blp, 401, 403, 404, 412)
 @requires("task:delete")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -124,6 +125,25 @@ def test_an_id_outside_bigint_is_404_and_never_forwarded(client: FlaskClient,
             404, {"error": "Not found"}), (method, path)
     largest = client.get("/task/9223372036854775807", headers=tokens.headers())
     assert largest.get_json()["path"] == "/task/9223372036854775807"
+
+def test_docs_page_and_its_files_are_served_by_the_gateway(client: FlaskClient) -> None:
+    """Swagger UI over /openapi.json, every file from the gateway itself, nothing external."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "http:" not in html and "https:" not in html and "//" not in html
+    files = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert set(files) >= {"/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css",
+                          "/docs/start.js", "/openapi.json"}
+    for path in files:
+        response = client.get(path)
+        assert response.status_code == 200, path
+    start = client.get("/docs/start.js").get_data(as_text=True)
+    assert 'url: "/openapi.json"' in start and "persistAuthorization: true" in start
+    assert "validatorUrl: null" in start  # no badge fetched from the Swagger validator
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert client.get("/docs/oauth2-redirect.html").status_code == 404
+    assert client.get("/docs/..%2Fapp.py").status_code == 404
 
 def test_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch, redis_url: str,
                                     namespace: str, upstream: tuple[Flask, str],

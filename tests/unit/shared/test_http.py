@@ -149,4 +149,4 @@ def test_id_parameters_are_documented_as_positive_bigints(ids_client: FlaskClien
     document = ids_client.get("/openapi.json").get_json()
     (parameter,) = document["paths"]["/things/{thing_id}"]["parameters"]
     assert parameter["schema"] == {"type": "integer", "format": "int64", "minimum": 1,
-                                   "maximum": 9223372036854775807}
+                                   "maximum": 9223372036854775807, "example": 42}
