@@ -155,11 +155,14 @@ class Upstream:
         return ApiError(502, f"Bad response from upstream service '{self.name}'")
 
 
-def _header_lines(headers: Mapping[str, str]) -> list[str]:
-    lines = [f"{name}: {value}" for name, value in headers.items()
+def _header_lines(headers: Mapping[str, str]) -> list[bytes]:
+    # Latin-1 gives back the bytes the client sent (the WSGI server decoded them so); as str,
+    # pycurl would take only ASCII and a value like `If-Match: Ó` would be a 500.
+    lines = [f"{name}: {value}".encode("latin-1") for name, value in headers.items()
              if name.lower() != "content-length"]  # libcurl sends the body's own length
     present = {name.lower() for name in headers}
-    lines.extend(f"{name}:" for name in SUPPRESSED_DEFAULTS if name.lower() not in present)
+    lines.extend(f"{name}:".encode() for name in SUPPRESSED_DEFAULTS
+                 if name.lower() not in present)
     return lines
 
 

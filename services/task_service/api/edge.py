@@ -61,7 +61,8 @@ def expected_version() -> int | None:
     if not raw or raw == "*":
         return None
     tag = raw.split(",")[0].strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else NO_VERSION
+    # ASCII digits only, and few enough to be a version: int() refuses "²" and 5,000 digits
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else NO_VERSION
 
 
 def idempotent_request(payload: Any) -> IdempotentRequest | None:

@@ -62,6 +62,13 @@ def test_forwards_path_query_body_and_headers(client: FlaskClient, tokens: Token
     assert response.headers["X-Request-ID"] == "req-123"
 
 
+def test_forwards_header_values_that_are_not_ascii(client: FlaskClient,
+                                                   tokens: TokenFactory) -> None:
+    """Latin-1 bytes in a header reach the service as sent (the service judges them)."""
+    response = client.delete("/task/1", headers={**tokens.headers(), "If-Match": "NH_\u00d3}5b"})
+    assert response.status_code == 200
+    assert response.get_json()["headers"]["If-Match"] == "NH_\u00d3}5b"
+
 def test_forwards_any_bytes_of_a_body_unchanged(client: FlaskClient,
                                                 tokens: TokenFactory) -> None:
     body = b'{"title": "a\x00b"}\x00\xff'  # the service, not the gateway, judges a body

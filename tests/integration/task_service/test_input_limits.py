@@ -54,3 +54,13 @@ def test_the_largest_bigint_is_an_ordinary_unknown_task(
     response = client.delete("/task/9223372036854775807", headers=tokens.headers())
     assert (response.status_code, response.get_json()) == (404, {"error": "Task not found"})
 
+
+
+@pytest.mark.parametrize("if_match", ["\u00b2", '"\u00b2"', "1" * 5000, "NH_\u00d3}5b"])
+def test_an_if_match_that_names_no_version_is_412_not_a_500(
+        client: FlaskClient, tokens: TokenFactory, if_match: str) -> None:
+    task = client.post("/task", json={"title": "t"}, headers=tokens.headers()).get_json()
+    for method in ("PUT", "DELETE"):
+        response = client.open(f"/task/{task['id']}", method=method, json={"title": "u"},
+                               headers={**tokens.headers(), "If-Match": if_match})
+        assert response.status_code == 412, (method, response.get_json())
