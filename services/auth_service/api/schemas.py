@@ -76,7 +76,8 @@ class LogoutSchema(RefreshTokenSchema):
     """A refresh token to log out with; `all` ends every session of its user."""
 
     all = fields.Boolean(load_default=False, metadata={
-        "description": "End every session of the user and revoke their access tokens"})
+        "description": "End every session of the user and revoke their access tokens",
+        "example": False})
 
 
 class TokenPairSchema(Schema):
