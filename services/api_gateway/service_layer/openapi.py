@@ -14,8 +14,9 @@ from shared.http import MAX_JSON_DEPTH
 
 READINESS_SCHEMA = {"type": "object", "properties": {
     "status": {"type": "string", "enum": ["ready", "unavailable"]},
-    "checks": {"type": "object", "additionalProperties": {"type": "string"},
-               "description": "`ok`, or what failed, for each dependency"}}}
+    "checks": {"type": "object", "additionalProperties": {
+        "type": "string", "enum": ["ok", "error"]},
+        "description": "`ok` or `error` for each dependency (the reason is in the log)"}}}
 _READINESS = {"$ref": "#/components/schemas/Readiness"}
 
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
@@ -41,7 +42,7 @@ GATEWAY_PATHS: dict[str, Any] = {
                 "redis": "ok", "auth": "ok", "tasks": "ok", "logger": "ok"}}),
             "503": _json_response("A dependency is unavailable", _READINESS, {
                 "status": "unavailable", "checks": {
-                    "redis": "ok", "auth": "ok", "tasks": "error: not ready", "logger": "ok"}}),
+                    "redis": "ok", "auth": "ok", "tasks": "error", "logger": "ok"}}),
         },
     }},
     "/openapi.json": {"get": {
