@@ -108,6 +108,28 @@ class NoObserver:
         """Nothing to refresh."""
 
 
+class Observers:
+    """Several observers heard as one."""
+
+    def __init__(self, *observers: ConsumerObserver) -> None:
+        self.observers = observers
+
+    def committed(self, applied: int, seconds: float) -> None:
+        """Tell each."""
+        for observer in self.observers:
+            observer.committed(applied, seconds)
+
+    def dead_lettered(self, seq: int) -> None:
+        """Tell each."""
+        for observer in self.observers:
+            observer.dead_lettered(seq)
+
+    def tick(self) -> None:
+        """Tick each."""
+        for observer in self.observers:
+            observer.tick()
+
+
 class Projection(Protocol):
     """Something that applies events and keeps its checkpoint with the effect."""
 

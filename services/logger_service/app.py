@@ -46,9 +46,11 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     app.extensions["token_verifier"] = (
         test_overrides.get("token_verifier") or jwks_verifier(settings.common)
     )
+    reader = ProjectionReader(engine)
     app.extensions["logger"] = LoggerDependencies(
-        engine, client, ProjectionReader(engine),
-        DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds),
+        engine, client, reader,
+        DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds,
+                      reader.date_version),
     )
     api = create_api(app, "Taskstream logger", "TaskLogger and audit projections (read side).")
     api.register_blueprint(tasks.blp)

@@ -13,9 +13,17 @@ import click
 import redis
 from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.cache import DatePageCache, bump_quietly
+from services.logger_service.adapters.cache import (
+    DatePageCache,
+    VersionPublisher,
+    publish_quietly,
+)
 from services.logger_service.adapters.dead_letters import DeadLetterStream
-from services.logger_service.adapters.projection_store import read_checkpoint, sql_transaction
+from services.logger_service.adapters.projection_store import (
+    read_checkpoint,
+    sql_transaction,
+    versions_after,
+)
 from services.logger_service.config import Settings
 from services.logger_service.service_layer import dead_letters as letters
 from services.logger_service.service_layer import rebuild as rebuilds
@@ -53,6 +61,11 @@ class Ops:
         """The date-page cache."""
         return DatePageCache(self.client, self.settings.common.namespace,
                              self.settings.cache_ttl_seconds)
+
+    @property
+    def versions(self) -> VersionPublisher:
+        """What withdraws and publishes the versions of the dates a command changes."""
+        return VersionPublisher(self.cache, lambda after: versions_after(self.engine, after))
 
 
 @contextmanager
@@ -124,8 +137,8 @@ def rebuild(projection: str | None, batch_size: int, restart: bool) -> None:
         with operations() as ops, event_store() as source:
             lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:rebuild")
 
-            def after_swap(result: rebuilds.Rebuilt, dates: set[dt.date]) -> None:
-                bump_quietly(ops.cache)(sorted(dates))
+            def after_swap(result: rebuilds.Rebuilt, versions: dict[dt.date, int]) -> None:
+                publish_quietly(ops.cache, versions)
                 _dead_letter_skips(ops, source, result.skipped)
 
             try:
@@ -208,7 +221,7 @@ def retry(entry_id: str, force: bool) -> None:
     with operations() as ops:
         try:
             done = letters.retry(ops.dead, sql_transaction(ops.engine),
-                                 bump_quietly(ops.cache), entry_id, force=force,
+                                 ops.versions, entry_id, force=force,
                                  timezone=ops.settings.transfer_timezone)
         except letters.DeadLetterNotFound:
             raise click.ClickException(f"no dead letter {entry_id}") from None

@@ -9,13 +9,17 @@ import threading
 import redis
 from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.cache import DatePageCache, bump_quietly
-from services.logger_service.adapters.projection_store import read_checkpoint, sql_transaction
+from services.logger_service.adapters.cache import DatePageCache, VersionPublisher
+from services.logger_service.adapters.projection_store import (
+    read_checkpoint,
+    sql_transaction,
+    versions_after,
+)
 from services.logger_service.config import Settings
 from services.logger_service.metrics import ProjectorMetrics
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
 from shared.bus import RedisStreamBus
-from shared.consumer import PostgresAdvisoryLock, StreamConsumer
+from shared.consumer import Observers, PostgresAdvisoryLock, StreamConsumer
 from shared.db import engine_for
 from shared.logs import configure_logging
 from shared.metrics import start_metrics_server
@@ -31,7 +35,8 @@ def database_engine(settings: Settings) -> Engine:
 def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
     """Wire the projection, bus, cache and applier lock into a consumer."""
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
-    projection = LoggerProjection(sql_transaction(engine), bump_quietly(cache),
+    versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
+    projection = LoggerProjection(sql_transaction(engine), versions,
                                   timezone=settings.transfer_timezone)
     bus = RedisStreamBus(client, settings.common.stream_key())
     lock = PostgresAdvisoryLock(
@@ -39,7 +44,7 @@ def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> S
     )
     metrics = ProjectorMetrics(bus, lambda: read_checkpoint(engine, PROJECTION_NAME)[0])
     return StreamConsumer(bus, projection, settings.projector.consumer_options(), lock,
-                          observer=metrics)
+                          observer=Observers(metrics, versions))
 
 
 def serve_metrics(port: int) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -126,6 +127,24 @@ class SkippedEvent(Base):
     skipped_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+# Numbers the changes of TaskLogger dates, in commit order (taken under the checkpoint lock).
+DATE_VERSIONS = Sequence("date_version_seq", metadata=Base.metadata)
+
+
+class DateVersion(Base):
+    """The version a TaskLogger date's cached pages must carry to be served.
+
+    Every transaction that changes the date's rows gives it a new number from
+    `date_version_seq`, in that transaction, so the version is durable and only grows; the
+    projector copies it to Redis after the commit (and again until Redis has it).
+    """
+
+    __tablename__ = "date_versions"
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 metadata = Base.metadata

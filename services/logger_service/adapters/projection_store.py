@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.logger_service.adapters.orm import (
     AuditEntry,
     Checkpoint,
+    DateVersion,
     SkippedEvent,
     TaskLogEntry,
     TaskState,
@@ -28,6 +29,7 @@ logger = cast(Table, TaskLogEntry.__table__)
 audit = cast(Table, AuditEntry.__table__)
 checkpoints = cast(Table, Checkpoint.__table__)
 skipped = cast(Table, SkippedEvent.__table__)
+versions = cast(Table, DateVersion.__table__)
 
 # Column names a replica update may set (they are spliced into SQL, so only these).
 UPDATABLE = frozenset({
@@ -66,6 +68,18 @@ INSERT_AUDIT = text("""
     SELECT :event_id, task_id, :previous_status, :new_status, :modified_by, :timestamp
     FROM task_state WHERE task_id = :task_id
     ON CONFLICT (event_id) DO NOTHING
+""")
+
+
+# One new number for every date a transaction changed (taken under the checkpoint lock, so
+# numbers follow the commit order).
+MARK_CHANGED = text("""
+    INSERT INTO date_versions (date, version)
+    SELECT day, next.version
+    FROM unnest(CAST(:days AS date[])) AS day,
+         (SELECT nextval('date_version_seq') AS version) AS next
+    ON CONFLICT (date) DO UPDATE SET version = excluded.version
+    RETURNING date, version
 """)
 
 
@@ -171,6 +185,11 @@ class SqlProjectionStore:
         )
         return result.rowcount > 0
 
+    def mark_changed(self, days: Iterable[dt.date]) -> dict[dt.date, int]:
+        """Give the days a new version, committed with the change; return it per day."""
+        rows = self.connection.execute(MARK_CHANGED, {"days": sorted(days)}).all()
+        return {day: int(version) for day, version in rows}
+
     def task_version(self, task_id: int) -> int | None:
         """The version of a task in the replica (None when it is not there)."""
         return self.connection.execute(
@@ -187,6 +206,14 @@ def sql_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlPr
             yield SqlProjectionStore(connection)
 
     return transaction
+
+
+def versions_after(engine: Engine, version: int) -> dict[dt.date, int]:
+    """The dates whose version is above `version`, with their versions."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(versions.c.date, versions.c.version).where(versions.c.version > version))
+        return {day: int(number) for day, number in rows}
 
 
 def read_checkpoint(engine: Engine, name: str) -> tuple[int, dt.datetime | None]:

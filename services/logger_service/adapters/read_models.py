@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, func, select
 from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.orm import AuditEntry, TaskLogEntry
+from services.logger_service.adapters.orm import AuditEntry, DateVersion, TaskLogEntry
 
 Row = dict[str, Any]
 entries = cast(Table, TaskLogEntry.__table__)
@@ -55,6 +55,13 @@ class ProjectionReader:
             query = query.where(audit.c.task_id == task_id)
             counted = counted.where(audit.c.task_id == task_id)
         return self._page(query, counted, offset, limit)
+
+    def date_version(self, day: dt.date) -> int:
+        """The version of a date's rows (0 before they ever changed), for the page cache."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(DateVersion.version).where(DateVersion.date == day)).scalar()
+        return int(found or 0)
 
     def _page(self, query: Select, counted: Select, offset: int, limit: int
               ) -> tuple[list[Row], int]:

@@ -13,21 +13,24 @@ transaction that
 3. refuses, unless forced, when the task has already moved past the event's version: events
    of one task must apply in order, and applying an old change on top of newer ones would
    undo them (`projections rebuild` replays everything in order instead);
-4. applies the event and commits; only then is the entry removed from the dead-letter stream.
+4. applies the event, versions the dates it changed (withdrawing their cached pages) and
+   commits; only then is the entry removed from the dead-letter stream.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from services.logger_service.adapters.dead_letters import DeadLetter, DeadLetterStream
 from services.logger_service.service_layer.projection import (
     PROJECTION_NAME,
+    DateCache,
     LoggerBatch,
     ProjectionStore,
+    mark_changed,
 )
 from shared.events import EventEnvelope, decode
 
@@ -70,15 +73,14 @@ def _event(letter: DeadLetter) -> EventEnvelope:
         raise RetryRefused(f"the payload of {letter.entry_id} cannot be decoded: {exc}") from exc
 
 
-def retry(stream: DeadLetterStream, transaction: Transaction,
-          after_commit: Callable[[Iterable[dt.date]], None], entry_id: str, *,
-          force: bool = False, name: str = PROJECTION_NAME, timezone: str = "UTC") -> Retried:
+def retry(stream: DeadLetterStream, transaction: Transaction, cache: DateCache, entry_id: str,
+          *, force: bool = False, name: str = PROJECTION_NAME, timezone: str = "UTC") -> Retried:
     """Apply a dead-lettered event exactly once, then remove it from the dead letters."""
     letter = stream.get(entry_id)
     if letter is None:
         raise DeadLetterNotFound(entry_id)
     event = _event(letter)
-    touched: set[dt.date] = set()
+    versions: dict[dt.date, int] = {}
     with transaction() as store:
         checkpoint = store.lock_checkpoint(name)
         if event.seq > checkpoint:
@@ -92,10 +94,10 @@ def retry(stream: DeadLetterStream, transaction: Transaction,
             batch = LoggerBatch(store, name, timezone=timezone)
             batch.apply(event)
             batch.flush()
-            touched = batch.touched
+            versions = mark_changed(store, cache, batch.touched)
             applied, message = True, f"event {event.seq} ({event.type}) applied; entry removed"
-    if touched:
-        after_commit(sorted(touched))
+    if versions:
+        cache.changed(versions)
     stream.remove(entry_id)
     return Retried(entry_id, event.seq, applied, message)
 

@@ -42,6 +42,7 @@ class ProjectionStore(Protocol):
     def record_skip(self, name: str, seq: int, error: str) -> None: ...
     def take_skip(self, name: str, seq: int) -> bool: ...
     def task_version(self, task_id: int) -> int | None: ...
+    def mark_changed(self, days: Iterable[dt.date]) -> dict[dt.date, int]: ...
 
 
 def task_values(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,25 +206,55 @@ class LoggerBatch:
 
 
 Transaction = Callable[[], AbstractContextManager[ProjectionStore]]
-AfterCommit = Callable[[Iterable[dt.date]], None]
+
+
+class DateCache(Protocol):
+    """What the projection tells the date-page cache about the days a transaction changes."""
+
+    def changing(self, versions: Mapping[dt.date, int]) -> None:
+        """Before the commit: stop serving the days' cached pages (raises if it cannot)."""
+
+    def changed(self, versions: Mapping[dt.date, int]) -> None:
+        """After the commit: the days' new versions (a failure is repaired later, not raised)."""
+
+
+class NoDateCache:
+    """The date cache of a projection nobody reads through a cache (tests, benchmarks)."""
+
+    def changing(self, versions: Mapping[dt.date, int]) -> None:
+        """Nothing cached."""
+
+    def changed(self, versions: Mapping[dt.date, int]) -> None:
+        """Nothing cached."""
+
+
+def mark_changed(store: ProjectionStore, cache: DateCache, days: Iterable[dt.date]
+                 ) -> dict[dt.date, int]:
+    """Inside the transaction: new versions for the changed days, their pages withdrawn."""
+    if not days:
+        return {}
+    versions = store.mark_changed(days)
+    cache.changing(versions)
+    return versions
 
 
 class LoggerProjection:
     """The consumer's view of the logger projections: batches that commit with checkpoints."""
 
-    def __init__(self, transaction: Transaction, after_commit: AfterCommit,
+    def __init__(self, transaction: Transaction, cache: DateCache | None = None,
                  name: str = PROJECTION_NAME, *, timezone: str = "UTC") -> None:
         self.transaction = transaction
-        self.after_commit = after_commit
+        self.cache = cache or NoDateCache()
         self.name = name
         self.timezone = timezone
 
     @contextmanager
     def batch(self) -> Iterator[LoggerBatch]:
-        """Open a transaction; after it commits, tell readers which days changed."""
+        """Open a transaction; version the days it changed; after the commit, publish them."""
         with self.transaction() as store:
             batch = LoggerBatch(store, self.name, timezone=self.timezone)
             yield batch
             batch.flush()
-        if batch.touched:
-            self.after_commit(sorted(batch.touched))
+            versions = mark_changed(store, self.cache, batch.touched)
+        if versions:
+            self.cache.changed(versions)

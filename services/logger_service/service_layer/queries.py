@@ -41,10 +41,14 @@ class CachedPage:
 
 
 class PageCache(Protocol):
-    """What the queries need from the date cache."""
+    """What the queries need from the date cache.
+
+    `lookup` gives the version to cache the page under (None: cache nothing now) and the
+    page cached under that version, if any.
+    """
 
     def lookup(self, day: dt.date, page: int, per_page: int
-               ) -> tuple[int, CachedPage | None]: ...
+               ) -> tuple[int | None, CachedPage | None]: ...
     def store(self, day: dt.date, page: int, per_page: int, generation: int,
               cached: CachedPage) -> None: ...
 

@@ -27,7 +27,10 @@ from typing import Protocol
 from sqlalchemy.engine import Connection, Engine
 
 from services.logger_service.adapters import shadow
-from services.logger_service.adapters.projection_store import read_checkpoint
+from services.logger_service.adapters.projection_store import (
+    SqlProjectionStore,
+    read_checkpoint,
+)
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
 from services.progress import Progress
 from shared.consumer import ApplierLock
@@ -197,14 +200,15 @@ def _locked(lock: ApplierLock, what: str) -> None:
 
 
 def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
-            after_swap: Callable[[Rebuilt, set], None] = lambda *_: None,
+            after_swap: Callable[[Rebuilt, dict], None] = lambda *_: None,
             restart: bool = False, batch_size: int = 5000,
             progress: ProgressSink | None = None, schema: str = REBUILD_SCHEMA,
             name: str = PROJECTION_NAME, timezone: str = "UTC") -> Rebuilt:
     """Rebuild the projection into `schema`, resuming a crashed run, then swap it in.
 
-    `after_swap(result, dates)` runs after the swap committed, with every TaskLogger date
-    of the old and new tables (their cached pages are stale).
+    `after_swap(result, versions)` runs after the swap committed, with every TaskLogger date
+    of the old and new tables and the new version each got in the swap (their cached pages
+    are stale).
     """
     _locked(lock, "rebuild")
     started = time.monotonic()
@@ -228,9 +232,10 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             skipped = shadow.skipped_in(connection, schema, name)
             shadow.swap(connection, schema, live, name, final)
             dates |= shadow.logged_dates(connection, live)
+            versions = SqlProjectionStore(connection).mark_changed(dates) if dates else {}
         result = Rebuilt(name, resumed_from, final, live_checkpoint, builder.applied,
                          time.monotonic() - started, skipped)
-        after_swap(result, dates)
+        after_swap(result, versions)
         return result
     finally:
         lock.release()

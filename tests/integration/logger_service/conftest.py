@@ -8,15 +8,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.cache import DatePageCache, bump_quietly
-from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.adapters.cache import DatePageCache, VersionPublisher
+from services.logger_service.adapters.projection_store import sql_transaction, versions_after
+from services.logger_service.app import create_app
+from services.logger_service.config import Settings
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.bus import RedisStreamBus
+from shared.config import CommonSettings, Env
 from shared.consumer import ConsumerOptions, StreamConsumer
 from shared.events import EventEnvelope
+from tests.tokens import TokenFactory
 from tests.unit.logger_service.factories import EventFactory
 
 
@@ -53,13 +58,15 @@ def events() -> EventFactory:
 
 
 def sql_consumer(engine: Engine, bus: RedisStreamBus, name: str = "p1",
-                 cache: DatePageCache | None = None, timezone: str = "UTC",
-                 **options: object) -> StreamConsumer:
-    """A projector consumer (no applier lock) on a database and stream."""
+                 cache: DatePageCache | None = None, versions: VersionPublisher | None = None,
+                 timezone: str = "UTC", **options: object) -> StreamConsumer:
+    """A projector consumer (no applier lock) on a database and stream, publishing the
+    versions of the dates it changes to `cache` (or through `versions`)."""
     settings = ConsumerOptions(group="logger", consumer=name, block_ms=0,
                                retry_delay_seconds=0, **options)  # type: ignore[arg-type]
-    after_commit = bump_quietly(cache) if cache else (lambda days: None)
-    projection = LoggerProjection(sql_transaction(engine), after_commit, timezone=timezone)
+    if versions is None and cache is not None:
+        versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
+    projection = LoggerProjection(sql_transaction(engine), versions, timezone=timezone)
     bus.ensure_group("logger")
     return StreamConsumer(bus, projection, settings)
 
@@ -100,6 +107,26 @@ def tasks_engine(fresh_database: Callable[[str], str]) -> Iterator[Engine]:
     engine = create_engine(fresh_database("tasks"))
     yield engine
     engine.dispose()
+
+
+TOKENS = TokenFactory()
+
+
+@pytest.fixture
+def client(engine: Engine, redis_client: redis.Redis, namespace: str,
+           monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+    """A test client of the logger app on the test's database and namespace."""
+    monkeypatch.setenv("REDIS_URL", "redis://unused")
+    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
+    settings = Settings(common=CommonSettings.from_env(Env("test")), database_url="unused")
+    app = create_app(settings, engine=engine, redis=redis_client,
+                     token_verifier=TOKENS.verifier())
+    return app.test_client()
+
+
+def member() -> dict[str, str]:
+    """The Authorization header of a member."""
+    return TOKENS.headers(role="member", username="mia")
 
 
 def table(engine: Engine, sql: str) -> list[tuple]:

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from services.cli import main
-from services.logger_service.adapters.cache import bump_quietly
+from services.logger_service.adapters.cache import VersionPublisher
 from services.logger_service.adapters.dead_letters import DeadLetterStream
-from services.logger_service.adapters.projection_store import sql_transaction
+from services.logger_service.adapters.projection_store import sql_transaction, versions_after
 from services.logger_service.service_layer import dead_letters
 from services.logger_service.service_layer.projection import LoggerBatch, LoggerProjection
 from shared.bus import seq_of
@@ -57,7 +57,7 @@ def dead_lettered(engine, bus):
     FlakyProjection.failing = {2, 4}
     bus.ensure_group("logger")
     consumer = StreamConsumer(
-        bus, FlakyProjection(sql_transaction(engine), lambda d: None),
+        bus, FlakyProjection(sql_transaction(engine)),
         ConsumerOptions(group="logger", consumer="p1", block_ms=0, retry_delay_seconds=0,
                         max_deliveries=2))
     drain(consumer)
@@ -98,6 +98,7 @@ def test_a_retry_that_died_before_removing_the_entry_does_not_apply_twice(
         bus, dead_lettered, engine, cache):
     stream = DeadLetterStream(bus.client, bus.stream)
     entry = stream.list()[0].entry_id  # event 2: task 1 active -> in_progress
+    versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
 
     class DiesBeforeRemove(DeadLetterStream):
         def remove(self, entry_id):
@@ -105,10 +106,10 @@ def test_a_retry_that_died_before_removing_the_entry_does_not_apply_twice(
 
     with pytest.raises(SystemExit):
         dead_letters.retry(DiesBeforeRemove(bus.client, bus.stream), sql_transaction(engine),
-                           bump_quietly(cache), entry)
+                           versions, entry)
     with engine.begin() as connection:  # if it were applied again, this would show
         connection.exec_driver_sql("UPDATE task_state SET status = 'completed' WHERE task_id = 1")
-    done = dead_letters.retry(stream, sql_transaction(engine), bump_quietly(cache), entry)
+    done = dead_letters.retry(stream, sql_transaction(engine), versions, entry)
     assert (done.applied, done.message) == (False, "event 2 is already applied; entry removed")
     assert table(engine, "SELECT status FROM task_state WHERE task_id = 1") == [("completed",)]
     assert [d.seq for d in stream.list()] == [4]

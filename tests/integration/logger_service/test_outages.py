@@ -58,7 +58,7 @@ def applier(bus: RedisStreamBus, engine: Engine, name: str = "p1", **options: ob
     settings = ConsumerOptions(group="logger", consumer=name, block_ms=50, max_deliveries=2,
                                retry_delay_seconds=0.05, lock_poll_seconds=0.05,
                                **options)  # type: ignore[arg-type]
-    projection = LoggerProjection(sql_transaction(engine), lambda days: None)
+    projection = LoggerProjection(sql_transaction(engine))
     bus.ensure_group("logger")
     return StreamConsumer(bus, projection, settings)
 

@@ -7,30 +7,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.logger_service.app import create_app
-from services.logger_service.config import Settings
-from shared.config import CommonSettings, Env
-from tests.integration.logger_service.conftest import drain
+from tests.integration.logger_service.conftest import TOKENS, drain, member
 from tests.statements import recorded_statements
-from tests.tokens import TokenFactory
 from tests.unit.logger_service.factories import DAY
-
-TOKENS = TokenFactory()
-
-
-@pytest.fixture
-def client(engine, redis_client, namespace, monkeypatch) -> FlaskClient:
-    """A test client of the logger app on the test's database and namespace."""
-    monkeypatch.setenv("REDIS_URL", "redis://unused")
-    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
-    settings = Settings(common=CommonSettings.from_env(Env("test")), database_url="unused")
-    app = create_app(settings, engine=engine, redis=redis_client,
-                     token_verifier=TOKENS.verifier())
-    return app.test_client()
-
-
-def member() -> dict[str, str]:
-    return TOKENS.headers(role="member", username="mia")
 
 
 def test_a_day_of_transferred_tasks(client, bus, events, make_consumer):

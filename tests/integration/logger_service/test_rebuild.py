@@ -92,7 +92,7 @@ def live_projector(engine, bus) -> StreamConsumer:
     bus.ensure_group("logger")
     options = ConsumerOptions(group="logger", consumer="live", batch_size=50, block_ms=20,
                               retry_delay_seconds=0.01)
-    return StreamConsumer(bus, LoggerProjection(sql_transaction(engine), lambda d: None), options)
+    return StreamConsumer(bus, LoggerProjection(sql_transaction(engine)), options)
 
 
 def checkpoint(engine) -> int:

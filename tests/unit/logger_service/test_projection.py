@@ -26,6 +26,8 @@ class FakeStore:
     checkpoint: int = 0
     insert_calls: int = 0
     encoded: list[list[str]] = field(default_factory=list)
+    versions: dict[dt.date, int] = field(default_factory=dict)
+    last_version: int = 0
 
     def lock_checkpoint(self, name):
         return self.checkpoint
@@ -68,6 +70,11 @@ class FakeStore:
     def purge_task(self, task_id):
         self.tasks.pop(task_id, None)
         return self.delete_log_rows(task_id)
+
+    def mark_changed(self, days):
+        self.last_version += 1
+        self.versions.update(dict.fromkeys(days, self.last_version))
+        return {day: self.last_version for day in days}
 
     def transfer(self, day, at):
         added = 0
@@ -147,23 +154,53 @@ def test_unknown_event_types_are_skipped_and_bad_ones_raise():
         LoggerBatch(store).apply(made.event("TaskCreated", 2, {}))
 
 
-def test_readers_are_told_about_changed_days_only_after_commit():
-    made = EventFactory()
-    store, told = FakeStore(), []
+@dataclass
+class RecordingDateCache:
+    """A DateCache that notes what it is told, in order with the commits."""
 
+    told: list[Any] = field(default_factory=list)
+    broken: bool = False
+
+    def changing(self, versions):
+        if self.broken:
+            raise redis.ConnectionError("down")
+        self.told.append(("changing", dict(versions)))
+
+    def changed(self, versions):
+        self.told.append(("changed", dict(versions)))
+
+
+def recorded_transactions(store: FakeStore, cache: RecordingDateCache):
     @contextmanager
     def transaction():
         yield store
+        cache.told.append("commit")
 
-    projection = LoggerProjection(transaction, told.append)
+    return transaction
+
+
+def test_changed_days_are_withdrawn_before_the_commit_and_published_after_it():
+    made, store, cache = EventFactory(), FakeStore(), RecordingDateCache()
+    projection = LoggerProjection(recorded_transactions(store, cache), cache)
     with projection.batch() as batch:
         for event in (made.created(1), made.transfer()):
             batch.apply(event)
-        assert told == []
-    assert told == [[DAY]]
+        assert cache.told == []
+    assert cache.told == [("changing", {DAY: 1}), "commit", ("changed", {DAY: 1})]
+    with projection.batch() as batch:
+        batch.apply(made.created(2))  # changes no day: nothing to tell
     with pytest.raises(RuntimeError), projection.batch():
         raise RuntimeError("rolled back")
-    assert told == [[DAY]]
+    assert cache.told == [("changing", {DAY: 1}), "commit", ("changed", {DAY: 1}), "commit"]
+
+
+def test_a_batch_whose_days_cannot_be_withdrawn_does_not_commit():
+    made, store, cache = EventFactory(), FakeStore(), RecordingDateCache(broken=True)
+    projection = LoggerProjection(recorded_transactions(store, cache), cache)
+    with pytest.raises(redis.ConnectionError), projection.batch() as batch:
+        batch.apply(made.created(1))
+        batch.apply(made.transfer())
+    assert "commit" not in cache.told
 
 
 @dataclass
