@@ -77,7 +77,7 @@ def make_consumer(engine: Engine, bus: RedisStreamBus, cache: DatePageCache
     """Factory of projector consumers on the test's stream and database."""
 
     def make(name: str = "p1", timezone: str = "UTC", **options: object) -> StreamConsumer:
-        return sql_consumer(engine, bus, name, cache, timezone, **options)
+        return sql_consumer(engine, bus, name, cache, timezone=timezone, **options)
 
     return make
 
