@@ -13,7 +13,8 @@ still fails after `max_deliveries`, an optional `ApplierLock` so that one proces
 time while others stand by, and a graceful stop between batches. A transient error (the
 database or Redis unreachable, a deadlock, a serialization failure, a lock timeout: see
 `is_transient`) is never blamed on an event: the loop backs off, doubling up to
-`MAX_BACKOFF_SECONDS`, and reads the same entries again, whatever their delivery count.
+`MAX_BACKOFF_SECONDS`, and reads the same entries again; the deliveries that met an outage do
+not count towards `max_deliveries`.
 
 Optional hooks: a batch with `skip(seq, error)` records a dead-lettered event in the same
 transaction that moves the checkpoint past it (so a later retry can tell whether its effect is
@@ -278,6 +279,7 @@ class StreamConsumer:
         self.dead_lettered = 0
         self.outages = 0  # transient failures in a row (the backoff grows with them)
         self.transient_failures = 0  # transient failures waited out since the start
+        self.spared: dict[str, int] = {}  # entry id -> its deliveries that met an outage
         self.prefetched: Future[list[Delivery]] | None = None
         self.executor: ThreadPoolExecutor | None = None
 
@@ -413,7 +415,7 @@ class StreamConsumer:
             return self._wait_for_backfill(exc)
         except Exception as exc:
             if is_transient(exc):  # an outage, not an event's fault: wait, then read again
-                self.recheck_pending = True
+                self._outage(ordered)
                 raise
             log.warning("batch %d..%d failed (%s); applying one by one",
                         ordered[0].seq, ordered[-1].seq, exc)
@@ -422,7 +424,7 @@ class StreamConsumer:
 
     def handle_one_by_one(self, ordered: Sequence[Delivery]) -> int:
         """Apply each delivery in its own transaction; dead-letter a poison one."""
-        for delivery in ordered:
+        for index, delivery in enumerate(ordered):
             started = self.clock()
             try:
                 done = self.commit([delivery])
@@ -430,14 +432,14 @@ class StreamConsumer:
                 return self._wait_for_backfill(exc)
             except EventFailed as exc:
                 culprit = _culprit(exc, delivery)
-                if culprit is None or delivery.deliveries < self.options.max_deliveries:
+                if culprit is None or self._attempts(delivery) < self.options.max_deliveries:
                     return self._retry_later(delivery, exc)
                 if not self.dead_letter(culprit, exc.cause) or culprit is not delivery:
                     return self._retry_later(delivery, exc)
                 continue
             except Exception as exc:
                 if is_transient(exc):
-                    self.recheck_pending = True
+                    self._outage(ordered[index:])
                     raise
                 return self._retry_later(delivery, exc)
             if self._acknowledge([delivery], done, started) < 0:
@@ -448,6 +450,9 @@ class StreamConsumer:
         """XACK what the checkpoint now covers; the rest waits behind a gap being filled."""
         covered = [d.entry_id for d in ordered if d.seq <= done.through]
         self.bus.ack(self.options.group, covered)
+        if self.spared:
+            for entry_id in covered:
+                self.spared.pop(entry_id, None)
         self.observer.committed(done.applied, self.clock() - started)
         if len(covered) < len(ordered):
             self.recheck_pending = True
@@ -523,11 +528,22 @@ class StreamConsumer:
             log.warning("could not skip event %d: %s", delivery.seq, exc)
             return False
         self.bus.dead_letter(self.options.group, delivery, error)
+        self.spared.pop(delivery.entry_id, None)
         self.dead_lettered += 1
         self.observer.dead_lettered(delivery.seq)
         log.error("dead-lettered event %d after %d deliveries: %s",
                   delivery.seq, delivery.deliveries, cause)
         return True
+
+    def _outage(self, deliveries: Sequence[Delivery]) -> None:
+        """These deliveries met an outage: read them again, and do not count that delivery."""
+        self.recheck_pending = True
+        for delivery in deliveries:
+            self.spared[delivery.entry_id] = self.spared.get(delivery.entry_id, 0) + 1
+
+    def _attempts(self, delivery: Delivery) -> int:
+        """The deliveries of an entry that did not end in an outage (as far as we saw)."""
+        return delivery.deliveries - self.spared.get(delivery.entry_id, 0)
 
     def _wait_for_backfill(self, gap: StreamGap) -> int:
         log.info("waiting for a gap to be filled: %s", gap)

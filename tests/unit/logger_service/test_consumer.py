@@ -203,6 +203,18 @@ def test_a_lost_database_connection_is_waited_out_never_dead_lettered(events):
     assert bus.group_info("g").pending == 0
 
 
+def test_deliveries_that_met_an_outage_do_not_count_towards_the_dead_letters(events):
+    bus, projection = InMemoryBus(), FakeProjection(outages={2: 4}, failures_left={2: 2})
+    publish(bus, events, 3)
+    made = consumer(bus, projection, max_deliveries=3)
+    for _ in range(4):
+        with pytest.raises(OperationalError):
+            made.step()
+    settle(made)  # two real failures, fewer than three: applied on the third attempt
+    assert projection.applied == [1, 2, 3] and bus.dead_letter_count() == 0
+    assert made.spared == {}
+
+
 @pytest.mark.parametrize(("error", "transient"), [
     (OperationalError("SELECT", {}, ConnectionError("server closed the connection")), True),
     (DBAPIError("UPDATE", {}, PgError("40001")), True),
