@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
+import redis
 
 from services.auth_service.adapters.keys import (
     expired_keys,
@@ -18,7 +19,8 @@ from services.auth_service.bootstrap import auth_database
 from services.auth_service.config import access_token_ttl, key_directory, key_retention
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
-from shared.config import Env
+from shared.config import CommonSettings, ConfigError, Env
+from shared.revocation import redis_revocations
 
 
 @click.command("create-admin")
@@ -44,8 +46,19 @@ def create_admin(username: str | None, password: str | None, force: bool) -> Non
                 raise click.ClickException(
                     f"User {username!r} already exists (add --force to make it an admin "
                     "with this password)") from None
-            accounts.make_admin(uow(), Argon2Passwords(), username, password)
+            user = accounts.make_admin(uow(), Argon2Passwords(), username, password)
             click.echo(f"User {username!r} is now an active admin with the new password.")
+            _revoke_access_tokens(env, user.id)
+
+
+def _revoke_access_tokens(env: Env, user_id: int) -> None:
+    """Refuse the user's older access tokens too; only warn when Redis cannot be reached (this
+    command is the way back in, and must work without it)."""
+    try:
+        redis_revocations(CommonSettings.from_env(env)).revoke(user_id)
+    except (ConfigError, redis.RedisError) as exc:
+        click.echo(f"Warning: the user's access tokens could not be revoked ({exc}); they "
+                   "stay valid until they expire.", err=True)
 
 
 @click.group("keys")

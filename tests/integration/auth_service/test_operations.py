@@ -15,6 +15,7 @@ from services.auth_service.adapters.orm import metadata
 from services.auth_service.app import create_app
 from services.auth_service.bootstrap import ensure_admin
 from services.cli import main
+from services.embedded import free_port
 from shared.config import ConfigError, Env
 from tests.unit.auth_service.fakes import make_settings
 
@@ -94,6 +95,31 @@ def test_create_admin_command(auth_env: Path, client):
     forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
                                   "other-pw1", "--force"])
     assert forced.exit_code == 0, forced.output
+    assert login_status(client, "ops", "other-pw1") == 200
+
+
+def test_forcing_an_admin_revokes_the_users_access_tokens(auth_env: Path, monkeypatch, client,
+                                                         redis_url: str, namespace: str,
+                                                         redis_client):
+    runner = CliRunner()
+    runner.invoke(main, ["create-admin", "--username", "ops", "--password", "ops-password"])
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_NAMESPACE", namespace)
+    forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
+                                  "other-pw1", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert redis_client.zscore(f"{namespace}:revoked-before", "1") is not None
+
+
+def test_forcing_an_admin_without_redis_still_works_and_warns(auth_env: Path, monkeypatch,
+                                                              client):
+    runner = CliRunner()
+    runner.invoke(main, ["create-admin", "--username", "ops", "--password", "ops-password"])
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
+                                  "other-pw1", "--force"])
+    assert forced.exit_code == 0
+    assert "access tokens could not be revoked" in forced.output
     assert login_status(client, "ops", "other-pw1") == 200
 
 
