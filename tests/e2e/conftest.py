@@ -8,9 +8,13 @@ import pytest
 
 from tests.stack import Stack, running_stack
 
+# Small enough that a test can upload one row too many through the gateway.
+CSV_MAX_ROWS = 100
+
 
 @pytest.fixture(scope="session")
 def stack(pg_url: str, redis_url: str) -> Iterator[Stack]:
     """Every process of the Procfile, started by `taskstream run` on free ports."""
-    with running_stack(pg_url, redis_url) as running:
+    with running_stack(pg_url, redis_url,
+                       extra_env={"CSV_MAX_ROWS": str(CSV_MAX_ROWS)}) as running:
         yield running

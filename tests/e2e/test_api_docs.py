@@ -131,22 +131,6 @@ def test_generated_client_drives_the_running_system(
     assert page.status_code == 200 and int(page.headers["X-Total-Count"]) >= 1
 
 
-def test_bad_input_through_the_gateway_is_refused_not_a_500(stack: Stack) -> None:
-    headers = stack.login()
-    base = stack.base_url
-    for path in ("/task/99999999999999999999", "/task/9223372036854775808"):
-        response = stack.session.get(f"{base}{path}", headers=headers)
-        assert (response.status_code, response.json()) == (404, {"error": "Not found"})
-    audit = stack.session.get(f"{base}/audit?task_id=99999999999999999999", headers=headers)
-    assert (audit.status_code, audit.json()["error"]) == (
-        400, "Invalid task_id, expected a positive integer")
-    for body in (b"[" * 100_000, b'{"a":' * 100_000):
-        response = stack.session.post(f"{base}/task", data=body, headers={
-            **headers, "Content-Type": "application/json"})
-        assert (response.status_code, response.json()) == (
-            400, {"error": "Request body nests JSON deeper than 32 levels"})
-
-
 def test_committed_api_reference_is_current(document: dict[str, Any]) -> None:
     assert API_DOC.read_text() == render_markdown(document), (
         "docs/api.md is stale: run `make run` and then `taskstream docs generate`")
