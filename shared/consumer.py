@@ -7,7 +7,9 @@ acknowledged (XACK) only after that commit. A crash anywhere therefore leads to 
 that the checkpoint turns into a no-op.
 
 Around that core: a gap guard (missing seqs between the checkpoint and a delivered entry are
-fetched with `bus.range` first, so a consumer that takes over can never skip events), the
+fetched with `bus.range` first, so a consumer that takes over can never skip events, and what
+the stream no longer holds is asked back from the publisher, which reads it from the event
+store: `bus.backfill`), the
 XAUTOCLAIM of entries a dead consumer left pending, a dead-letter stream for an event that
 still fails after `max_deliveries`, an optional `ApplierLock` so that one process applies at a
 time while others stand by, and a graceful stop between batches. A transient error (the
@@ -521,11 +523,13 @@ class StreamConsumer:
         """Skip the event past the checkpoint, then move it to the dead-letter stream."""
         error = f"{type(cause).__name__}: {cause}"
         try:
-            self.commit([delivery], skip={delivery.seq: error})
+            done = self.commit([delivery], skip={delivery.seq: error})
         except Exception as exc:  # an earlier event failed: not this one's fault
             if is_transient(exc):
                 raise
             log.warning("could not skip event %d: %s", delivery.seq, exc)
+            return False
+        if done.through < delivery.seq:  # a gap before it is not filled yet
             return False
         self.bus.dead_letter(self.options.group, delivery, error)
         self.spared.pop(delivery.entry_id, None)

@@ -50,6 +50,7 @@ RELAY_PUBLISHED = Counter("taskstream_relay_published_total",
 RELAY_BACKFILLED = Counter("taskstream_relay_backfilled_total",
                            "Events the relay put back for consumers that met a gap")
 BACKFILL_REQUESTS_PER_PASS = 10
+BACKFILL_EVENTS_PER_REQUEST = 10_000  # a consumer asks for more in its next request
 
 
 def status_key(namespace: str) -> str:
@@ -172,8 +173,8 @@ class Relay:
         served = 0
         requests = self.bus.backfill_requests(BACKFILL_REQUESTS_PER_PASS)
         with self.engine.connect() as connection:
-            for first, last in requests:
-                after = first - 1
+            for first, asked_last in requests:
+                after, last = first - 1, min(asked_last, first + BACKFILL_EVENTS_PER_REQUEST - 1)
                 while after < last and (entries := self._read_until(connection, after, last)):
                     self.bus.offer_backfill(entries)
                     after, served = entries[-1][0], served + len(entries)
