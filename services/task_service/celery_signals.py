@@ -6,6 +6,7 @@ like every other process: `LOG_FORMAT` and `LOG_LEVEL`, one line per event.
 
 from __future__ import annotations
 
+import logging
 import sys
 import warnings
 from typing import Any
@@ -19,12 +20,26 @@ from shared.logs import configure_logging
 
 
 @signals.setup_logging.connect
-def use_our_logging(**_kwargs: Any) -> None:
-    """Log as `worker` or `beat` in our format instead of Celery's own."""
+def use_our_logging(loglevel: int | str | None = None, **_kwargs: Any) -> None:
+    """Log as `worker` or `beat` in our format instead of Celery's own.
+
+    `LOG_LEVEL` sets the level; Celery's `--loglevel` (default WARNING) can only make the
+    process more talkative than that, e.g. `--loglevel DEBUG` while looking into a problem.
+    """
     with exit_on_config_error():
         common = load_settings().common
     service = "beat" if "beat" in sys.argv[1:] else "worker"
-    configure_logging(service, common.log_level, common.log_format)
+    configure_logging(service, more_talkative(common.log_level, loglevel), common.log_format)
+
+
+def more_talkative(configured: str, requested: int | str | None) -> str:
+    """The lower (more verbose) of two log levels, by name."""
+    levels = [logging.getLevelName(configured.upper())]
+    if requested is not None:
+        levels.append(requested if isinstance(requested, int) else
+                      logging.getLevelName(str(requested).upper()))
+    known = [level for level in levels if isinstance(level, int)]
+    return logging.getLevelName(min(known)) if known else configured
 
 
 @signals.celeryd_init.connect
