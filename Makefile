@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services testbed bench
 	$(BIN)/python -m pytest tests
 
 test-unit: $(STAMP)
@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services testbed bench
 
 db-upgrade: $(STAMP)
 	$(BIN)/taskstream db upgrade

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from tests.servers import postgres_server, redis_server
+from testbed.servers import postgres_server, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -56,6 +56,6 @@ def mean(samples: Sequence[float]) -> float:
 
 @contextmanager
 def servers() -> Iterator[tuple[str, str]]:
-    """PostgreSQL and Redis for a benchmark: TEST_* URLs when set, else embedded."""
+    """PostgreSQL and Redis for a benchmark, found as the tests find theirs (testbed.servers)."""
     with postgres_server() as pg, redis_server() as rds:
         yield pg, rds

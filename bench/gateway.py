@@ -15,9 +15,9 @@ from bench.core import ROOT, result, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from shared.revocation import RedisRevocations, RevocationList
-from tests.polling import wait_for
-from tests.stack import running_stack
-from tests.tokens import TokenFactory
+from testbed.polling import wait_for
+from testbed.stack import running_stack
+from testbed.tokens import TokenFactory
 
 COMMAND = "make bench BENCH=gateway"
 DAY = "2031-01-01"

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 import requests
@@ -37,8 +37,8 @@ from shared.config import CommonSettings, Env, service_database_url
 from shared.consumer import ConsumerOptions, NoLock, StreamConsumer
 from shared.db import drop_database, ensure_database
 from shared.events import Actor, EventEnvelope
-from tests.stack import running_stack
-from tests.tokens import TokenFactory
+from testbed.stack import running_stack
+from testbed.tokens import TokenFactory
 
 COMMAND = "make bench BENCH=logger_service"
 EVENTS = int(os.environ.get("BENCH_LOGGER_EVENTS", "1000000"))
@@ -46,6 +46,7 @@ TASKS = int(os.environ.get("BENCH_LOGGER_TASKS", "1000000"))
 BATCH = ProjectorSettings().options.batch_size  # the projector's default
 AT = dt.datetime(2030, 1, 1, 9, 0, tzinfo=dt.UTC)
 ACTOR = Actor(1, "bench", "admin")
+StreamReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]  # XREADGROUP's answer
 
 
 @contextmanager
@@ -85,7 +86,7 @@ def raw_read_and_ack(client: redis.Redis, stream: str, count: int) -> float:
     client.xgroup_create(stream, "raw", id="0")
     done, started = 0, time.perf_counter()
     while done < count:
-        reply = client.xreadgroup("raw", "r", {stream: ">"}, count=BATCH)
+        reply = cast(StreamReply, client.xreadgroup("raw", "r", {stream: ">"}, count=BATCH))
         ids = [entry_id for _, entries in reply for entry_id, _ in entries]
         client.xack(stream, "raw", *ids)
         done += len(ids)

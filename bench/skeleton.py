@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from bench.core import percentile, result, servers
-from tests.polling import wait_for
-from tests.stack import running_stack
+from testbed.polling import wait_for
+from testbed.stack import running_stack
 
 TASKS = 200
 COMMAND = "make bench BENCH=skeleton"

@@ -36,9 +36,9 @@ from services.task_service.adapters.event_store import event_metadata
 from services.task_service.domain.model import Context
 from shared.db import drop_database, ensure_database
 from shared.events import Actor
-from tests.polling import wait_for
-from tests.stack import running_stack
-from tests.tokens import TokenFactory
+from testbed.polling import wait_for
+from testbed.stack import running_stack
+from testbed.tokens import TokenFactory
 
 COMMAND = "make bench BENCH=task_service"
 CSV_ROWS = [int(n) for n in os.environ.get("BENCH_TASKS_CSV_ROWS", "100000,1000000").split(",")]
@@ -279,7 +279,7 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
             requests_per_second(f"{base}/task", headers, int(SECONDS), CONNECTIONS, TASK_BODY)
             for base in (stack.url("tasks"), stack.base_url))
     notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
-             "(tests.stack: gunicorn 2 gthread workers per service, relay and projector "
+             "(testbed.stack: gunicorn 2 gthread workers per service, relay and projector "
              "consuming the events); gateway rate limit raised out of the way")
     return [
         result("POST /task direct to task_service", direct, "requests/s", COMMAND, notes),
@@ -421,15 +421,16 @@ def append_rate(db_url: str, writers: int, with_lock: bool) -> float:
     go.set()
     for process in processes:
         process.join()
-    if any(process.exitcode != 0 for process in processes) or not sum(counts):
+    appended = sum(counts[:])
+    if any(process.exitcode != 0 for process in processes) or not appended:
         raise RuntimeError("a writer process failed")
     engine = create_engine(db_url)
     with engine.connect() as connection:
         stored = connection.execute(text("SELECT count(*) FROM events")).scalar_one()
     engine.dispose()
-    if stored != sum(counts):
-        raise RuntimeError(f"{sum(counts)} creates but {stored} events")
-    return sum(counts) / SECONDS
+    if stored != appended:
+        raise RuntimeError(f"{appended} creates but {stored} events")
+    return appended / SECONDS
 
 
 def concurrent_appends(pg: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from services.registry import migrate_service
 from shared.db import drop_database, ensure_database
-from tests.servers import postgres_server, redis_server, unique_name
+from testbed.servers import postgres_server, redis_server, unique_name
 
 # Tests run as the `test` environment unless a test says otherwise.
 os.environ.setdefault("TASKSTREAM_ENV", "test")

@@ -16,7 +16,7 @@ from services.logger_service.app import create_app as logger_app
 from services.logger_service.config import Settings as LoggerSettings
 from services.task_service.app import create_app as tasks_app
 from services.task_service.config import Settings as TaskSettings
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 from tests.unit.auth_service.fakes import (
     FakeUnitOfWork,
     common_settings,

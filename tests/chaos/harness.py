@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from services.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, wait_for_redis
 from shared.config import service_database_url
-from tests.polling import wait_for
-from tests.stack import ROOT, TASKSTREAM, Stack, running_stack
+from testbed.polling import wait_for
+from testbed.stack import ROOT, TASKSTREAM, Stack, running_stack
 
 # The stream processes the harness manages itself; honcho runs the rest of the Procfile.
 MANAGED = ("relay", "projector")

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import Stack, running_stack
+from testbed.stack import Stack, running_stack
 
 # Small enough that a test can upload one row too many through the gateway.
 CSV_MAX_ROWS = 100

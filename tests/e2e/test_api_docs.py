@@ -15,7 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from services.api_gateway.service_layer.openapi import render_markdown
-from tests.stack import ADMIN_PASSWORD, Stack
+from testbed.stack import ADMIN_PASSWORD, Stack
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")

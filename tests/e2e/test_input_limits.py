@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from testbed.stack import Stack
 from tests.e2e.conftest import CSV_MAX_ROWS
-from tests.stack import Stack
 
 
 def test_bad_input_through_the_gateway_is_refused_not_a_500(stack: Stack) -> None:

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.stack import running_stack, stop_stack
+from testbed.stack import running_stack, stop_stack
 
 
 def test_embedded_servers_start_and_ctrl_c_leaves_nothing_behind() -> None:

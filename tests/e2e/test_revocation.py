@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.polling import wait_for
-from tests.stack import Stack
+from testbed.polling import wait_for
+from testbed.stack import Stack
 
 PASSWORD = "long enough"
 INVALID = {"error": "Invalid or expired token"}

@@ -8,8 +8,8 @@ import re
 
 import redis
 
-from tests.polling import wait_for
-from tests.stack import Stack
+from testbed.polling import wait_for
+from testbed.stack import Stack
 
 
 def test_gateway_is_ready_with_every_upstream(stack: Stack) -> None:

@@ -11,7 +11,7 @@ import requests
 import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.stack import Stack, running_stack
+from testbed.stack import Stack, running_stack
 
 # Login gets a strict limit in production; the fuzzer logs in far more often than a person.
 FUZZ_ENV = {"RATE_LIMIT_LOGIN": "100000/minute", "RATE_LIMIT_LOGIN_USERNAME": "100000/minute",

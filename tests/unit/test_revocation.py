@@ -9,7 +9,7 @@ import redis
 
 from shared.auth import InvalidToken, TokenVerifier
 from shared.revocation import REFRESH_SECONDS, STALE_AFTER_SECONDS, RevocationList
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 from tests.unit.auth_service.fakes import FakeRevocations
 
 

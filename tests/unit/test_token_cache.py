@@ -7,7 +7,7 @@ import time
 import pytest
 
 from shared.auth import InvalidToken, Principal, VerifiedToken, VerifiedTokens
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 
 
 def remembered(name: str, expires_at: float) -> VerifiedToken:

@@ -11,7 +11,7 @@ import pytest
 from shared.auth import InvalidToken, TokenVerifier
 from shared.config import TokenSettings
 from shared.jwks import JwksCache
-from tests.tokens import AUDIENCE, ISSUER, TokenFactory
+from testbed.tokens import AUDIENCE, ISSUER, TokenFactory
 
 
 def verifier_for(tokens: TokenFactory, **rules: Any) -> TokenVerifier:

@@ -9,9 +9,9 @@ from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 
 from services.api_gateway.app import create_app
+from testbed.tokens import TokenFactory
 from tests.integration.api_gateway.test_gateway import gateway_settings
 from tests.stub_upstream import echo_app, serve
-from tests.tokens import TokenFactory
 
 TOO_MANY = {"error": "Too many requests, please try again later."}
 

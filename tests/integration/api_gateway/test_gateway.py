@@ -15,8 +15,8 @@ from services.api_gateway.app import create_app
 from services.api_gateway.config import Settings
 from services.embedded import free_port
 from shared.config import Env
+from testbed.tokens import TokenFactory
 from tests.stub_upstream import echo_app, serve
-from tests.tokens import TokenFactory
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from services.api_gateway.app import create_app
 from services.embedded import free_port
 from shared.revocation import KEY_SUFFIX, RedisRevocations, RevocationList
+from testbed.polling import wait_for
+from testbed.tokens import TokenFactory
 from tests.integration.api_gateway.test_gateway import gateway_settings
-from tests.polling import wait_for
 from tests.stub_upstream import echo_app, serve
-from tests.tokens import TokenFactory
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from services.embedded import free_port
-from tests.polling import wait_for
+from testbed.polling import wait_for
+from testbed.tokens import TokenFactory
 from tests.stub_upstream import echo_app, serve
-from tests.tokens import TokenFactory
 
 ROOT = Path(__file__).resolve().parents[3]
 LIMIT = 12

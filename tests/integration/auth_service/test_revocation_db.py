@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from testbed.polling import wait_for
 from tests.integration.auth_service.conftest import login
-from tests.polling import wait_for
 
 INVALID = {"error": "Invalid or expired token"}
 

@@ -21,7 +21,7 @@ from shared.bus import RedisStreamBus
 from shared.config import CommonSettings, Env
 from shared.consumer import ConsumerOptions, StreamConsumer
 from shared.events import EventEnvelope
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 from tests.unit.logger_service.factories import EventFactory
 
 

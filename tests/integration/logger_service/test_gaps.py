@@ -15,9 +15,9 @@ from services.logger_service.service_layer.projection import LoggerBatch
 from services.task_service.relay import Relay, RelayConfig
 from shared.bus import RedisStreamBus, seq_of
 from shared.events import EventEnvelope
+from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import sql_consumer, store, table
 from tests.integration.logger_service.test_projections import snapshot
-from tests.polling import wait_for
 from tests.unit.logger_service.factories import EventFactory
 
 

@@ -14,8 +14,8 @@ from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerBatch, LoggerProjection
 from shared.bus import RedisStreamBus
 from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
+from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import table
-from tests.polling import wait_for
 from tests.unit.logger_service.factories import EventFactory
 
 APPLIER = "projector-under-test"

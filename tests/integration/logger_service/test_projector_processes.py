@@ -15,9 +15,9 @@ import pytest
 import requests
 from sqlalchemy import create_engine
 
+from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import drain, sql_consumer, table
 from tests.integration.logger_service.test_projections import snapshot
-from tests.polling import wait_for
 from tests.unit.logger_service.factories import EventFactory
 
 ROOT = Path(__file__).resolve().parents[3]

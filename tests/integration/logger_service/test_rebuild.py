@@ -22,9 +22,9 @@ from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
 from shared.events import EventEnvelope
+from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import drain, store, table
 from tests.integration.logger_service.test_projections import snapshot
-from tests.polling import wait_for
 from tests.unit.logger_service.factories import DAY, EventFactory
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from tests.servers import redis_server
+from testbed.servers import redis_server
 
 
 def test_docker_requested_but_unreachable_falls_back_to_embedded_servers(

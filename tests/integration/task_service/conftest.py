@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from services.task_service.app import create_app
 from services.task_service.config import Settings
 from shared.config import CommonSettings
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 
 
 def events_of(engine: Engine, task_id: int) -> list[tuple[str, int, dict[str, Any]]]:

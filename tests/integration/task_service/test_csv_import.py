@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 
 
 def upload(client: FlaskClient, tokens: TokenFactory, body: bytes, **headers: str):  # type: ignore[no-untyped-def]

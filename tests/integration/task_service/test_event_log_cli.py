@@ -24,8 +24,8 @@ from services.task_service.domain.model import Context, CreateTask, UpdateTask
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.events import Actor, decode
+from testbed.polling import wait_for
 from tests.integration.task_service.helpers import stream_ids, stream_seqs
-from tests.polling import wait_for
 
 CONTEXT = Context(Actor(3, "operator", "admin"), "req-ops")
 TASKSTREAM = str(Path(sys.executable).with_name("taskstream"))

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from services.task_service.adapters.event_store import read_after, read_encoded_after
 from services.task_service.config import Settings
 from shared.events import EVENT_TYPES, to_dict
-from tests.tokens import TokenFactory
+from testbed.tokens import TokenFactory
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "events"
 

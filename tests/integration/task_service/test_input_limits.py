@@ -6,9 +6,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
+from testbed.tokens import TokenFactory
 from tests.integration.task_service.test_csv_import import tasks_and_events
 from tests.statements import recorded_statements
-from tests.tokens import TokenFactory
 
 DEEP_BODIES = [b"[" * 100_000, b'{"a":' * 100_000]
 BEYOND_BIGINT = "99999999999999999999"

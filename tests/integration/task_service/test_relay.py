@@ -25,8 +25,8 @@ from services.task_service.service_layer.transfer import request_transfer
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.bus import RedisStreamBus
 from shared.events import Actor
+from testbed.polling import wait_for
 from tests.integration.task_service.helpers import store_seqs, stream_ids, stream_seqs
-from tests.polling import wait_for
 from tests.proxy import CuttableProxy
 
 CONTEXT = Context(Actor(7, "writer", "admin"), "req-relay")

@@ -22,9 +22,9 @@ from services.task_service.config import Settings
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.transfer import Schedule, run_schedule
 from services.task_service.service_layer.unit_of_work import UnitOfWork
-from tests.polling import wait_for
+from testbed.polling import wait_for
+from testbed.tokens import TokenFactory
 from tests.proxy import CuttableProxy
-from tests.tokens import TokenFactory
 
 SCHEDULE = Schedule(time(0, 5), "America/Los_Angeles")  # 07:05 UTC in summer
 CONTEXT = Context(SCHEDULER, "test")

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shared.http import register_health
-from tests.polling import wait_for
+from testbed.polling import wait_for
 
 SECRET_HOST = "db-primary.internal.example:5432"
 

@@ -1,4 +1,4 @@
-"""Polling with a deadline: what tests use instead of a fixed sleep."""
+"""Polling with a deadline: what tests and benchmarks use instead of a fixed sleep."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real PostgreSQL and Redis for the test suite: named by env, in Docker, or embedded."""
+"""Real PostgreSQL and Redis for the tests and benchmarks: named by env, in Docker, or embedded."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from services.embedded import EmbeddedPostgres, EmbeddedRedis
 from shared.config import normalise_database_url
 
 RUN_ID = uuid.uuid4().hex[:8]
-log = logging.getLogger("tests.servers")
+log = logging.getLogger("testbed.servers")
 
 
 def use_docker() -> bool:

@@ -1,4 +1,4 @@
-"""Signing keys and access tokens for tests of services that verify tokens."""
+"""Signing keys and access tokens for tests and benchmarks of services that verify tokens."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from services.embedded import free_port
 from shared.config import service_database_url
 from shared.db import drop_database
-from tests.polling import wait_for
+from testbed.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKSTREAM = Path(sys.executable).with_name("taskstream")
