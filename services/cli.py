@@ -13,7 +13,7 @@ import redis
 from services.registry import DATABASE_SERVICES, migrate_all
 from shared.config import Env, exit_on_config_error
 from shared.db import DatabaseUnavailable
-from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
+from shared.logs import DEFAULT_LOG_FORMAT, configure_logging, first_line
 
 # Each service contributes its own commands from `<package>.cli.COMMANDS`.
 SERVICE_CLIS = (
@@ -33,7 +33,7 @@ class TaskstreamGroup(click.Group):
             try:
                 return super().invoke(ctx)
             except (DatabaseUnavailable, redis.ConnectionError) as exc:
-                raise click.ClickException(str(exc).strip().splitlines()[0]) from None
+                raise click.ClickException(first_line(exc)) from None
 
 
 @click.group(cls=TaskstreamGroup)

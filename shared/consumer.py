@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.bus import Delivery, EventBus
 from shared.events import EventEnvelope, decode
+from shared.logs import first_line
 
 log = logging.getLogger("taskstream.consumer")
 
@@ -321,7 +322,7 @@ class StreamConsumer:
         base = max(0.1, self.options.retry_delay_seconds)
         delay = min(MAX_BACKOFF_SECONDS, base * 2 ** min(self.outages - 1, 8))
         log.warning("consumer paused (nothing is dead-lettered for this); retrying in %.1fs: %s",
-                    delay, str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                    delay, first_line(exc))
         return delay
 
     def ensure_active(self) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from shared.config import CommonSettings, parse_database_url
+from shared.logs import first_line
 
 log = logging.getLogger("taskstream.db")
 
@@ -49,7 +50,7 @@ def wait_for_database(
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            reason = first_line(exc.orig or exc)
             if attempt == attempts:
                 raise DatabaseUnavailable(
                     f"Could not connect to {target} after {attempts} attempts: {reason}"

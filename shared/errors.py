@@ -10,6 +10,8 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from shared.logs import first_line
+
 log = logging.getLogger("taskstream.errors")
 
 DEFAULT_MESSAGES = {
@@ -92,7 +94,7 @@ def _handle_unexpected(exc: Exception) -> Response:
 
 
 def _handle_unavailable(exc: Exception) -> Response:
-    log.warning("Dependency unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    log.warning("Dependency unavailable: %s", first_line(exc))
     response = error_response(503, "Service temporarily unavailable, please retry")
     response.headers["Retry-After"] = "1"
     return response

@@ -74,3 +74,10 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = DEFAULT_LOG_
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (drivers add SQL and links below it), else its
+    type's name: what a log line or a one-line error shows."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -36,6 +36,7 @@ from services.task_service.adapters.event_store import (
 )
 from services.task_service.adapters.stream import publish_encoded
 from shared.bus import RedisStreamBus, seq_of
+from shared.logs import first_line
 
 log = logging.getLogger("taskstream.relay")
 
@@ -238,7 +239,7 @@ class Relay:
     def _back_off(self, exc: BaseException, failures: int) -> None:
         delay = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 8))
         what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         log.warning("Relay: %s unavailable (%s); retrying in %.1fs", what, reason, delay)
         self.listener.close()
         select.select([self.wake_r], [], [], delay)
