@@ -25,6 +25,14 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 control_socket_disable = True
 
 
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Start what the app runs beside its requests (shared/background.py), in each worker once
+    it has loaded the app: the auth service's revocation-mark republisher."""
+    from shared.background import start_background
+
+    start_background(worker.wsgi)
+
+
 def child_exit(_server, worker):  # type: ignore[no-untyped-def]
     """Forget the metrics of a worker that has exited."""
     from prometheus_client import multiprocess

@@ -1,10 +1,13 @@
 """Revocation marks: "access tokens of user U issued at or before time T are refused".
 
-The auth service writes a mark after it commits a change that takes power away from a user
-(disabled, role changed, logged out everywhere). The marks of every user live in one Redis
-sorted set, `<namespace>:revoked-before` (member: user id, score: the mark's Unix time with
-sub-second precision). Each verifying process reads the recent marks of all users at most
-once per `REFRESH_SECONDS`, so a check costs a dictionary lookup, not a Redis round trip.
+The auth service records a mark in its database, in the transaction that takes power away
+from a user (disabled, role changed, logged out everywhere), and copies it here after the
+commit. The marks of every user live in one Redis sorted set, `<namespace>:revoked-before`
+(member: user id, score: the mark's Unix time with sub-second precision). Redis holds only a
+copy: the auth service republishes every recent mark from its database every few seconds,
+so a mark that could not be written, or that Redis lost, is back within seconds. Each
+verifying process reads the recent marks of all users at most once per `REFRESH_SECONDS`, so
+a check costs a dictionary lookup, not a Redis round trip.
 
 A mark matters only as long as a token issued before it can live (`TokenSettings.max_lifetime`):
 older marks are trimmed on every write, and the whole set expires when nothing is written.
@@ -27,6 +30,7 @@ from typing import Protocol
 import redis
 
 from shared.config import CommonSettings
+from shared.logs import first_line
 
 log = logging.getLogger("taskstream.auth.revocation")
 
@@ -37,10 +41,22 @@ RETRY_SECONDS = 0.2  # how often a failed read is retried meanwhile
 
 
 class TokenRevoker(Protocol):
-    """Where the auth service records that a user's tokens are no longer good."""
+    """Where the auth service tells the verifiers, after its commit, that a user's tokens are
+    no longer good."""
 
-    def revoke(self, user_id: int) -> None:
-        """Refuse every access token of `user_id` issued until now."""
+    def revoke(self, user_id: int, at: float) -> None:
+        """Refuse the access tokens of `user_id` issued at or before `at` (Unix seconds).
+
+        Best effort: when the mark cannot be written now it logs a warning and returns (the
+        database holds the mark, and the auth service republishes it within seconds).
+        """
+
+
+class MarkSink(Protocol):
+    """Where the auth service republishes the marks it holds."""
+
+    def publish(self, marks: Mapping[int, float]) -> None:
+        """Write these marks (user id -> Unix time), never moving one back; raise if it fails."""
 
 
 class MarkSource(Protocol):
@@ -59,12 +75,23 @@ class RedisRevocations:
     lifetime: float  # how long a mark matters
     clock: Callable[[], float] = time.time
 
-    def revoke(self, user_id: int) -> None:
-        """Mark now for `user_id` (never moving a mark back); drop marks that no longer matter."""
-        now = self.clock()
+    def revoke(self, user_id: int, at: float) -> None:
+        """Mark `at` for `user_id`; only log when Redis cannot take it (see TokenRevoker)."""
+        try:
+            self.publish({user_id: at})
+        except (redis.RedisError, OSError) as exc:
+            log.warning("could not write the revocation mark of user %s (%s); the auth "
+                        "service republishes it from its database within seconds", user_id,
+                        first_line(exc))
+
+    def publish(self, marks: Mapping[int, float]) -> None:
+        """Write the marks in one round trip (never moving one back); drop marks that no
+        longer matter."""
+        if not marks:
+            return
         pipeline = self.client.pipeline(transaction=True)
-        pipeline.zadd(self.key, {str(user_id): now}, gt=True)
-        pipeline.zremrangebyscore(self.key, "-inf", f"({now - self.lifetime}")
+        pipeline.zadd(self.key, {str(user_id): at for user_id, at in marks.items()}, gt=True)
+        pipeline.zremrangebyscore(self.key, "-inf", f"({self.clock() - self.lifetime}")
         pipeline.expire(self.key, math.ceil(self.lifetime) + 1)
         pipeline.execute()
 

@@ -25,9 +25,11 @@ from services.auth_service.api import users as users_api
 from services.auth_service.api.deps import EXTENSION, AuthDeps
 from services.auth_service.api.errors import register_error_mapping
 from services.auth_service.config import Settings
+from services.auth_service.republisher import MarkRepublisher
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
 from shared.auth import TokenVerifier
+from shared.background import run_in_background
 from shared.config import GUNICORN_APP_LOAD_ERROR, Env, exit_on_config_error
 from shared.db import create_db_engine
 from shared.http import create_api, init_http, register_health
@@ -45,7 +47,8 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the auth service.
 
-    Tests may override `engine`, `keys`, `passwords`, `uow` and `revocations`.
+    Tests may override `engine`, `keys`, `passwords`, `uow` and `revocations`. The revocation
+    mark republisher is started by the server (`shared.background`), not here.
     """
     if settings is None:
         settings = Settings.from_env(Env.load())
@@ -65,6 +68,8 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
         allow_registration=settings.allow_registration,
     )
     app.extensions["token_verifier"] = own_verifier(settings, keys, revocations)
+    run_in_background(app, MarkRepublisher(uow, revocations,
+                                           settings.common.tokens.max_lifetime))
     register_error_mapping(app)
     for module in (sessions_api, users_api, keys_api):
         api.register_blueprint(module.blp)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import click
-import redis
 
 from services.auth_service.adapters.keys import (
     expired_keys,
@@ -20,7 +20,7 @@ from services.auth_service.config import access_token_ttl, key_directory, key_re
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
 from shared.config import CommonSettings, ConfigError, Env
-from shared.revocation import redis_revocations
+from shared.revocation import TokenRevoker, redis_revocations
 
 
 @click.command("create-admin")
@@ -46,19 +46,31 @@ def create_admin(username: str | None, password: str | None, force: bool) -> Non
                 raise click.ClickException(
                     f"User {username!r} already exists (add --force to make it an admin "
                     "with this password)") from None
-            user = accounts.make_admin(uow(), Argon2Passwords(), username, password)
+            accounts.make_admin(uow(), Argon2Passwords(), _revoker(env), username, password)
             click.echo(f"User {username!r} is now an active admin with the new password.")
-            _revoke_access_tokens(env, user.id)
 
 
-def _revoke_access_tokens(env: Env, user_id: int) -> None:
-    """Refuse the user's older access tokens too; only warn when Redis cannot be reached (this
-    command is the way back in, and must work without it)."""
+def _revoker(env: Env) -> TokenRevoker:
+    """Where the user's older access tokens are revoked at once. The mark is in the database
+    whatever happens here (and the auth service republishes it): when Redis is not configured
+    or cannot be reached, this only warns, for the command is the way back in."""
     try:
-        redis_revocations(CommonSettings.from_env(env)).revoke(user_id)
-    except (ConfigError, redis.RedisError) as exc:
-        click.echo(f"Warning: the user's access tokens could not be revoked ({exc}); they "
-                   "stay valid until they expire.", err=True)
+        return redis_revocations(CommonSettings.from_env(env))
+    except ConfigError as exc:
+        return DatabaseOnly(str(exc))
+
+
+@dataclass(frozen=True)
+class DatabaseOnly:
+    """No Redis to write the mark to now: say so; the auth service republishes it."""
+
+    reason: str
+
+    def revoke(self, user_id: int, at: float) -> None:
+        """Warn that the verifiers learn of the revocation only from the auth service."""
+        click.echo(f"Warning: {self.reason}: the user's access tokens are refused once the "
+                   "auth service republishes the revocation (within seconds of it running).",
+                   err=True)
 
 
 @click.group("keys")

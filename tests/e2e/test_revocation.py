@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import redis
+
+from shared.revocation import KEY_SUFFIX
 from testbed.polling import wait_for
 from testbed.stack import Stack
 
@@ -124,3 +127,18 @@ def test_logging_out_everywhere_ends_every_session_within_seconds(stack: Stack) 
                                    json={"refresh_token": pairs[1]["refresh_token"]})
     assert refreshed.status_code == 401
     assert accepted_everywhere(stack, bearer(log_in(stack, username)["access_token"]))
+
+
+def test_a_revocation_that_redis_lost_is_back_within_seconds(stack: Stack) -> None:
+    user_id, username = new_user(stack, "member")
+    old = bearer(log_in(stack, username)["access_token"])
+    assert patch_user(stack, stack.base_url, root(stack), user_id, {"disabled": True}) == 200
+    wait_for(lambda: refused_everywhere(stack, old), timeout=5,
+             what="the disabled user's token to be refused everywhere")
+    marks = redis.Redis.from_url(stack.env["REDIS_URL"])
+    key = f"{stack.env['REDIS_NAMESPACE']}:{KEY_SUFFIX}"
+    marks.delete(key)  # as a restart without persistence or a FLUSHALL would
+    wait_for(lambda: marks.zscore(key, str(user_id)) is not None
+             and stack.session.get(f"{stack.base_url}/tasks", headers=old).status_code == 401,
+             timeout=5, what="the mark to be back and the token refused at the gateway")
+    marks.close()

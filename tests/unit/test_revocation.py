@@ -48,7 +48,7 @@ def test_a_token_issued_before_the_mark_is_refused_even_from_the_cache(
         verifier: TokenVerifier) -> None:
     token = tokens.token(user_id=7)
     assert verifier.verify(token).user_id == 7
-    marks.revoke(7)
+    marks.revoke_now(7)
     clock.now += REFRESH_SECONDS
     with pytest.raises(InvalidToken):
         verifier.verify(token)
@@ -56,7 +56,7 @@ def test_a_token_issued_before_the_mark_is_refused_even_from_the_cache(
 
 def test_other_users_are_not_affected(tokens: TokenFactory, marks: FakeRevocations,
                                       verifier: TokenVerifier) -> None:
-    marks.revoke(7)
+    marks.revoke_now(7)
     assert verifier.verify(tokens.token(user_id=8)).user_id == 8
 
 
@@ -64,7 +64,7 @@ def test_within_one_second_the_mark_tells_earlier_tokens_from_later_ones(
         tokens: TokenFactory, marks: FakeRevocations, verifier: TokenVerifier) -> None:
     second = float(int(time.time()))
     marks.clock = lambda: second + 0.5
-    marks.revoke(7)
+    marks.revoke_now(7)
     before = tokens.token(user_id=7, iat=second + 0.25, nbf=int(second))
     after = tokens.token(user_id=7, iat=second + 0.75, nbf=int(second))
     with pytest.raises(InvalidToken):
@@ -77,7 +77,7 @@ def test_the_marks_are_read_at_most_once_per_interval(tokens: TokenFactory,
                                                      verifier: TokenVerifier) -> None:
     token = tokens.token(user_id=7)
     verifier.verify(token)
-    marks.revoke(7)
+    marks.revoke_now(7)
     assert verifier.verify(token).user_id == 7  # the copy read a moment ago is still used
     clock.now += REFRESH_SECONDS
     with pytest.raises(InvalidToken):

@@ -48,6 +48,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # Access tokens issued at or before this time are refused (the record; Redis has a copy).
+    tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                               index=True)
 
 
 # Usernames are unique whatever their case: "Admin" cannot shadow "admin".

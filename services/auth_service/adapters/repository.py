@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,11 +20,11 @@ class UserRepository(Protocol):
     def add(self, user: User) -> None:
         """Store a new user and give it an id."""
 
-    def get(self, user_id: int) -> User | None:
-        """Return the user with this id."""
+    def get(self, user_id: int, lock: bool = False) -> User | None:
+        """Return the user with this id; `lock` holds its row until the transaction ends."""
 
-    def by_username(self, username: str) -> User | None:
-        """Return the user with this username, whatever its case."""
+    def by_username(self, username: str, lock: bool = False) -> User | None:
+        """Return the user with this username, whatever its case; `lock` as for `get`."""
 
     def page(self, offset: int, limit: int) -> list[User]:
         """Return users ordered by id."""
@@ -35,6 +35,9 @@ class UserRepository(Protocol):
     def active_admin_ids(self) -> list[int]:
         """Return (and lock) the ids of admins who are not disabled."""
 
+    def revocations_since(self, since: datetime) -> dict[int, datetime]:
+        """Return user id -> `tokens_revoked_at` of the marks recorded after `since`."""
+
 
 class RefreshTokenRepository(Protocol):
     """Where refresh tokens (their hashes) live."""
@@ -44,6 +47,9 @@ class RefreshTokenRepository(Protocol):
 
     def by_hash(self, token_hash: str) -> RefreshToken | None:
         """Return (and lock) the token with this hash."""
+
+    def owner_of(self, token_hash: str) -> int | None:
+        """Return the id of the user the token with this hash belongs to (no lock)."""
 
     def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
         """Revoke every token of a rotation family."""
@@ -66,13 +72,22 @@ class SqlUserRepository:
         except IntegrityError as exc:
             raise UsernameTaken(user.username) from exc
 
-    def get(self, user_id: int) -> User | None:
-        """Return the user with this id."""
-        return self.session.get(User, user_id)
+    def get(self, user_id: int, lock: bool = False) -> User | None:
+        """Return the user with this id; `lock` reads its newest state and holds its row."""
+        if not lock:
+            return self.session.get(User, user_id)
+        return self._locked(select(User).where(User.id == user_id))
 
-    def by_username(self, username: str) -> User | None:
-        """Return the user with this username, whatever its case."""
+    def by_username(self, username: str, lock: bool = False) -> User | None:
+        """Return the user with this username, whatever its case; `lock` as for `get`."""
         query = select(User).where(func.lower(User.username) == username.lower())
+        return self._locked(query) if lock else self.session.scalars(query).one_or_none()
+
+    def _locked(self, query: Select[User]) -> User | None:
+        """The newest state of the user `query` finds, its row held until the transaction ends
+        (`FOR NO KEY UPDATE`, what an UPDATE takes: it excludes the user's other lockers and
+        writers, not the key-share locks of refresh tokens being inserted for them)."""
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
         return self.session.scalars(query).one_or_none()
 
     def page(self, offset: int, limit: int) -> list[User]:
@@ -90,6 +105,11 @@ class SqlUserRepository:
                  .order_by(User.id).with_for_update())
         return list(self.session.scalars(query))
 
+    def revocations_since(self, since: datetime) -> dict[int, datetime]:
+        """Return the marks recorded after `since` (an index range scan)."""
+        query = select(User.id, User.tokens_revoked_at).where(User.tokens_revoked_at > since)
+        return {user_id: at for user_id, at in self.session.execute(query) if at is not None}
+
 
 class SqlRefreshTokenRepository:
     """Refresh tokens in PostgreSQL."""
@@ -106,6 +126,11 @@ class SqlRefreshTokenRepository:
         """Return the token with this hash, locked until the transaction ends."""
         query = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
         return self.session.scalars(query.with_for_update()).one_or_none()
+
+    def owner_of(self, token_hash: str) -> int | None:
+        """Return the id of the token's user (it never changes, so no lock is needed)."""
+        query = select(RefreshToken.user_id).where(RefreshToken.token_hash == token_hash)
+        return self.session.scalar(query)
 
     def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
         """Revoke every token of a rotation family."""

@@ -85,12 +85,11 @@ def update_user(uow: UnitOfWork, revoker: TokenRevoker, user_id: int, role: str 
                 disabled: bool | None = None, clock: Clock = utcnow) -> UserView:
     """Change a user's role or disable them; disabling ends their refresh sessions at once.
 
-    Setting a role or disabling also revokes the user's access tokens, after the commit (so
-    that a token issued meanwhile from the old state is still older than the mark). A retry
-    of the same change writes the mark again.
+    Setting a role or disabling also revokes the user's access tokens: the mark is recorded
+    with the change, in the same transaction, and handed to `revoker` after the commit.
     """
     with uow:
-        user = uow.users.get(user_id)
+        user = uow.users.get(user_id, lock=True)
         if user is None:
             raise UserNotFound(user_id)
         if _removes_an_admin(user, role, disabled) and len(uow.users.active_admin_ids()) <= 1:
@@ -101,12 +100,25 @@ def update_user(uow: UnitOfWork, revoker: TokenRevoker, user_id: int, role: str 
             user.disabled = disabled
         if disabled:
             uow.refresh_tokens.revoke_user(user.id, clock())
+        revoked_at = revoke_access_tokens(user, clock) if role is not None or disabled else None
         uow.commit()
         log.info("Updated user %s: role=%s disabled=%s", user.id, user.role, user.disabled)
         view = UserView.of(user)
-    if role is not None or disabled:
-        revoker.revoke(user_id)
+    if revoked_at is not None:
+        revoker.revoke(user_id, revoked_at.timestamp())
     return view
+
+
+def revoke_access_tokens(user: User, clock: Clock) -> datetime:
+    """Record on the (locked) user row that their access tokens issued until now are refused.
+
+    Tokens are issued only under the same row lock, with a time taken after it is held (see
+    sessions), so a token issued from the user's old state is never newer than the mark and
+    one issued from the new state always is. A mark never moves back.
+    """
+    now = clock()
+    user.tokens_revoked_at = max(now, user.tokens_revoked_at or now)
+    return user.tokens_revoked_at
 
 
 def _removes_an_admin(user: User, role: str | None, disabled: bool | None) -> bool:
@@ -137,15 +149,19 @@ def admin_exists(uow: UnitOfWork) -> bool:
         return bool(uow.users.active_admin_ids())
 
 
-def make_admin(uow: UnitOfWork, passwords: Argon2Passwords, username: str, password: str,
-               clock: Clock = utcnow) -> UserView:
-    """Turn an existing user into an active admin with a new password; end their sessions."""
+def make_admin(uow: UnitOfWork, passwords: Argon2Passwords, revoker: TokenRevoker,
+               username: str, password: str, clock: Clock = utcnow) -> UserView:
+    """Turn an existing user into an active admin with a new password; end their sessions and
+    revoke their access tokens."""
+    password_hash = passwords.hash(password)  # slow: before the row is locked
     with uow:
-        user = uow.users.by_username(username)
+        user = uow.users.by_username(username, lock=True)
         if user is None:
             raise UserNotFound(username)
-        user.role, user.disabled = "admin", False
-        user.password_hash = passwords.hash(password)
+        user.role, user.disabled, user.password_hash = "admin", False, password_hash
         uow.refresh_tokens.revoke_user(user.id, clock())
+        revoked_at = revoke_access_tokens(user, clock)
         uow.commit()
-        return UserView.of(user)
+        view = UserView.of(user)
+    revoker.revoke(view.id, revoked_at.timestamp())
+    return view

@@ -3,6 +3,10 @@
 A login starts a refresh-token *family*. Each refresh marks the presented token used and
 issues the next one in the same family. Presenting a used token again means two parties hold
 the family (one of them a thief), so the whole family is revoked.
+
+Every use case that issues or revokes a user's tokens first locks the user's row, and takes
+its time only once it holds it: they happen one after the other for one user, and always
+lock the user before any of their refresh tokens (so two of them never wait for each other).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from services.auth_service.adapters.tokens import (
     new_refresh_secret,
     refresh_digest,
 )
-from services.auth_service.service_layer.accounts import Clock, utcnow
+from services.auth_service.service_layer.accounts import Clock, revoke_access_tokens, utcnow
 from services.auth_service.service_layer.errors import InvalidCredentials, InvalidRefreshToken
 from services.auth_service.service_layer.unit_of_work import UnitOfWork
 from shared.revocation import TokenRevoker
@@ -49,9 +53,9 @@ class TokenPolicy:
 def login(uow: UnitOfWork, passwords: Argon2Passwords, policy: TokenPolicy,
           username: str, password: str) -> TokenPair:
     """Check the credentials and start a new refresh family."""
-    started = policy.clock()
     with uow:
-        user = uow.users.by_username(username)
+        user = uow.users.by_username(username, lock=True)
+        started = policy.clock()
         if user is None:
             passwords.verify_decoy(password)
             log.info("Login refused: unknown user %r", username)
@@ -69,12 +73,11 @@ def login(uow: UnitOfWork, passwords: Argon2Passwords, policy: TokenPolicy,
 
 def refresh(uow: UnitOfWork, policy: TokenPolicy, secret: str) -> TokenPair:
     """Trade a refresh token for a new pair; a reused token revokes its whole family."""
-    now = policy.clock()
     with uow:
-        token = uow.refresh_tokens.by_hash(refresh_digest(secret))
+        user, token = _locked_owner(uow, secret)
+        now = policy.clock()
         if token is None or token.revoked_at is not None or token.expires_at <= now:
             raise InvalidRefreshToken()
-        user = uow.users.get(token.user_id)
         if token.used_at is not None or user is None or user.disabled:
             _revoke_family(uow, token, now, reused=token.used_at is not None)
             raise InvalidRefreshToken()
@@ -87,7 +90,7 @@ def refresh(uow: UnitOfWork, policy: TokenPolicy, secret: str) -> TokenPair:
 def logout(uow: UnitOfWork, policy: TokenPolicy, secret: str) -> None:
     """End the session (family) of a refresh token; unknown tokens are ignored."""
     with uow:
-        token = uow.refresh_tokens.by_hash(refresh_digest(secret))
+        _, token = _locked_owner(uow, secret)
         if token is not None:
             uow.refresh_tokens.revoke_family(token.family_id, policy.clock())
             uow.commit()
@@ -97,18 +100,27 @@ def logout_everywhere(uow: UnitOfWork, policy: TokenPolicy, revoker: TokenRevoke
                       secret: str) -> None:
     """End every session of the refresh token's user and refuse their access tokens.
 
-    Any unexpired token of the user will do, even one already used or revoked, so that a
-    retry after a failed revocation still reaches it; unknown tokens are ignored.
+    Any unexpired token of the user will do, even one already used or revoked; unknown
+    tokens are ignored. The mark is recorded on the user row in the same transaction.
     """
-    now = policy.clock()
     with uow:
-        token = uow.refresh_tokens.by_hash(refresh_digest(secret))
-        if token is None or token.expires_at <= now:
+        user, token = _locked_owner(uow, secret)
+        now = policy.clock()
+        if user is None or token is None or token.expires_at <= now:
             return
-        uow.refresh_tokens.revoke_user(token.user_id, now)
+        uow.refresh_tokens.revoke_user(user.id, now)
+        revoked_at = revoke_access_tokens(user, policy.clock)
         uow.commit()
-    revoker.revoke(token.user_id)
-    log.info("User %s logged out everywhere", token.user_id)
+    revoker.revoke(user.id, revoked_at.timestamp())
+    log.info("User %s logged out everywhere", user.id)
+
+
+def _locked_owner(uow: UnitOfWork, secret: str) -> tuple[User | None, RefreshToken | None]:
+    """The refresh token's user, locked (see the module docstring), then the token itself."""
+    digest = refresh_digest(secret)
+    owner = uow.refresh_tokens.owner_of(digest)
+    user = uow.users.get(owner, lock=True) if owner is not None else None
+    return user, uow.refresh_tokens.by_hash(digest)
 
 
 def _revoke_family(uow: UnitOfWork, token: RefreshToken, now: datetime, reused: bool) -> None:
@@ -121,7 +133,7 @@ def _revoke_family(uow: UnitOfWork, token: RefreshToken, now: datetime, reused: 
 
 def _issue(uow: UnitOfWork, policy: TokenPolicy, user: User, family_id: uuid.UUID,
            now: datetime) -> TokenPair:
-    """A new pair; `now` is from before the user was read, which a revocation relies on."""
+    """A new pair; `now` was taken under the user's row lock, which a revocation relies on."""
     secret = new_refresh_secret()
     uow.refresh_tokens.add(RefreshToken(
         user_id=user.id, family_id=family_id, token_hash=refresh_digest(secret),

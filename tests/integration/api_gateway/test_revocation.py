@@ -44,7 +44,7 @@ def test_a_revoked_token_is_refused_within_seconds_and_a_newer_one_works(
     client, marks = gateway(monkeypatch, redis_url, namespace, upstream, tokens)
     old = tokens.headers(user_id=12)
     assert client.get("/tasks", headers=old).status_code == 200
-    marks.revoke(12)
+    marks.revoke(12, time.time())
     wait_for(lambda: client.get("/tasks", headers=old).status_code == 401, timeout=5,
              what="the revoked token to be refused")
     assert client.get("/tasks", headers=old).get_json() == {"error": "Invalid or expired token"}

@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from services.auth_service.adapters.orm import metadata
 from services.auth_service.app import create_app
@@ -100,7 +101,7 @@ def test_create_admin_command(auth_env: Path, client):
 
 def test_forcing_an_admin_revokes_the_users_access_tokens(auth_env: Path, monkeypatch, client,
                                                          redis_url: str, namespace: str,
-                                                         redis_client):
+                                                         redis_client, engine):
     runner = CliRunner()
     runner.invoke(main, ["create-admin", "--username", "ops", "--password", "ops-password"])
     monkeypatch.setenv("REDIS_URL", redis_url)
@@ -108,7 +109,10 @@ def test_forcing_an_admin_revokes_the_users_access_tokens(auth_env: Path, monkey
     forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
                                   "other-pw1", "--force"])
     assert forced.exit_code == 0, forced.output
-    assert redis_client.zscore(f"{namespace}:revoked-before", "1") is not None
+    with engine.connect() as connection:
+        recorded = connection.execute(text("SELECT tokens_revoked_at FROM users WHERE id = 1")
+                                      ).scalar_one()
+    assert redis_client.zscore(f"{namespace}:revoked-before", "1") == recorded.timestamp()
 
 
 def test_forcing_an_admin_without_redis_still_works_and_warns(auth_env: Path, monkeypatch,
@@ -119,7 +123,20 @@ def test_forcing_an_admin_without_redis_still_works_and_warns(auth_env: Path, mo
     forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
                                   "other-pw1", "--force"])
     assert forced.exit_code == 0
-    assert "access tokens could not be revoked" in forced.output
+    assert "could not write the revocation mark of user 1" in forced.output
+    assert login_status(client, "ops", "other-pw1") == 200
+
+
+def test_forcing_an_admin_without_redis_settings_says_the_service_will_revoke(
+        auth_env: Path, monkeypatch, client):
+    runner = CliRunner()
+    runner.invoke(main, ["create-admin", "--username", "ops", "--password", "ops-password"])
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    forced = runner.invoke(main, ["create-admin", "--username", "ops", "--password",
+                                  "other-pw1", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "Warning: REDIS_URL is not set: the user's access tokens are refused once the " \
+           "auth service republishes" in forced.output
     assert login_status(client, "ops", "other-pw1") == 200
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import jwt
+import pytest
 from sqlalchemy import text
 
 from testbed.polling import wait_for
@@ -91,3 +95,34 @@ def test_a_role_change_revokes_the_old_token_and_the_refreshed_one_works(client,
     renewed = client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]}).json
     me = client.get("/auth/me", headers={"Authorization": f"Bearer {renewed['access_token']}"})
     assert me.status_code == 200 and me.json["role"] == "manager"
+
+
+def waiting_for_a_row_lock(engine) -> bool:
+    """True while a session of the test database waits for a lock."""
+    with engine.connect() as connection:
+        return bool(connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar_one())
+
+
+@pytest.mark.parametrize("issue", ["login", "refresh"])
+def test_a_token_issued_while_a_change_is_in_flight_carries_the_new_state(client, admin,
+                                                                         engine, issue):
+    user_id = make_admin(client, admin, "ops")
+    pair = client.post("/auth/login", json={"username": "ops", "password": "long enough"}).json
+    request = (("/auth/login", {"username": "ops", "password": "long enough"})
+               if issue == "login" else ("/auth/refresh", {"refresh_token": pair["refresh_token"]}))
+    with ThreadPoolExecutor(1) as pool, engine.connect() as change:
+        change.execute(text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE"),
+                       {"id": user_id})  # a role change holds the row, as update_user does
+        issued = pool.submit(client.post, request[0], json=request[1])
+        wait_for(lambda: waiting_for_a_row_lock(engine), timeout=10,
+                 what=f"the {issue} to wait for the change")
+        revoked_at = change.execute(text(
+            "UPDATE users SET role = 'member', tokens_revoked_at = clock_timestamp() "
+            "WHERE id = :id RETURNING tokens_revoked_at"), {"id": user_id}).scalar_one()
+        change.commit()
+        response = issued.result(timeout=30)
+    assert response.status_code == 200, response.json
+    claims = jwt.decode(response.json["access_token"], options={"verify_signature": False})
+    assert claims["role"] == "member" and claims["iat"] > revoked_at.timestamp()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,10 +33,10 @@ class FakeUsers:
         user.id = len(self.rows) + 1
         self.rows[user.id] = user
 
-    def get(self, user_id: int) -> User | None:
+    def get(self, user_id: int, lock: bool = False) -> User | None:
         return self.rows.get(user_id)
 
-    def by_username(self, username: str) -> User | None:
+    def by_username(self, username: str, lock: bool = False) -> User | None:
         return next((u for u in self.rows.values() if u.username.lower() == username.lower()),
                     None)
 
@@ -47,6 +48,10 @@ class FakeUsers:
 
     def active_admin_ids(self) -> list[int]:
         return [u.id for u in self.rows.values() if u.role == "admin" and not u.disabled]
+
+    def revocations_since(self, since: datetime) -> dict[int, datetime]:
+        return {u.id: u.tokens_revoked_at for u in self.rows.values()
+                if u.tokens_revoked_at is not None and u.tokens_revoked_at > since}
 
 
 class FakeRefreshTokens:
@@ -61,6 +66,10 @@ class FakeRefreshTokens:
 
     def by_hash(self, token_hash: str) -> RefreshToken | None:
         return next((t for t in self.rows if t.token_hash == token_hash), None)
+
+    def owner_of(self, token_hash: str) -> int | None:
+        token = self.by_hash(token_hash)
+        return token.user_id if token is not None else None
 
     def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
         self._revoke([t for t in self.rows if t.family_id == family_id], at)
@@ -98,16 +107,30 @@ class FakeUnitOfWork:
 
 
 class FakeRevocations:
-    """Revocation marks in a dict; `down` makes them fail the way a lost Redis does."""
+    """Revocation marks in a dict; `down` makes them fail the way a lost Redis does, and
+    `unwritable` only their writes (a mark that cannot be written is dropped, as
+    `RedisRevocations.revoke` drops it after logging)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.marks: dict[int, float] = {}
         self.clock = clock
         self.down = False
+        self.unwritable = False
 
-    def revoke(self, user_id: int) -> None:
+    def revoke(self, user_id: int, at: float) -> None:
+        with contextlib.suppress(redis.ConnectionError):
+            self.publish({user_id: at})
+
+    def revoke_now(self, user_id: int) -> None:
+        """Mark `user_id` at the fake's clock (for verifier tests)."""
+        self.revoke(user_id, self.clock())
+
+    def publish(self, marks: Mapping[int, float]) -> None:
         self._check()
-        self.marks[user_id] = self.clock()
+        if self.unwritable:
+            raise redis.ConnectionError("Redis refuses writes (fake)")
+        for user_id, at in marks.items():
+            self.marks[user_id] = max(at, self.marks.get(user_id, at))
 
     def recent(self) -> dict[int, float]:
         self._check()
