@@ -18,7 +18,7 @@ from typing import TextIO
 
 import redis
 
-from shared.config import normalise_database_url
+from shared.config import parse_database_url
 
 log = logging.getLogger("taskstream.embedded")
 
@@ -89,7 +89,10 @@ class EmbeddedPostgres:
 
             server = pgserver.get_server(self.data_dir, cleanup_mode=None)
         # pgserver's URI is postgresql://postgres:@/taskstream?host=<socket dir>
-        self.url = normalise_database_url(server.get_uri("taskstream"))
+        # pgserver writes `postgres:@` (an empty password); the server trusts local
+        # connections, so say "no password", which deployed environments accept.
+        url = parse_database_url(server.get_uri("taskstream"))._replace(password=None)
+        self.url = url.render_as_string(hide_password=False)
         return self.url
 
     def stop(self) -> None:
