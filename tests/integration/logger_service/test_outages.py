@@ -73,12 +73,17 @@ def task_row_locked(engine: Engine, task_id: int) -> Iterator[None]:
         connection.rollback()
 
 
-def blocked_applier(engine: Engine) -> int | None:
-    """The pid of the projector's session while it waits for a lock, else None."""
+def blocked_applier(engine: Engine, killed: frozenset[int] = frozenset()) -> int | None:
+    """The pid of the projector's session while it waits for a lock, else None.
+
+    A session already terminated may linger in pg_stat_activity for a moment: `killed`
+    names those, so that each termination hits a new session.
+    """
     with engine.connect() as connection:
-        return connection.execute(text(
+        pids = connection.execute(text(
             "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
-            "AND wait_event_type = 'Lock'"), {"name": APPLIER}).scalar()
+            "AND wait_event_type = 'Lock'"), {"name": APPLIER}).scalars()
+        return next((pid for pid in pids if pid not in killed), None)
 
 
 def terminate(engine: Engine, pid: int) -> None:
@@ -99,9 +104,12 @@ def test_sessions_killed_mid_batch_are_waited_out_and_nothing_is_dead_lettered(
         wait_for(lambda: checkpoint(engine) == 1)
         with task_row_locked(engine, 1):
             bus.publish([events.status(1, "active", "completed")])
+            killed: set[int] = set()
             for _ in range(4):  # twice the deliveries after which a poison event is given up
-                terminate(engine, wait_for(lambda: blocked_applier(engine), what="the "
-                                           "projector to retry (not to dead-letter the event)"))
+                pid = wait_for(lambda: blocked_applier(engine, frozenset(killed)),
+                               what="the projector to retry (not to dead-letter the event)")
+                terminate(engine, pid)
+                killed.add(pid)
             wait_for(lambda: consumer.transient_failures >= 4, what="four outages waited out")
         wait_for(lambda: checkpoint(engine) == 2)
     assert bus.dead_letter_count() == 0
