@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -81,8 +80,3 @@ class JwksCache:
         finally:
             self.lock.release()
 
-
-def static_jwks(document: dict[str, Any] | str) -> KeyFetcher:
-    """Return a fetcher of a fixed JWKS (tests and single-process tools)."""
-    parsed = json.loads(document) if isinstance(document, str) else document
-    return lambda: parsed

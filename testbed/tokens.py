@@ -12,7 +12,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import TokenVerifier
-from shared.jwks import JwksCache, static_jwks
+from shared.jwks import JwksCache
 from shared.revocation import RevocationList
 
 ISSUER = "taskstream-auth"
@@ -34,7 +34,8 @@ class TokenFactory:
 
     def verifier(self, revocations: RevocationList | None = None) -> TokenVerifier:
         """A verifier that trusts this factory's key (and checks `revocations`, if given)."""
-        return TokenVerifier(JwksCache(static_jwks(self.jwks())), ISSUER, AUDIENCE, "EdDSA",
+        document = self.jwks()
+        return TokenVerifier(JwksCache(lambda: document), ISSUER, AUDIENCE, "EdDSA",
                              revocations=revocations)
 
     def token(self, user_id: int = 1, role: str = "admin", username: str = "admin",

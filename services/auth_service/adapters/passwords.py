@@ -33,7 +33,3 @@ class Argon2Passwords:
         """Spend the time of a real check, for a username that does not exist."""
         self.verify(self.decoy_hash, password)
 
-
-def fast_passwords() -> Argon2Passwords:
-    """Cheap argon2 parameters, for tests only."""
-    return Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

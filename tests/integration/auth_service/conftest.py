@@ -11,9 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from services.auth_service.adapters.passwords import Argon2Passwords, fast_passwords
+from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.app import create_app
 from shared.config import CommonSettings
+from tests.fakes.passwords import fast_passwords
 from tests.unit.auth_service.fakes import common_settings, make_settings
 
 

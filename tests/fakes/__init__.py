@@ -1,0 +1,1 @@
+"""Fakes and test-only variants of the project's own abstractions."""
