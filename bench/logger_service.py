@@ -32,11 +32,13 @@ from services.logger_service.config import ProjectorSettings, Settings
 from services.logger_service.service_layer.projection import LoggerProjection
 from services.logger_service.service_layer.rebuild import rebuild
 from services.registry import migrate_service
-from shared.bus import RedisStreamBus
 from shared.config import CommonSettings, Env, service_database_url
-from shared.consumer import ConsumerOptions, NoLock, StreamConsumer
 from shared.db import drop_database, ensure_database
-from shared.events import Actor, EventEnvelope
+from shared.events import Actor, EventEnvelope, encode
+from shared.stream.applier_lock import NoLock
+from shared.stream.consumer import StreamConsumer
+from shared.stream.options import ConsumerOptions
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.stack import running_stack
 from testbed.tokens import TokenFactory
 
@@ -78,7 +80,8 @@ def created(seq: int) -> EventEnvelope:
 def fill_stream(bus: RedisStreamBus, count: int) -> None:
     """Publish `count` TaskCreated events in pipelined chunks."""
     for start in range(1, count + 1, 10_000):
-        bus.publish([created(s) for s in range(start, min(count, start + 9_999) + 1)])
+        bus.publish_encoded([(s, encode(created(s)))
+                             for s in range(start, min(count, start + 9_999) + 1)])
 
 
 def raw_read_and_ack(client: redis.Redis, stream: str, count: int) -> float:

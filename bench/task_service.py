@@ -338,7 +338,7 @@ def raw_xadd_rate(client: redis.Redis, stream: str, payloads: list[tuple[str, st
 def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str) -> float:
     """Events/s of the relay publishing the whole backlog (one `publish_pending` pass)."""
     from services.task_service.relay import Relay, RelayConfig
-    from shared.bus import RedisStreamBus
+    from shared.stream.redis_bus import RedisStreamBus
 
     relay = Relay(engine, RedisStreamBus(client, stream),
                   RelayConfig(batch_size=RELAY_BATCH, namespace=namespace))

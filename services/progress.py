@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -27,3 +28,21 @@ class Progress:
         eta = time.strftime("%H:%M:%S", time.gmtime(max(0.0, left)))
         return (f"{self.verb} {self.done:,}/{self.total:,} ({share}%), "
                 f"{self.rate:,.0f} events/s, ETA {eta}")
+
+
+class ProgressReport:
+    """Tells a sink how far a command got from `start` to `target`, every `every` seconds."""
+
+    def __init__(self, sink: Callable[[Progress], None], verb: str, start: int, target: int,
+                 every: float) -> None:
+        self.sink, self.verb, self.every = sink, verb, every
+        self.start, self.target = start, target
+        self.started = self.last = time.monotonic()
+
+    def reached(self, current: int) -> None:
+        """The command reached `current`: report it when due, and at the target."""
+        now = time.monotonic()
+        if now - self.last >= self.every or current >= self.target:
+            self.last = now
+            self.sink(Progress(self.verb, current - self.start, self.target - self.start,
+                               now - self.started))

@@ -1,12 +1,14 @@
-"""Database engines: sized, pre-pinged pools and a startup that waits for a late database."""
+"""Database engines (sized, pre-pinged pools, a startup that waits for a late database) and
+a session-level advisory lock."""
 
 from __future__ import annotations
 
 import logging
 import time
+import zlib
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from shared.config import CommonSettings, parse_database_url
@@ -102,3 +104,54 @@ def engine_for(url: str, common: CommonSettings) -> Engine:
         url, pool_size=common.db_pool_size, max_overflow=common.db_max_overflow,
         attempts=common.db_connect_attempts, backoff=common.db_connect_backoff,
     )
+
+
+class PostgresAdvisoryLock:
+    """A session-level PostgreSQL advisory lock on a connection of its own.
+
+    PostgreSQL releases it when that session ends, so a killed holder frees it at once. It is
+    the `shared.stream.applier_lock.ApplierLock` of consumers that run on several processes.
+    """
+
+    def __init__(self, url: str, name: str) -> None:
+        self.engine = create_engine(url, poolclass=pool.NullPool)
+        self.key = zlib.crc32(name.encode())
+        self.connection: Connection | None = None
+
+    def acquire(self) -> bool:
+        """Try `pg_try_advisory_lock` on the lock's own session."""
+        if self.connection is None:
+            self.connection = self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        try:
+            got = self.connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+            ).scalar()
+        except Exception:
+            self._drop()
+            raise
+        return bool(got)
+
+    def held(self) -> bool:
+        """Check that the session holding the lock is still alive."""
+        if self.connection is None:
+            return False
+        try:
+            self.connection.execute(text("SELECT 1"))
+        except Exception:  # the session, and with it the lock, is gone
+            self._drop()
+            return False
+        return True
+
+    def release(self) -> None:
+        """End the session, which releases the lock."""
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception as exc:  # closing a dead connection may fail; it is gone anyway
+                log.debug("closing lock connection: %s", exc)
+            self.connection = None

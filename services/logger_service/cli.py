@@ -29,10 +29,9 @@ from services.logger_service.service_layer import dead_letters as letters
 from services.logger_service.service_layer import rebuild as rebuilds
 from services.logger_service.service_layer.projection import PROJECTION_NAME
 from services.logger_service.service_layer.status import projection_status
-from shared.bus import RedisStreamBus
 from shared.config import Env
-from shared.consumer import PostgresAdvisoryLock
-from shared.db import create_db_engine
+from shared.db import PostgresAdvisoryLock, create_db_engine
+from shared.stream.redis_bus import RedisStreamBus
 
 
 @click.command("projector")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from shared.config import CommonSettings, Env
-from shared.consumer import ConsumerOptions, default_consumer_name
+from shared.stream.options import ConsumerOptions, default_consumer_name
 
 
 @dataclass(frozen=True)

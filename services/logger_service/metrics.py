@@ -14,7 +14,7 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.logger_service.service_layer.status import lag_seconds
-from shared.bus import EventBus
+from shared.stream.bus import EventBus
 
 log = logging.getLogger("taskstream.projector")
 

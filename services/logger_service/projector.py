@@ -18,11 +18,12 @@ from services.logger_service.adapters.projection_store import (
 from services.logger_service.config import Settings
 from services.logger_service.metrics import ProjectorMetrics
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
-from shared.bus import RedisStreamBus
-from shared.consumer import Observers, PostgresAdvisoryLock, StreamConsumer
-from shared.db import engine_for
+from shared.db import PostgresAdvisoryLock, engine_for
 from shared.logs import configure_logging
 from shared.metrics import start_metrics_server
+from shared.stream.consumer import StreamConsumer
+from shared.stream.observer import Observers
+from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.projector")
 

@@ -29,7 +29,7 @@ def _engine(settings: Settings) -> Engine:
 def relay() -> None:
     """Publish committed task events to the Redis stream (runs until stopped)."""
     from services.task_service.relay import Relay, RelayConfig, install_signal_handlers
-    from shared.bus import RedisStreamBus
+    from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
     configure_logging("relay", settings.common.log_level, settings.common.log_format)
@@ -121,13 +121,14 @@ def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
     """Publish stored events to the stream again (idempotent: ids are `<seq>-0`)."""
     from services.task_service.service_layer.event_log import RepublishRefused
     from services.task_service.service_layer.event_log import republish as run
+    from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
     client = redis.Redis.from_url(settings.common.redis_url)
     stream, line = settings.common.stream_key(), _ProgressLine()
     try:
-        done = run(_engine(settings), client, stream, from_seq, rebuild=rebuild_stream,
-                   batch_size=batch_size, progress=line)
+        done = run(_engine(settings), RedisStreamBus(client, stream), from_seq,
+                   rebuild=rebuild_stream, batch_size=batch_size, progress=line)
     except RepublishRefused as exc:
         raise click.UsageError(str(exc)) from None
     finally:
@@ -171,12 +172,13 @@ def tail(type_: str | None, task_id: int | None, from_seq: int | None,
          max_events: int | None) -> None:
     """Follow the event stream, one line per event, until Ctrl-C."""
     from services.task_service.service_layer.event_log import TailFilter, describe, follow
+    from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
     client = redis.Redis.from_url(settings.common.redis_url)
     wanted, printed = TailFilter(type_, task_id), 0
     try:
-        for event in follow(client, settings.common.stream_key(), from_seq):
+        for event in follow(RedisStreamBus(client, settings.common.stream_key()), from_seq):
             if event is not None and wanted.matches(event):
                 click.echo(describe(event))
                 printed += 1

@@ -16,9 +16,9 @@ import os
 import select
 import signal
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -34,9 +34,10 @@ from services.task_service.adapters.event_store import (
     read_encoded_after,
     store_head,
 )
-from services.task_service.adapters.stream import publish_encoded
-from shared.bus import RedisStreamBus, seq_of
 from shared.logs import first_line
+from shared.stream.entries import Encoded
+from shared.stream.read_ahead import chunks_after
+from shared.stream.redis_bus import RedisStreamBus, StreamHead
 
 log = logging.getLogger("taskstream.relay")
 
@@ -134,24 +135,21 @@ class Relay:
 
     def stream_head(self) -> int:
         """The stream's head seq; resets the stream first if it lost any entry before it."""
-        try:
-            info = self.bus.client.xinfo_stream(self.bus.stream)
-        except redis.ResponseError:
+        head = self.bus.read_head()
+        if head is None:
             return 0
-        head = seq_of(info["last-generated-id"])
-        if self._is_whole(info, head):
-            return head
+        if self._is_whole(head):
+            return head.seq
         log.warning("Stream %s lost entries below seq %d (Redis lost data); republishing "
-                    "everything from the event store", self.bus.stream, head)
-        self.bus.client.delete(self.bus.stream)
+                    "everything from the event store", self.bus.stream, head.seq)
+        self.bus.drop()
         return 0
 
-    def _is_whole(self, info: dict[Any, Any], head: int) -> bool:
+    def _is_whole(self, head: StreamHead) -> bool:
         # Store seqs are contiguous from 1, so a whole stream has received exactly `head` ids.
-        added = info.get("entries-added")
-        if added is not None:
-            return int(added) >= head
-        return bool(self.config.maxlen) or int(info["length"]) >= head
+        if head.added is not None:
+            return head.added >= head.seq
+        return bool(self.config.maxlen) or head.length >= head.seq
 
     def publish_pending(self) -> int:
         """Publish every committed event above the stream's head; return how many."""
@@ -159,7 +157,7 @@ class Relay:
         published = 0
         with self.engine.connect() as connection:
             for entries in self._batches(connection, head):
-                added = publish_encoded(self.bus.client, self.bus.stream, entries)
+                added = self.bus.publish_encoded(entries)
                 RELAY_PUBLISHED.inc(added)
                 self.trim()  # a long backlog stays bounded while it is published
                 head, published = entries[-1][0], published + added
@@ -182,8 +180,7 @@ class Relay:
         RELAY_BACKFILLED.inc(served)
         return served
 
-    def _read_until(self, connection: Connection, after: int, last: int
-                    ) -> list[tuple[int, str]]:
+    def _read_until(self, connection: Connection, after: int, last: int) -> list[Encoded]:
         return read_encoded_after(connection, after, min(self.config.batch_size, last - after))
 
     def trim(self) -> None:
@@ -191,15 +188,11 @@ class Relay:
         if self.config.maxlen:
             self.bus.trim(self.config.maxlen)
 
-    def _batches(self, connection: Connection, after: int) -> Iterator[list[tuple[int, str]]]:
+    def _batches(self, connection: Connection, after: int) -> Iterator[list[Encoded]]:
         """Batches of encoded events above `after`; the next is read while this one is sent."""
-        with ThreadPoolExecutor(1, thread_name_prefix="relay-read") as reader:
-            upcoming = reader.submit(self._read, connection, after)
-            while entries := upcoming.result():
-                upcoming = reader.submit(self._read, connection, entries[-1][0])
-                yield entries
+        return chunks_after(partial(self._read, connection), after, "relay-read")
 
-    def _read(self, connection: Connection, after: int) -> list[tuple[int, str]]:
+    def _read(self, connection: Connection, after: int) -> list[Encoded]:
         entries = read_encoded_after(connection, after, self.config.batch_size)
         connection.rollback()  # no snapshot held open between batches
         return entries
@@ -239,8 +232,7 @@ class Relay:
     def _back_off(self, exc: BaseException, failures: int) -> None:
         delay = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 8))
         what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
-        reason = first_line(exc)
-        log.warning("Relay: %s unavailable (%s); retrying in %.1fs", what, reason, delay)
+        log.warning("Relay: %s unavailable (%s); retrying in %.1fs", what, first_line(exc), delay)
         self.listener.close()
         select.select([self.wake_r], [], [], delay)
 

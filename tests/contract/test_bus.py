@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 import redis
 
-from shared.bus import EventBus, InMemoryBus, RedisStreamBus
 from shared.events import EventEnvelope, decode, encode
+from shared.stream.bus import EventBus
+from tests.fakes.bus import InMemoryBus, PublishingRedisBus
 
 GROUP = "g"
 
@@ -27,7 +28,7 @@ def bus(request: pytest.FixtureRequest) -> EventBus:
     if request.param == "memory":
         return InMemoryBus()
     client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisStreamBus(client, f"{request.getfixturevalue('namespace')}:events")
+    return PublishingRedisBus(client, f"{request.getfixturevalue('namespace')}:events")
 
 
 def seqs(deliveries: list) -> list[int]:
@@ -190,7 +191,7 @@ def test_events_missing_from_the_stream_are_requested_put_back_and_released(bus)
 
 def test_a_pending_entry_deleted_by_trimming_is_left_out(redis_client, namespace):
     """Redis only: XREADGROUP from 0 answers a trimmed pending entry with no fields."""
-    bus = RedisStreamBus(redis_client, f"{namespace}:events")
+    bus = PublishingRedisBus(redis_client, f"{namespace}:events")
     bus.publish([event(1), event(2), event(3)])
     bus.ensure_group(GROUP)
     assert seqs(bus.read_new(GROUP, "c1", 10, 0)) == [1, 2, 3]

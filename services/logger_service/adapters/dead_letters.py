@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 
-from shared.bus import PAYLOAD_FIELD, seq_of
 from shared.events import decode
+from shared.stream.entries import PAYLOAD_FIELD, seq_of
 
 
 @dataclass(frozen=True)

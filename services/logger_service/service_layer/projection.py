@@ -195,6 +195,10 @@ class LoggerBatch:
         self.store.advance_checkpoint(self.name, seq)
         self.checkpoint = seq
 
+    def discard(self) -> None:
+        """Drop the new tasks buffered and not inserted yet (their savepoint rolled back)."""
+        self.created, self.created_encoded = [], []
+
     def flush(self) -> None:
         """Insert the buffered new tasks."""
         if self.created:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.engine import Connection, Engine
@@ -32,16 +32,17 @@ from services.logger_service.adapters.projection_store import (
     read_checkpoint,
 )
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
-from services.progress import Progress
-from shared.consumer import ApplierLock
+from services.progress import Progress, ProgressReport
+from shared.stream.applier_lock import ApplierLock
+from shared.stream.entries import Encoded, entry_id_of
+from shared.stream.isolation import apply_whole_else_each
+from shared.stream.read_ahead import chunks_after
 
 log = logging.getLogger("taskstream.rebuild")
 
 REBUILD_SCHEMA = "logger_rebuild"
 VERIFY_SCHEMA = "logger_verify"
 PROJECTIONS = (PROJECTION_NAME,)
-
-Encoded = tuple[int, str]  # an event's seq and its envelope as JSON (as on the stream)
 
 
 class EventSource(Protocol):
@@ -113,25 +114,19 @@ class ShadowBuilder:
         start = current = self.checkpoint()
         if current >= target:
             return
-        started = last_report = time.monotonic()
-        with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
-            pending: Future[list[Encoded]] | None = reader.submit(
-                self.source.read, current, self._limit(current, target))
-            while pending is not None:
-                events = pending.result()
-                if not events:
-                    raise RuntimeError(f"the event store ends at {current}, before {target}")
-                current = events[-1][0]
-                pending = (reader.submit(self.source.read, current,
-                                         self._limit(current, target))
-                           if current < target else None)
-                with self.engine.begin() as connection:
-                    self.apply(connection, events)
-                now = time.monotonic()
-                if now - last_report >= self.progress_every or current >= target:
-                    last_report = now
-                    self.progress(Progress(self.verb, current - start, target - start,
-                                           now - started))
+        report = ProgressReport(self.progress, self.verb, start, target, self.progress_every)
+        for events in chunks_after(partial(self._read_until, target), current, "rebuild-read",
+                                   until=target):
+            with self.engine.begin() as connection:
+                self.apply(connection, events)
+            current = events[-1][0]
+            report.reached(current)
+        if current < target:
+            raise RuntimeError(f"the event store ends at {current}, before {target}")
+
+    def _read_until(self, target: int, after: int) -> list[Encoded]:
+        """The next chunk of stored events after `after`, up to `target` at most."""
+        return self.source.read(after, self._limit(after, target))
 
     def _limit(self, after: int, target: int) -> int:
         return max(1, min(self.batch_size, target - after))
@@ -160,38 +155,32 @@ class ShadowBuilder:
                 return
             if fresh[0][0] != batch.checkpoint + 1:
                 raise RuntimeError(f"events {batch.checkpoint + 1}..{fresh[0][0] - 1} missing")
-            failure = _apply_in_savepoint(connection, batch, fresh)
-            if failure is not None:
-                log.warning("chunk %d..%d failed (%s); applying one by one",
-                            fresh[0][0], fresh[-1][0], failure)
-                self._one_by_one(connection, batch, fresh)
+            apply_whole_else_each(fresh, partial(_apply_in_savepoint, connection, batch),
+                                  partial(_skip, batch), f"chunk {fresh[0][0]}..{fresh[-1][0]}")
             batch.advance(fresh[-1][0])
             self.applied += len(fresh)
 
-    @staticmethod
-    def _one_by_one(connection: Connection, batch: LoggerBatch,
-                    events: Iterable[Encoded]) -> None:
-        for seq, payload in events:
-            failure = _apply_in_savepoint(connection, batch, [(seq, payload)])
-            if failure is not None:
-                log.error("skipping event %d: %s", seq, failure)
-                batch.skip(seq, f"{type(failure).__name__}: {failure}")
-
 
 def _apply_in_savepoint(connection: Connection, batch: LoggerBatch,
-                        events: Iterable[Encoded]) -> Exception | None:
-    """Apply events inside a savepoint; on failure undo them and return the error."""
+                        events: Sequence[Encoded]) -> None:
+    """Apply events inside a savepoint; on failure undo them and raise the error."""
     savepoint = connection.begin_nested()
     try:
         for seq, payload in events:
-            batch.apply_encoded(payload, f"{seq}-0")
+            batch.apply_encoded(payload, entry_id_of(seq))
         batch.flush()
         savepoint.commit()
-    except Exception as exc:
+    except Exception:
         savepoint.rollback()
-        batch.created, batch.created_encoded = [], []  # rows not yet flushed go with it
-        return exc
-    return None
+        batch.discard()  # the rows not inserted yet go with it
+        raise
+
+
+def _skip(batch: LoggerBatch, event: Encoded, failure: Exception) -> bool:
+    """Record an event that fails alone as skipped (as the projector dead-letters it)."""
+    log.error("skipping event %d: %s", event[0], failure)
+    batch.skip(event[0], f"{type(failure).__name__}: {failure}")
+    return True
 
 
 def _locked(lock: ApplierLock, what: str) -> None:

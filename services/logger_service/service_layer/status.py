@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from shared.bus import EventBus
 from shared.events import decode
+from shared.stream.bus import EventBus
 
 
 @dataclass(frozen=True)

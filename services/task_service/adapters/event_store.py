@@ -88,18 +88,6 @@ def store_head(connection: Connection) -> int:
     return int(connection.execute(_HEAD).scalar_one())
 
 
-_READ_AFTER = text(
-    "SELECT seq, event_id, task_id, version, type, data, metadata, occurred_at "
-    "FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
-)
-
-
-def read_after(connection: Connection, after: int, limit: int) -> list[EventEnvelope]:
-    """Committed events with `seq > after`, oldest first, as bus envelopes."""
-    rows = connection.execute(_READ_AFTER, {"after": after, "limit": limit}).all()
-    return [envelope(*row) for row in rows]
-
-
 # The same envelope as `shared.events.encode` builds (same fields, values and order; JSON
 # whitespace aside), built by PostgreSQL so the relay never decodes and re-encodes an event.
 _ENCODED_AFTER = text("""

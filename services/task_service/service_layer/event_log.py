@@ -13,16 +13,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import redis
 from sqlalchemy.engine import Engine
 
 from services.progress import Progress
 from services.task_service.adapters.event_store import read_encoded_after, read_one, store_head
-from services.task_service.adapters.stream import publish_encoded
-from shared.bus import seq_of
 from shared.events import EventEnvelope, decode, format_timestamp
+from shared.stream.redis_bus import RedisStreamBus
 
 
 class RepublishRefused(Exception):
@@ -41,25 +38,17 @@ class Republished:
     rebuilt: bool
 
 
-def stream_head(client: redis.Redis, stream: str) -> int:
-    """The seq of the last id the stream ever took (0 when it does not exist)."""
-    try:
-        return seq_of(client.xinfo_stream(stream)["last-generated-id"])
-    except redis.ResponseError:
-        return 0
-
-
-def republish(engine: Engine, client: redis.Redis, stream: str, from_seq: int, *,
+def republish(engine: Engine, bus: RedisStreamBus, from_seq: int, *,
               rebuild: bool = False, batch_size: int = 1000,
               progress: Callable[[Progress], None] = lambda _: None) -> Republished:
     """Publish stored events from `from_seq` (or from above the head) to the stream."""
-    head = stream_head(client, stream)
+    head = bus.head()
     if rebuild:
         if from_seq > 1:
             raise RepublishRefused(
                 "--rebuild-stream republishes from seq 1: a stream that starts later looks "
                 "to the relay like a stream that lost data")
-        client.delete(stream)
+        bus.drop()
         start = 1
     elif from_seq > head + 1:
         raise RepublishRefused(
@@ -68,19 +57,18 @@ def republish(engine: Engine, client: redis.Redis, stream: str, from_seq: int, *
             f"use --from-seq {head + 1} or lower")
     else:
         start = head + 1  # at or below the head Redis refuses every id: nothing to re-add
-    added, last, read = _publish_from(engine, client, stream, start, batch_size, progress)
+    added, last, read = _publish_from(engine, bus, start, batch_size, progress)
     return Republished(head, start, last, added, read - added, rebuild)
 
 
-def _publish_from(engine: Engine, client: redis.Redis, stream: str, start: int,
-                  batch_size: int, progress: Callable[[Progress], None]
-                  ) -> tuple[int, int, int]:
+def _publish_from(engine: Engine, bus: RedisStreamBus, start: int, batch_size: int,
+                  progress: Callable[[Progress], None]) -> tuple[int, int, int]:
     started, added, read, after = time.monotonic(), 0, 0, start - 1
     with engine.connect() as connection:
         total = max(0, store_head(connection) - after)
         while entries := read_encoded_after(connection, after, batch_size):
             connection.rollback()
-            added += publish_encoded(client, stream, entries)
+            added += bus.publish_encoded(entries)
             read, after = read + len(entries), entries[-1][0]
             progress(Progress("republished", read, max(total, read),
                               time.monotonic() - started))
@@ -108,23 +96,20 @@ class TailFilter:
                 and (self.task_id is None or event.task_id == self.task_id))
 
 
-def follow(client: redis.Redis, stream: str, from_seq: int | None, block_ms: int = 1000
+def follow(bus: RedisStreamBus, from_seq: int | None, block_ms: int = 1000
            ) -> Iterator[EventEnvelope | None]:
     """Events on the stream from `from_seq` (default: only new ones), forever.
 
     Yields None after each empty wait so that callers can check their own stop conditions.
     """
-    last = "$" if from_seq is None else f"{max(0, from_seq - 1)}-0"
-    if last == "$":
-        last = f"{stream_head(client, stream)}-0"
+    after = bus.head() if from_seq is None else max(0, from_seq - 1)
     while True:
-        reply: Any = client.xread({stream: last}, count=500, block=block_ms)
-        if not reply:
+        read = bus.read_after(after, 500, block_ms)
+        if not read:
             yield None
-            continue
-        for entry_id, fields in reply[0][1]:
-            last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            yield decode(fields[b"event"], last)
+        for delivery in read:
+            after = delivery.seq
+            yield decode(delivery.payload, delivery.entry_id)
 
 
 def describe(event: EventEnvelope) -> str:

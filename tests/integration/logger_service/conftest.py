@@ -17,11 +17,13 @@ from services.logger_service.adapters.projection_store import sql_transaction, v
 from services.logger_service.app import create_app
 from services.logger_service.config import Settings
 from services.logger_service.service_layer.projection import LoggerProjection
-from shared.bus import RedisStreamBus
 from shared.config import CommonSettings, Env
-from shared.consumer import ConsumerOptions, StreamConsumer
 from shared.events import EventEnvelope
+from shared.stream.consumer import StreamConsumer
+from shared.stream.options import ConsumerOptions
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.tokens import TokenFactory
+from tests.fakes.bus import PublishingRedisBus
 from tests.unit.logger_service.factories import EventFactory
 
 
@@ -40,9 +42,9 @@ def engine(logger_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def bus(redis_client: redis.Redis, namespace: str) -> RedisStreamBus:
+def bus(redis_client: redis.Redis, namespace: str) -> PublishingRedisBus:
     """The namespaced event stream."""
-    return RedisStreamBus(redis_client, f"{namespace}:events")
+    return PublishingRedisBus(redis_client, f"{namespace}:events")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from services.logger_service.adapters.cache import DatePageCache, VersionPublisher, Versions
 from services.logger_service.adapters.projection_store import versions_after
 from services.logger_service.service_layer.queries import CachedPage
-from shared.bus import RedisStreamBus
+from shared.stream.redis_bus import RedisStreamBus
 from tests.integration.logger_service.conftest import drain, member, sql_consumer
 from tests.proxy import CuttableProxy
 from tests.unit.logger_service.factories import DAY, EventFactory

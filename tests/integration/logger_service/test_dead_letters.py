@@ -15,8 +15,9 @@ from services.logger_service.adapters.dead_letters import DeadLetterStream
 from services.logger_service.adapters.projection_store import sql_transaction, versions_after
 from services.logger_service.service_layer import dead_letters
 from services.logger_service.service_layer.projection import LoggerBatch, LoggerProjection
-from shared.bus import seq_of
-from shared.consumer import ConsumerOptions, StreamConsumer
+from shared.stream.consumer import StreamConsumer
+from shared.stream.entries import seq_of
+from shared.stream.options import ConsumerOptions
 from tests.integration.logger_service.conftest import drain, table
 from tests.unit.logger_service.factories import EventFactory
 

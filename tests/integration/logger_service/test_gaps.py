@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerBatch
 from services.task_service.relay import Relay, RelayConfig
-from shared.bus import RedisStreamBus, seq_of
 from shared.events import EventEnvelope
+from shared.stream.entries import seq_of
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import sql_consumer, store, table
 from tests.integration.logger_service.test_projections import snapshot

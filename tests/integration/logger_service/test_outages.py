@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerBatch, LoggerProjection
-from shared.bus import RedisStreamBus
-from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
+from shared.db import PostgresAdvisoryLock
+from shared.stream.consumer import StreamConsumer
+from shared.stream.options import ConsumerOptions
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import table
 from tests.unit.logger_service.factories import EventFactory

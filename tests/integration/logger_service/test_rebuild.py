@@ -20,8 +20,10 @@ from sqlalchemy import text
 from services.cli import main
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
-from shared.consumer import ConsumerOptions, PostgresAdvisoryLock, StreamConsumer
+from shared.db import PostgresAdvisoryLock
 from shared.events import EventEnvelope
+from shared.stream.consumer import StreamConsumer
+from shared.stream.options import ConsumerOptions
 from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import drain, store, table
 from tests.integration.logger_service.test_projections import snapshot

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine
 
 from services.cli import main
-from shared.bus import RedisStreamBus
+from shared.stream.redis_bus import RedisStreamBus
+from tests.fakes.bus import PublishingRedisBus
 from tests.integration.logger_service.conftest import drain, sql_consumer
 from tests.integration.logger_service.test_projections import snapshot
 from tests.unit.logger_service.factories import EventFactory
@@ -55,7 +56,7 @@ def test_a_crash_after_commit_before_xack_changes_nothing(
     assert bus.group_info("logger").pending == 0
 
     clean_engine = create_engine(fresh_database("logger"))
-    clean_bus = RedisStreamBus(redis_client, f"{bus.stream}-clean")
+    clean_bus = PublishingRedisBus(redis_client, f"{bus.stream}-clean")
     clean_bus.publish(published)
     drain(sql_consumer(clean_engine, clean_bus))
     assert snapshot(engine) == snapshot(clean_engine)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import redis
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
-from shared.bus import seq_of
-from shared.events import decode
+from services.task_service.adapters.event_store import read_one, store_head
+from shared.events import EventEnvelope, decode
+from shared.stream.entries import seq_of
 
 
 def stream_seqs(client: redis.Redis, stream: str) -> list[int]:
@@ -29,3 +30,10 @@ def store_seqs(engine: Engine) -> list[int]:
     """The seqs in the event store, in order."""
     with engine.connect() as connection:
         return list(connection.execute(text("SELECT seq FROM events ORDER BY seq")).scalars())
+
+
+def read_after(connection: Connection, after: int, limit: int) -> list[EventEnvelope]:
+    """Stored events with `seq > after` (at most `limit`), oldest first, as envelopes."""
+    last = min(store_head(connection), after + limit)
+    return [event for seq in range(after + 1, last + 1)
+            if (event := read_one(connection, seq=seq)) is not None]

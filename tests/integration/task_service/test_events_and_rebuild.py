@@ -13,10 +13,11 @@ from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import read_after, read_encoded_after
+from services.task_service.adapters.event_store import read_encoded_after
 from services.task_service.config import Settings
 from shared.events import EVENT_TYPES, to_dict
 from testbed.tokens import TokenFactory
+from tests.integration.task_service.helpers import read_after
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "events"
 

@@ -23,10 +23,16 @@ from services.task_service.relay import Relay, RelayConfig, read_status
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.transfer import request_transfer
 from services.task_service.service_layer.unit_of_work import UnitOfWork
-from shared.bus import RedisStreamBus
 from shared.events import Actor
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
-from tests.integration.task_service.helpers import store_seqs, stream_ids, stream_seqs
+from tests.fakes.bus import PublishingRedisBus
+from tests.integration.task_service.helpers import (
+    read_after,
+    store_seqs,
+    stream_ids,
+    stream_seqs,
+)
 from tests.proxy import CuttableProxy
 
 CONTEXT = Context(Actor(7, "writer", "admin"), "req-relay")
@@ -154,10 +160,8 @@ def test_relay_resumes_after_a_crash_between_xadd_and_anything_else(
         engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
     """Events already XADDed by a dead relay are neither repeated nor reordered."""
     write_tasks(engine, 10)
-    from services.task_service.adapters.event_store import read_after
-
     with engine.connect() as connection:
-        RedisStreamBus(redis_client, stream).publish(read_after(connection, 0, 6))
+        PublishingRedisBus(redis_client, stream).publish(read_after(connection, 0, 6))
     run_relay()
     wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 11)))
 

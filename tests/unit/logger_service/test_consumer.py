@@ -11,9 +11,12 @@ import pytest
 import redis
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared.bus import Delivery, InMemoryBus
-from shared.consumer import ConsumerOptions, StreamConsumer, is_transient
-from shared.events import EventEnvelope, encode
+from shared.events import EventEnvelope, decode, encode
+from shared.stream.consumer import StreamConsumer
+from shared.stream.entries import Delivery
+from shared.stream.options import ConsumerOptions
+from shared.stream.transient import is_transient
+from tests.fakes.bus import InMemoryBus
 from tests.unit.logger_service.factories import EventFactory
 
 
@@ -42,6 +45,12 @@ class FakeBatch:
         if event.seq in self.fail_on:
             raise ValueError(f"cannot apply {event.seq}")
         self.applied.append(event.seq)
+
+    def apply_encoded(self, payload: str, entry_id: str) -> None:
+        self.apply(decode(payload, entry_id))
+
+    def skip(self, seq: int, error: str) -> None:
+        """Skips are not recorded here."""
 
     def advance(self, seq: int) -> None:
         self.checkpoint = seq

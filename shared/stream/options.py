@@ -1,0 +1,28 @@
+"""How a consumer reads, retries and gives up (`ConsumerOptions`), and its default name."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+
+def default_consumer_name() -> str:
+    """A consumer name unique to this process: `<host>-<pid>`."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How a consumer reads, retries and gives up."""
+
+    group: str
+    consumer: str
+    batch_size: int = 500
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    claim_interval_seconds: float = 5.0
+    max_deliveries: int = 5
+    lock_poll_seconds: float = 1.0
+    retry_delay_seconds: float = 0.5
+    prefetch: bool = True
