@@ -47,8 +47,10 @@ INSERT_TASKS = text("""
     ON CONFLICT (task_id) DO NOTHING
 """)
 
-# `TaskCreated` envelopes as they came from the stream, read by PostgreSQL (the same values
-# as `new_task_row`; a missing title or task id violates NOT NULL, which blames the event).
+# `TaskCreated` envelopes as they came from the stream, read by PostgreSQL: the row
+# `new_task_row` makes of the same event (tests/integration/logger_service/
+# test_created_rows.py compares them); a missing title or task id violates NOT NULL, which
+# blames the event.
 INSERT_ENCODED_TASKS = text("""
     INSERT INTO task_state (task_id, title, description, status, priority, due_date, deleted,
                             version, updated_at)

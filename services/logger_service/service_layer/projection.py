@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from shared.events import EventEnvelope, from_dict, parse_json
+from shared.events import EventEnvelope, from_dict, parse_json, type_prefix
 from shared.timezones import local_date
 
 log = logging.getLogger("taskstream.projector")
 
 PROJECTION_NAME = "logger"
 
-# Both encoders of the envelope (`shared.events.encode`, the relay's SQL) write `event_id`
-# (a UUID), `seq` and `type` first, so a TaskCreated is recognised without parsing the JSON;
-# anything else is parsed. PostgreSQL parses the recognised ones (and rejects bad JSON).
-CREATED_PREFIX = re.compile(
-    r'\{\s*"event_id"\s*:\s*"[0-9a-fA-F-]{36}"\s*,\s*"seq"\s*:\s*\d+\s*,'
-    r'\s*"type"\s*:\s*"TaskCreated"\s*,'
-)
+# A TaskCreated is recognised from the start of its JSON, without parsing it; anything else
+# is parsed. PostgreSQL parses the recognised ones (and rejects bad JSON).
+CREATED_PREFIX = type_prefix("TaskCreated")
 TASK_FIELDS = ("title", "description", "status", "priority", "due_date")
 
 

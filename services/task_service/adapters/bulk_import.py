@@ -16,8 +16,14 @@ from typing import IO
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.task_service.adapters.event_store import event_metadata, lock_appends, notify
-from services.task_service.domain.model import Context
+from services.task_service.adapters.event_store import (
+    event_metadata,
+    json_object_arguments,
+    lock_appends,
+    notify,
+)
+from services.task_service.domain.model import CREATED_FIELDS, Context
+from shared.events import unix_millis
 
 _ID_SEQUENCE = text("SELECT pg_get_serial_sequence('task_manager', 'id')")
 
@@ -33,10 +39,10 @@ SELECT id, title, description, status, priority, due_date, :user_id, :now, :now,
 FROM csv_import
 """)
 
-# A UUIDv7 (RFC 9562) whose 48-bit counter after the millisecond timestamp is the event's seq:
-# unique because seq is, and ascending with seq, so a million new ids append to the end of
-# the event_id index instead of landing at random places in it (a third of the insert's
-# time with random UUIDs).
+# `shared.events.new_event_id`'s UUIDv7 layout (a test pins it): the 48-bit counter after the
+# millisecond timestamp is the event's seq, so the ids ascend with seq and a million new ids
+# append to the end of the event_id index instead of landing at random places in it (a third
+# of the insert's time with random UUIDs).
 _EVENT_ID_V7 = """CAST(
        lpad(to_hex(CAST(:epoch_ms AS bigint)), 12, '0') || '7'
        || lpad(to_hex(((:head + n) >> 36) & 4095), 3, '0')
@@ -44,13 +50,18 @@ _EVENT_ID_V7 = """CAST(
        || lpad(to_hex((:head + n) & 17179869183), 9, '0')
        || lpad(to_hex(CAST(floor(random() * 16777216) AS int)), 6, '0') AS uuid)"""
 
-# The event's data has the same keys as the one `created_event` builds for a single task.
+# How PostgreSQL computes each field of a staged row's `TaskCreated` data: the object
+# `created_event` builds for the same task (a test compares them on real rows).
+CREATED_DATA_SQL = {
+    "title": "title", "description": "description", "status": "status",
+    "priority": "priority", "due_date": "to_char(due_date, 'YYYY-MM-DD')",
+    "created_by": "CAST(:user_id AS bigint)",
+}
+
 _INSERT_EVENTS = text(f"""
 INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
 SELECT :head + n, {_EVENT_ID_V7}, id, 1, 'TaskCreated',
-       jsonb_build_object('title', title, 'description', description, 'status', status,
-                          'priority', priority, 'due_date', to_char(due_date, 'YYYY-MM-DD'),
-                          'created_by', CAST(:user_id AS bigint)),
+       jsonb_build_object({json_object_arguments(CREATED_FIELDS, CREATED_DATA_SQL)}),
        CAST(:metadata AS jsonb), :now
 FROM csv_import
 """)
@@ -70,7 +81,7 @@ class BulkTaskWriter:
             _INSERT_TASKS, {"user_id": user, "now": now}).rowcount or 0)
         head = lock_appends(self.session)  # lock order everywhere: task_manager, then appends
         self.session.execute(_INSERT_EVENTS, {
-            "user_id": user, "now": now, "head": head, "epoch_ms": int(now.timestamp() * 1000),
+            "user_id": user, "now": now, "head": head, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context)),
         })
         notify(self.session, head + count)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import SCHEDULED_TRANSFER, EventRecord
 from services.task_service.domain.model import Context, NewEvent
-from shared.events import SCHEMA_VERSION, Actor, EventEnvelope
+from shared.events import ENVELOPE_FIELDS, SCHEMA_VERSION, Actor, EventEnvelope, new_event_id
 
 APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key serialising appends
 NOTIFY_CHANNEL = "taskstream_events"
@@ -67,7 +67,7 @@ class EventStore:
         self.session.flush()  # state changes first, so the lock is held as briefly as possible
         head = lock_appends(self.session)
         metadata = event_metadata(context)
-        ids = [(head + offset, uuid.uuid4()) for offset in range(1, len(events) + 1)]
+        ids = [(seq, new_event_id(seq, now)) for seq in range(head + 1, head + len(events) + 1)]
         rows = [{
             "seq": seq, "event_id": event_id, "task_id": event.task_id,
             "version": event.version, "type": event.type, "data": event.data,
@@ -88,19 +88,30 @@ def store_head(connection: Connection) -> int:
     return int(connection.execute(_HEAD).scalar_one())
 
 
-# The same envelope as `shared.events.encode` builds (same fields, values and order; JSON
-# whitespace aside), built by PostgreSQL so the relay never decodes and re-encodes an event.
-_ENCODED_AFTER = text("""
-SELECT seq, json_build_object(
-    'event_id', event_id, 'seq', seq, 'type', type, 'task_id', task_id, 'version', version,
-    'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC',
+def json_object_arguments(names: Sequence[str], expressions: dict[str, str]) -> str:
+    """The arguments of a SQL `json_build_object` of `names`, in that order."""
+    return ", ".join(f"'{name}', {expressions[name]}" for name in names)
+
+
+# How PostgreSQL computes each envelope field from an `events` row: the relay publishes
+# what PostgreSQL encodes, never decoding and re-encoding an event. Together with
+# `shared.events.ENVELOPE_FIELDS` (the order) this is `shared.events.encode`'s envelope,
+# JSON whitespace aside (tests/integration/task_service/test_event_contract.py).
+ENVELOPE_SQL = {
+    "event_id": "event_id", "seq": "seq", "type": "type", "task_id": "task_id",
+    "version": "version",
+    "occurred_at": """to_char(occurred_at AT TIME ZONE 'UTC',
         CASE WHEN date_part('microseconds', occurred_at)::bigint % 1000000 = 0
-             THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END),
-    'schema_version', coalesce((metadata->>'schema_version')::int, 1),
-    'actor', metadata->'actor', 'correlation_id', metadata->>'correlation_id',
-    'data', data)::text
-FROM events WHERE seq > :after ORDER BY seq LIMIT :limit
-""")
+             THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)""",
+    "schema_version": f"coalesce((metadata->>'schema_version')::int, {SCHEMA_VERSION})",
+    "actor": "metadata->'actor'", "correlation_id": "metadata->>'correlation_id'",
+    "data": "data",
+}
+
+_ENCODED_AFTER = text(
+    f"SELECT seq, json_build_object({json_object_arguments(ENVELOPE_FIELDS, ENVELOPE_SQL)})"
+    "::text FROM events WHERE seq > :after ORDER BY seq LIMIT :limit"
+)
 
 
 def read_encoded_after(connection: Connection, after: int, limit: int

@@ -1,7 +1,9 @@
-"""The task domain: values, commands, the events a change produces, and domain errors."""
+"""The task domain: values, commands, the events a change produces, what each event does
+to its task (the one fold, for commands and rebuilds alike), and domain errors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -11,6 +13,9 @@ from shared.events import Actor, format_timestamp
 STATUSES = ("active", "in_progress", "completed", "cancelled")
 PRIORITIES = ("low", "medium", "high")
 EDITABLE_FIELDS = ("title", "description", "priority", "due_date")
+# The data of `TaskCreated`: the fields a new task is given (the bulk import's SQL builds the
+# same object from this tuple).
+CREATED_FIELDS = ("title", "description", "status", "priority", "due_date", "created_by")
 TITLE_MAX = 200
 
 
@@ -93,28 +98,109 @@ class TaskState(Protocol):
     deleted_at: datetime | None
 
 
+# A stored task event: type, task id, version, data, occurred_at.
+TaskEvent = tuple[str, int, int, Mapping[str, Any], datetime]
+TaskFields = dict[str, Any]
+
+
 def format_date(value: date | None) -> str | None:
     """A date as `YYYY-MM-DD` (or None)."""
     return value.isoformat() if value else None
 
 
+def parse_date(value: str | None) -> date | None:
+    """A `YYYY-MM-DD` date (or None)."""
+    return date.fromisoformat(value) if value else None
+
+
+def _event_value(name: str, value: Any) -> Any:
+    return format_date(value) if name == "due_date" else value
+
+
+def _task_fields(values: Mapping[str, Any]) -> TaskFields:
+    """Fields as an event carries them, as the task holds them (dates parsed)."""
+    fields = dict(values)
+    if "due_date" in fields:
+        fields["due_date"] = parse_date(fields["due_date"])
+    return fields
+
+
 def created_event(task: TaskState) -> NewEvent:
     """The `TaskCreated` event of a new task."""
     return NewEvent("TaskCreated", task.id, task.version, {
-        "title": task.title, "description": task.description, "status": task.status,
-        "priority": task.priority, "due_date": format_date(task.due_date),
-        "created_by": task.created_by,
-    })
+        name: _event_value(name, getattr(task, name)) for name in CREATED_FIELDS})
+
+
+def _created(data: Mapping[str, Any], at: datetime) -> TaskFields:
+    fields = _task_fields(data)
+    fields["created_at"], fields["deleted_at"] = at, None
+    return fields
+
+
+def _updated(data: Mapping[str, Any], at: datetime) -> TaskFields:
+    return _task_fields(data["changes"])
+
+
+def _status_changed(data: Mapping[str, Any], at: datetime) -> TaskFields:
+    return {"status": data["new_status"]}
+
+
+def _soft_deleted(data: Mapping[str, Any], at: datetime) -> TaskFields:
+    return {"deleted_at": at}
+
+
+def _no_fields(data: Mapping[str, Any], at: datetime) -> TaskFields:
+    return {}
+
+
+# What each event sets on its task, beside the version and `updated_at` every event sets.
+EFFECTS: dict[str, Callable[[Mapping[str, Any], datetime], TaskFields]] = {
+    "TaskCreated": _created,
+    "TaskUpdated": _updated,
+    "TaskStatusChanged": _status_changed,
+    "TaskSoftDeleted": _soft_deleted,
+}
+
+
+def task_changes(kind: str, version: int, data: Mapping[str, Any], at: datetime
+                 ) -> TaskFields:
+    """The fields one event sets on its task (types without an effect set only the version)."""
+    fields = EFFECTS.get(kind, _no_fields)(data, at)
+    fields["version"], fields["updated_at"] = version, at
+    return fields
+
+
+def apply_event(task: TaskState, kind: str, version: int, data: Mapping[str, Any],
+                at: datetime) -> None:
+    """Change a task as one event says."""
+    for name, value in task_changes(kind, version, data, at).items():
+        setattr(task, name, value)
+
+
+def fold(events: Iterable[TaskEvent]) -> dict[int, TaskFields]:
+    """The fields of every task that events in seq order leave, by id (purged ones gone)."""
+    tasks: dict[int, TaskFields] = {}
+    for kind, task_id, version, data, at in events:
+        if kind == "TaskPurged":
+            tasks.pop(task_id, None)
+            continue
+        if kind == "TaskCreated":
+            tasks[task_id] = {"id": task_id}
+        tasks[task_id].update(task_changes(kind, version, data, at))
+    return tasks
+
+
+def _record(task: TaskState, kind: str, data: dict[str, Any], now: datetime) -> NewEvent:
+    """Apply a new event of the task's next version to it, and return the event."""
+    version = task.version + 1
+    apply_event(task, kind, version, data, now)
+    return NewEvent(kind, task.id, version, data)
 
 
 def check_version(task: TaskState, expected: int | None) -> None:
     """Raise VersionMismatch when the caller expects another version."""
     if expected is not None and expected != task.version:
         raise VersionMismatch(task.id)
-
-
-def _event_value(name: str, value: Any) -> Any:
-    return format_date(value) if name == "due_date" else value
 
 
 def apply_update(task: TaskState, changes: dict[str, Any], now: datetime) -> list[NewEvent]:
@@ -124,30 +210,20 @@ def apply_update(task: TaskState, changes: dict[str, Any], now: datetime) -> lis
     events: list[NewEvent] = []
     edits = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(task, k) != v}
     if edits:
-        previous = {k: _event_value(k, getattr(task, k)) for k in edits}
-        for name, value in edits.items():
-            setattr(task, name, value)
-        task.version += 1
-        events.append(NewEvent("TaskUpdated", task.id, task.version, {
-            "changes": {k: _event_value(k, v) for k, v in edits.items()}, "previous": previous,
-        }))
+        events.append(_record(task, "TaskUpdated", {
+            "changes": {k: _event_value(k, v) for k, v in edits.items()},
+            "previous": {k: _event_value(k, getattr(task, k)) for k in edits},
+        }, now))
     new_status = changes.get("status")
     if new_status is not None and new_status != task.status:
-        previous_status, task.status = task.status, new_status
-        task.version += 1
-        events.append(NewEvent("TaskStatusChanged", task.id, task.version, {
-            "previous_status": previous_status, "new_status": new_status,
-        }))
-    if events:
-        task.updated_at = now
+        events.append(_record(task, "TaskStatusChanged", {
+            "previous_status": task.status, "new_status": new_status}, now))
     return events
 
 
 def soft_delete(task: TaskState, now: datetime) -> NewEvent:
     """Mark a task deleted; return `TaskSoftDeleted`."""
-    task.deleted_at = task.updated_at = now
-    task.version += 1
-    return NewEvent("TaskSoftDeleted", task.id, task.version, {"status": task.status})
+    return _record(task, "TaskSoftDeleted", {"status": task.status}, now)
 
 
 def purged_event(task: TaskState) -> NewEvent:

@@ -3,51 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Connection, insert, text
 from sqlalchemy.engine import Engine
 
 from services.task_service.adapters.event_store import lock_appends
 from services.task_service.adapters.orm import TaskRecord
-
-State = dict[int, dict[str, Any]]
-StoredEvent = tuple[str, int, int, dict[str, Any], datetime]  # type, task_id, version, data, at
-
-
-def _fields(data: dict[str, Any]) -> dict[str, Any]:
-    due = data.get("due_date", "absent")
-    fields = dict(data)
-    if due != "absent":
-        fields["due_date"] = date.fromisoformat(due) if due else None
-    return fields
-
-
-def apply_event(state: State, event: StoredEvent) -> None:
-    """Fold one task event into the states by task id."""
-    kind, task_id, version, data, at = event
-    if kind == "TaskCreated":
-        state[task_id] = {**_fields(data), "id": task_id, "created_at": at, "deleted_at": None}
-    elif kind == "TaskPurged":
-        state.pop(task_id, None)
-        return
-    elif kind == "TaskUpdated":
-        state[task_id].update(_fields(data["changes"]))
-    elif kind == "TaskStatusChanged":
-        state[task_id]["status"] = data["new_status"]
-    elif kind == "TaskSoftDeleted":
-        state[task_id]["deleted_at"] = at
-    state[task_id].update(version=version, updated_at=at)
-
-
-def fold(events: Iterable[StoredEvent]) -> State:
-    """The state of every task after the events, in seq order."""
-    state: State = {}
-    for event in events:
-        apply_event(state, event)
-    return state
-
+from services.task_service.domain.model import TaskEvent, fold
 
 _TASK_EVENTS = text(
     "SELECT type, task_id, version, data, occurred_at FROM events "
@@ -55,7 +17,7 @@ _TASK_EVENTS = text(
 )
 
 
-def _stored_events(connection: Connection) -> Iterable[StoredEvent]:
+def _stored_events(connection: Connection) -> Iterable[TaskEvent]:
     result = connection.execute(_TASK_EVENTS.execution_options(yield_per=10_000))
     for row in result:
         yield tuple(row)  # type: ignore[misc]

@@ -28,9 +28,10 @@ class EventFactory:
         if task_id is not None:
             version = self.versions.get(task_id, 0) + 1
             self.versions[task_id] = version
+        seq, occurred_at = next(self.seq), at or self.at
         return EventEnvelope(
-            event_id=new_event_id(), seq=next(self.seq), type=type_, task_id=task_id,
-            version=version, occurred_at=at or self.at, data=data, actor=ADMIN,
+            event_id=str(new_event_id(seq, occurred_at)), seq=seq, type=type_, task_id=task_id,
+            version=version, occurred_at=occurred_at, data=data, actor=ADMIN,
             correlation_id="req-1",
         )
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.events import Actor, EventDecodeError, EventEnvelope, decode, encode, to_dict
+from shared.events import (
+    ENVELOPE_FIELDS,
+    Actor,
+    EventDecodeError,
+    EventEnvelope,
+    decode,
+    encode,
+    new_event_id,
+    to_dict,
+    type_prefix,
+    unix_millis,
+)
 
 EVENT = EventEnvelope(
     event_id="0b6f1c1e-5b1a-4f0e-9d39-9b8f8f7a6c01", seq=1042, type="TaskStatusChanged",
@@ -33,3 +46,36 @@ def test_encoding_follows_the_contract() -> None:
 def test_malformed_payloads_are_refused(payload: bytes) -> None:
     with pytest.raises(EventDecodeError):
         decode(payload)
+
+
+def test_the_field_list_names_every_field_of_the_envelope() -> None:
+    """A field added to EventEnvelope is encoded (all but the bus's own stream id)."""
+    names = {f.name for f in dataclasses.fields(EventEnvelope)} - {"stream_id"}
+    assert sorted(ENVELOPE_FIELDS) == sorted(names)
+
+
+def test_event_ids_are_uuid7_with_the_time_then_the_seq() -> None:
+    """Version 7, RFC variant, the milliseconds first, the whole 48-bit seq recoverable."""
+    seq = (1 << 48) - 12345
+    found = new_event_id(seq, EVENT.occurred_at)
+    assert (found.version, found.variant) == (7, uuid.RFC_4122)
+    digits = found.hex  # ms(12) 7 seq>>36(3) variant|seq>>34&3(1) seq&(2**34-1)(9) random(6)
+    assert int(digits[:12], 16) == unix_millis(EVENT.occurred_at) == 1743874320000
+    nibble = int(digits[16], 16)
+    assert (int(digits[13:16], 16) << 36) | ((nibble & 3) << 34) | int(digits[17:26], 16) == seq
+
+
+def test_event_ids_ascend_with_seq_then_with_time() -> None:
+    later = EVENT.occurred_at + timedelta(milliseconds=1)
+    ids = [new_event_id(seq, EVENT.occurred_at) for seq in (1, 2, 1 << 34, 1 << 36, 1 << 47)]
+    ids.append(new_event_id(1, later))
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("kind", ["TaskCreated", "TaskPurged"])
+def test_the_type_prefix_reads_the_type_off_the_start_of_an_encoding(kind: str) -> None:
+    event = dataclasses.replace(EVENT, type=kind)
+    assert type_prefix(kind).match(encode(event))
+    spaced = f'{{ "event_id" : "{EVENT.event_id}", "seq" : 7 , "type" : "{kind}", "x": 1}}'
+    assert type_prefix(kind).match(spaced)
+    assert not type_prefix("TaskCreated").match(encode(dataclasses.replace(EVENT, type="X")))

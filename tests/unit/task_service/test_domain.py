@@ -17,9 +17,9 @@ from services.task_service.domain.model import (
     apply_update,
     check_version,
     created_event,
+    fold,
     soft_delete,
 )
-from services.task_service.service_layer.rebuild import fold
 from shared.config import CommonSettings
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
