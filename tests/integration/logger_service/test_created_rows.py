@@ -27,6 +27,7 @@ def created_events(events: EventFactory) -> list[EventEnvelope]:
                                         "status": "cancelled", "priority": "low",
                                         "due_date": "2024-02-29"}, at=PARIS_EVENING),
         dataclasses.replace(events.created(5), version=None),
+        dataclasses.replace(events.created(6), version=0),
     ]
 
 
@@ -49,4 +50,4 @@ def test_insert_encoded_tasks_makes_the_rows_new_task_row_makes(
     with sql_transaction(engine)() as store:
         store.insert_tasks([new_task_row(event) for event in created])
     assert replica(engine) == from_json
-    assert len(from_json) == 5
+    assert len(from_json) == 6

@@ -12,7 +12,9 @@ from services.task_service.api.edge import NO_VERSION, expected_version
 from services.task_service.celery_app import celery_config
 from services.task_service.config import Settings
 from services.task_service.domain.model import (
+    NewEvent,
     NothingToChange,
+    TaskEvent,
     VersionMismatch,
     apply_update,
     check_version,
@@ -77,6 +79,24 @@ def test_fold_of_the_events_gives_the_state() -> None:
     state = fold(stream)
     assert state[1] == {**vars(task)}
     assert fold([*stream, ("TaskPurged", 1, 5, {}, T1)]) == {}
+
+
+def stored(events: list[NewEvent]) -> list[TaskEvent]:
+    """Events of task 1 as the store keeps them: created at T0, the rest at T1."""
+    return [(e.type, 1, e.version or 0, e.data, T0 if e.version == 1 else T1) for e in events]
+
+
+def test_commands_and_the_fold_of_their_events_leave_the_same_task() -> None:
+    """Every editable field, dates included, changes the same way on both sides."""
+    task = Task()
+    events = [created_event(task)]
+    events += apply_update(task, {"title": "b", "description": "d", "priority": "high",
+                                  "due_date": date(2025, 3, 1), "status": "completed"}, T1)
+    assert (task.due_date, task.version, task.updated_at) == (date(2025, 3, 1), 3, T1)
+    assert fold(stored(events))[1] == vars(task)
+    events += [*apply_update(task, {"due_date": None}, T1), soft_delete(task, T1)]
+    assert fold(stored(events))[1] == vars(task)
+    assert task.due_date is None and task.deleted_at == T1
 
 
 def test_if_match_parsing() -> None:
