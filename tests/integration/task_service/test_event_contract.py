@@ -15,9 +15,9 @@ from services.task_service.adapters.event_store import read_encoded_after, read_
 from services.task_service.adapters.orm import TaskRecord
 from services.task_service.domain.model import created_event
 from shared.events import EventEnvelope, encode, new_event_id, to_dict
+from testbed.tokens import TokenFactory
 from tests.integration.task_service.test_csv_import import upload
 from tests.integration.task_service.test_events_and_rebuild import exercise
-from tests.tokens import TokenFactory
 
 CSV = ('title,description,status,priority,due_date\n'
        'Full,"quoted ""d"", two\nlines",in_progress,high,2025-03-04\n'
