@@ -43,9 +43,9 @@ def _serve_gateway(env: dict[str, str], check: bool) -> list[tuple[subprocess.Po
     """A logger and a gateway in front of it, with the token revocation check on or off (all
     else equal, so that the two pairs differ in nothing else); the gateway comes last."""
     pair_env = {**env, "TOKEN_REVOCATION_CHECK": "true" if check else "false"}
-    logger = _serve(pair_env, "services.logger_service.app:create_app()")
+    logger = _serve(pair_env, "services.logger_service.entrypoints.app:create_app()")
     gateway = _serve({**pair_env, "LOGGER_SERVICE_URL": logger[1]},
-                     "services.api_gateway.app:create_app()")
+                     "services.api_gateway.entrypoints.app:create_app()")
     return [logger, gateway]
 
 

@@ -25,13 +25,13 @@ from sqlalchemy.engine import Engine, make_url
 
 from bench.core import percentile, result, servers
 from services.logger_service.adapters.cache import DatePageCache
-from services.logger_service.adapters.event_source import StoredEvents
 from services.logger_service.adapters.projection_store import SqlProjectionStore, sql_transaction
-from services.logger_service.app import create_app
 from services.logger_service.config import ProjectorSettings, Settings
+from services.logger_service.entrypoints.app import create_app
 from services.logger_service.service_layer.projection import LoggerProjection
 from services.logger_service.service_layer.rebuild import rebuild
 from services.registry import migrate_service
+from services.task_service.adapters.event_store import StoredEvents
 from shared.config import CommonSettings, Env, service_database_url
 from shared.db import drop_database, ensure_database
 from shared.events import Actor, EventEnvelope, encode

@@ -105,7 +105,7 @@ def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
     })
     command = [str(Path(sys.executable).with_name("gunicorn")), "--config",
                "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-               "services.task_service.app:create_app()"]
+               "services.task_service.entrypoints.app:create_app()"]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -337,7 +337,7 @@ def raw_xadd_rate(client: redis.Redis, stream: str, payloads: list[tuple[str, st
 
 def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str) -> float:
     """Events/s of the relay publishing the whole backlog (one `publish_pending` pass)."""
-    from services.task_service.relay import Relay, RelayConfig
+    from services.task_service.service_layer.relay import Relay, RelayConfig
     from shared.stream.redis_bus import RedisStreamBus
 
     relay = Relay(engine, RedisStreamBus(client, stream),

@@ -12,4 +12,4 @@ USER taskstream
 EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=2)"
-CMD ["sh", "-c", "gunicorn --config deploy/gunicorn.conf.py --bind ${BIND_HOST:-127.0.0.1}:${GATEWAY_PORT:-5000} \"services.api_gateway.app:create_app()\""]
+CMD ["sh", "-c", "gunicorn --config deploy/gunicorn.conf.py --bind ${BIND_HOST:-127.0.0.1}:${GATEWAY_PORT:-5000} \"services.api_gateway.entrypoints.app:create_app()\""]

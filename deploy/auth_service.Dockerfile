@@ -12,4 +12,4 @@ USER taskstream
 EXPOSE 5001
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5001/healthz', timeout=2)"
-CMD ["sh", "-c", "gunicorn --config deploy/gunicorn.conf.py --bind ${BIND_HOST:-127.0.0.1}:${AUTH_PORT:-5001} \"services.auth_service.app:create_app()\""]
+CMD ["sh", "-c", "gunicorn --config deploy/gunicorn.conf.py --bind ${BIND_HOST:-127.0.0.1}:${AUTH_PORT:-5001} \"services.auth_service.entrypoints.app:create_app()\""]

@@ -180,7 +180,7 @@ def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
 
 
 def service_name(app: Flask) -> str:
-    """`task_service` for an app built in `services.task_service.app`."""
+    """`task_service` for an app built in `services.task_service.entrypoints.app`."""
     parts = app.import_name.split(".")
     return parts[1] if len(parts) > 2 and parts[0] == "services" else parts[0]
 

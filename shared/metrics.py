@@ -8,6 +8,7 @@ Processes that serve no HTTP (relay, projector) expose their metrics with
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -21,6 +22,8 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+
+log = logging.getLogger("taskstream.metrics")
 
 HTTP_REQUESTS = Counter(
     "taskstream_http_requests_total", "HTTP requests answered",
@@ -75,3 +78,15 @@ def start_metrics_server(port: int) -> None:
     if port:
         start_http_server(port, addr=os.environ.get("METRICS_BIND_HOST", "127.0.0.1"),
                           registry=registry())
+
+
+def serve_metrics(port: int, process: str) -> None:
+    """Expose a process's metrics on `port`; a taken port is logged, not fatal (the work the
+    process does matters more than its metrics)."""
+    try:
+        start_metrics_server(port)
+    except OSError as exc:
+        log.warning("%s metrics not served on port %d: %s", process, port, exc)
+    else:
+        if port:
+            log.info("%s metrics on port %d", process, port)

@@ -11,11 +11,11 @@ from flask import Flask
 from sqlalchemy import create_engine
 
 from services.api_gateway.service_layer.openapi import merge_specs
-from services.auth_service.app import create_app as auth_app
-from services.logger_service.app import create_app as logger_app
+from services.auth_service.entrypoints.app import create_app as auth_app
 from services.logger_service.config import Settings as LoggerSettings
-from services.task_service.app import create_app as tasks_app
+from services.logger_service.entrypoints.app import create_app as logger_app
 from services.task_service.config import Settings as TaskSettings
+from services.task_service.entrypoints.app import create_app as tasks_app
 from testbed.tokens import TokenFactory
 from tests.unit.auth_service.fakes import (
     FakeUnitOfWork,

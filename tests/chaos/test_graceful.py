@@ -41,7 +41,7 @@ def tasks_server(chaos: ChaosStack) -> Iterator[tuple[ManagedProcess, str]]:
     port = free_port()
     server = ManagedProcess(
         "tasks-extra", [str(GUNICORN), "--config", "deploy/gunicorn.conf.py", "--bind",
-                        f"127.0.0.1:{port}", "services.task_service.app:create_app()"],
+                        f"127.0.0.1:{port}", "services.task_service.entrypoints.app:create_app()"],
         chaos.env, chaos.workdir)
     yield server, f"http://127.0.0.1:{port}"
     server.kill()

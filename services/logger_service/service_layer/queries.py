@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import redis
 
-from services.logger_service.metrics import count_cache
+from services.logger_service.adapters.metrics import count_cache
 from shared.events import format_timestamp
 
 log = logging.getLogger("taskstream.logger.queries")

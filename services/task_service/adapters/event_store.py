@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import SCHEDULED_TRANSFER, EventRecord
@@ -119,6 +120,24 @@ def read_encoded_after(connection: Connection, after: int, limit: int
     """Committed events with `seq > after`, oldest first, as `(seq, envelope JSON)`."""
     rows = connection.execute(_ENCODED_AFTER, {"after": after, "limit": limit}).all()
     return [(int(seq), payload) for seq, payload in rows]
+
+
+class StoredEvents:
+    """The event log, read-only, each read on a pooled connection of its own (SELECTs only):
+    the relay's and the republisher's source, and the logger's rebuilds'."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def head(self) -> int:
+        """The highest stored seq."""
+        with self.engine.connect() as connection:
+            return store_head(connection)
+
+    def read(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` events after `after`, oldest first, as `(seq, envelope JSON)`."""
+        with self.engine.connect() as connection:
+            return read_encoded_after(connection, after, limit)
 
 
 _READ_ONE = ("SELECT seq, event_id, task_id, version, type, data, metadata, occurred_at "

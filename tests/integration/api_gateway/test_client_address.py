@@ -8,7 +8,7 @@ import pytest
 from flask import Flask, Response, jsonify, request
 from flask.testing import FlaskClient
 
-from services.api_gateway.app import create_app
+from services.api_gateway.entrypoints.app import create_app
 from testbed.tokens import TokenFactory
 from tests.integration.api_gateway.test_gateway import gateway_settings
 from tests.stub_upstream import echo_app, serve

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.api_gateway.app import create_app
 from services.api_gateway.config import Settings
+from services.api_gateway.entrypoints.app import create_app
 from services.embedded import free_port
 from shared.config import Env
 from testbed.tokens import TokenFactory

@@ -10,7 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.api_gateway.app import create_app
+from services.api_gateway.entrypoints.app import create_app
 from services.embedded import free_port
 from shared.revocation import KEY_SUFFIX, RedisRevocations, RevocationList
 from testbed.polling import wait_for

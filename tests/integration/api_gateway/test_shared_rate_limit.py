@@ -41,7 +41,7 @@ def two_gateways(redis_url: str, namespace: str, tmp_path: Path
         gunicorn = Path(sys.executable).with_name("gunicorn")
         processes = [subprocess.Popen(
             [str(gunicorn), "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "services.api_gateway.app:create_app()"],
+             "services.api_gateway.entrypoints.app:create_app()"],
             cwd=ROOT, env=env, stdout=(tmp_path / f"gw{port}.log").open("wb"),
             stderr=subprocess.STDOUT) for port in ports]
         urls = [f"http://127.0.0.1:{port}" for port in ports]

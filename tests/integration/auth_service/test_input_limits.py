@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from services.auth_service.adapters.passwords import Argon2Passwords
-from services.auth_service.app import create_app
+from services.auth_service.entrypoints.app import create_app
 from tests.statements import recorded_statements
 from tests.unit.auth_service.fakes import make_settings
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from services.auth_service.adapters.orm import metadata
-from services.auth_service.app import create_app
-from services.auth_service.bootstrap import ensure_admin
-from services.cli import main
+from services.auth_service.entrypoints.app import create_app
+from services.auth_service.entrypoints.first_admin import ensure_admin
 from services.embedded import free_port
+from services.entrypoints.cli import main
 from shared.config import ConfigError, Env
 from tests.unit.auth_service.fakes import make_settings
 

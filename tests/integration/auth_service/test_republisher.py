@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.auth_service.adapters.passwords import Argon2Passwords
-from services.auth_service.app import create_app
-from services.auth_service.republisher import MarkRepublisher
+from services.auth_service.entrypoints.app import create_app
+from services.auth_service.service_layer.republisher import MarkRepublisher
 from shared.background import background_of, start_background
 from shared.config import CommonSettings
 from shared.revocation import KEY_SUFFIX

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.cache import DatePageCache, VersionPublisher
 from services.logger_service.adapters.projection_store import sql_transaction, versions_after
-from services.logger_service.app import create_app
 from services.logger_service.config import Settings
+from services.logger_service.entrypoints.app import create_app
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.config import CommonSettings, Env
 from shared.events import EventEnvelope

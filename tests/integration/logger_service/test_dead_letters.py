@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from click.testing import CliRunner
 
-from services.cli import main
+from services.entrypoints.cli import main
 from services.logger_service.adapters.cache import VersionPublisher
 from services.logger_service.adapters.dead_letters import DeadLetterStream
 from services.logger_service.adapters.projection_store import sql_transaction, versions_after

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from services.cli import main
+from services.entrypoints.cli import main
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerProjection
 from shared.db import PostgresAdvisoryLock

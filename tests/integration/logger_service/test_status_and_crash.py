@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from services.cli import main
+from services.entrypoints.cli import main
 from shared.stream.redis_bus import RedisStreamBus
 from tests.fakes.bus import PublishingRedisBus
 from tests.integration.logger_service.conftest import drain, sql_consumer

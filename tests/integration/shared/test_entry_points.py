@@ -38,8 +38,9 @@ def assert_one_line(result: subprocess.CompletedProcess[str], line: str) -> None
     ["taskstream", "projections", "status"],
     ["taskstream", "relay"],
     ["taskstream", "projector"],
-    ["celery", "--app", "services.task_service.celery_app", "worker", "--concurrency", "1"],
-    ["celery", "--app", "services.task_service.celery_app", "beat", "--schedule",
+    ["celery", "--app", "services.task_service.entrypoints.celery_app", "worker",
+     "--concurrency", "1"],
+    ["celery", "--app", "services.task_service.entrypoints.celery_app", "beat", "--schedule",
      "/nonexistent/schedule"],
 ], ids=["projections-status", "relay", "projector", "celery-worker", "celery-beat"])
 def test_a_missing_variable_is_one_line(command: list[str]) -> None:
@@ -52,7 +53,7 @@ def test_a_missing_variable_is_one_line(command: list[str]) -> None:
                                      "logger_service"])
 def test_gunicorn_stops_with_one_line_instead_of_respawning(factory: str) -> None:
     result = run(["gunicorn", "--config", "deploy/gunicorn.conf.py", "--bind", "127.0.0.1:0",
-                  f"services.{factory}.app:create_app()"])
+                  f"services.{factory}.entrypoints.app:create_app()"])
     assert_one_line(result, NO_REDIS)
     assert "App failed to load" in result.stderr
 

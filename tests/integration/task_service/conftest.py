@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from services.task_service.app import create_app
 from services.task_service.config import Settings
+from services.task_service.entrypoints.app import create_app
 from shared.config import CommonSettings
 from testbed.tokens import TokenFactory
 

@@ -17,8 +17,8 @@ import requests
 from click.testing import CliRunner, Result
 from sqlalchemy.engine import Engine
 
-from services.cli import main
 from services.embedded import free_port
+from services.entrypoints.cli import main
 from services.task_service.config import Settings
 from services.task_service.domain.model import Context, CreateTask, UpdateTask
 from services.task_service.service_layer.tasks import create_task, update_task

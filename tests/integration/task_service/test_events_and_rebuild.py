@@ -98,7 +98,7 @@ def test_rebuild_state_from_events_equals_the_live_table(
         client: FlaskClient, tokens: TokenFactory, engine: Engine, settings: Settings,
         monkeypatch) -> None:
     """`taskstream tasks rebuild-state` reproduces task_manager exactly, ids continue after."""
-    from services.cli import main
+    from services.entrypoints.cli import main
 
     exercise(client, tokens)
     live = snapshot(engine)

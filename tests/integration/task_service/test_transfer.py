@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from services.task_service.adapters.event_store import APPEND_LOCK_KEY, LAST_SCHEDULED
-from services.task_service.celery_app import SCHEDULER, TRANSFER_TASK, create_celery
 from services.task_service.config import Settings
 from services.task_service.domain.model import Context
+from services.task_service.entrypoints.celery_app import SCHEDULER, TRANSFER_TASK, create_celery
 from services.task_service.service_layer.transfer import Schedule, run_schedule
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from testbed.polling import wait_for
@@ -79,7 +79,7 @@ def test_each_request_is_an_event_of_its_own(client: FlaskClient, tokens: TokenF
 def test_cli_transfer_twice_requests_twice(settings: Settings, engine: Engine,
                                            monkeypatch) -> None:
     """`taskstream transfer --date D` twice: two events for D."""
-    from services.cli import main
+    from services.entrypoints.cli import main
 
     for key, value in worker_env(settings).items():
         monkeypatch.setenv(key, value)
@@ -178,7 +178,7 @@ def _celery(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[str]
     celery_bin = str(Path(sys.executable).with_name("celery"))
     with log.open("w") as out:
         return subprocess.Popen(
-            [celery_bin, "--app", "services.task_service.celery_app", *args],
+            [celery_bin, "--app", "services.task_service.entrypoints.celery_app", *args],
             env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
             start_new_session=True)  # its own group: a worker's pool child dies with it
 

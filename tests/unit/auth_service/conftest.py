@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from services.auth_service.adapters.keys import StaticKeySource
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.adapters.tokens import AccessTokenIssuer
-from services.auth_service.app import create_app
+from services.auth_service.entrypoints.app import create_app
 from services.auth_service.service_layer.sessions import TokenPolicy
 from tests.fakes.passwords import fast_passwords
 from tests.unit.auth_service.fakes import (

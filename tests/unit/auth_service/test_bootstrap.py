@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.auth_service.bootstrap import bootstrap_admin
+from services.auth_service.entrypoints.first_admin import bootstrap_admin
 from services.auth_service.service_layer import accounts, sessions
 from shared.config import ConfigError
 

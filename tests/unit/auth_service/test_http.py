@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.auth_service.app import create_app
+from services.auth_service.entrypoints.app import create_app
 from services.auth_service.service_layer import accounts
 from tests.unit.auth_service.fakes import make_settings
 

@@ -19,8 +19,8 @@ from services.auth_service.adapters.keys import (
     read_key_dir,
     rotate_keys,
 )
-from services.auth_service.app import create_app
 from services.auth_service.config import Settings
+from services.auth_service.entrypoints.app import create_app
 from shared.config import GUNICORN_APP_LOAD_ERROR, ConfigError, Env
 from tests.unit.auth_service.fakes import FakeUnitOfWork, make_settings, signing_key
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from services.auth_service.adapters.orm import User
-from services.auth_service.republisher import MarkRepublisher
+from services.auth_service.service_layer.republisher import MarkRepublisher
 from shared.background import background_of, start_background
 from testbed.polling import wait_for
 from tests.unit.auth_service.fakes import FakeRevocations, FakeUnitOfWork

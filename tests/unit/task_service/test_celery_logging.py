@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services.task_service.celery_signals import more_talkative
+from services.task_service.entrypoints.celery_signals import more_talkative
 
 
 def test_the_command_line_can_make_celery_more_talkative() -> None:

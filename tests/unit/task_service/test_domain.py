@@ -9,7 +9,6 @@ import pytest
 from flask import Flask
 
 from services.task_service.api.edge import NO_VERSION, expected_version
-from services.task_service.celery_app import celery_config
 from services.task_service.config import Settings
 from services.task_service.domain.model import (
     NewEvent,
@@ -22,6 +21,7 @@ from services.task_service.domain.model import (
     fold,
     soft_delete,
 )
+from services.task_service.entrypoints.celery_app import celery_config
 from shared.config import CommonSettings
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

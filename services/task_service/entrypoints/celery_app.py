@@ -1,8 +1,8 @@
 """Celery worker and beat of the task service: the daily transfer, and key clean-up.
 
-`celery --app services.task_service.celery_app worker|beat` finds the module-level `app`. Its
-configuration is read from the environment only when Celery first needs it, so importing
-this module connects to nothing.
+`celery --app services.task_service.entrypoints.celery_app worker|beat` finds the module-level
+`app`. Its configuration is read from the environment only when Celery first needs it, so
+importing this module connects to nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service import celery_signals  # noqa: F401  (connects the signals)
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
+from services.task_service.entrypoints import celery_signals  # noqa: F401  (connects the signals)
 from services.task_service.service_layer.tasks import utcnow
 from services.task_service.service_layer.transfer import Schedule, run_schedule
 from services.task_service.service_layer.unit_of_work import UnitOfWork

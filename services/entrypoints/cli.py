@@ -17,10 +17,10 @@ from shared.logs import DEFAULT_LOG_FORMAT, configure_logging, first_line
 
 # Each service contributes its own commands from `<package>.cli.COMMANDS`.
 SERVICE_CLIS = (
-    "services.api_gateway.cli",
-    "services.auth_service.cli",
-    "services.task_service.cli",
-    "services.logger_service.cli",
+    "services.api_gateway.entrypoints.cli",
+    "services.auth_service.entrypoints.cli",
+    "services.task_service.entrypoints.cli",
+    "services.logger_service.entrypoints.cli",
 )
 
 
@@ -63,7 +63,7 @@ def db_upgrade(services: tuple[str, ...]) -> None:
 @main.command("setup")
 def setup() -> None:
     """Migrate every database and create the first admin if there is none (idempotent)."""
-    from services.runner import prepare
+    from services.entrypoints.runner import prepare
 
     click.echo(prepare(Env.load()))
 
@@ -72,7 +72,7 @@ def setup() -> None:
 @click.option("--procfile", default="Procfile", show_default=True)
 def run(procfile: str) -> None:
     """Run the whole system (embedded PostgreSQL/Redis unless configured) under honcho."""
-    from services.runner import run_system
+    from services.entrypoints.runner import run_system
 
     raise SystemExit(run_system(procfile))
 

@@ -10,27 +10,22 @@ import redis
 from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.cache import DatePageCache, VersionPublisher
+from services.logger_service.adapters.metrics import ProjectorMetrics
 from services.logger_service.adapters.projection_store import (
     read_checkpoint,
     sql_transaction,
     versions_after,
 )
 from services.logger_service.config import Settings
-from services.logger_service.metrics import ProjectorMetrics
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
 from shared.db import PostgresAdvisoryLock, engine_for
 from shared.logs import configure_logging
-from shared.metrics import start_metrics_server
+from shared.metrics import serve_metrics
 from shared.stream.consumer import StreamConsumer
 from shared.stream.observer import Observers
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.projector")
-
-
-def database_engine(settings: Settings) -> Engine:
-    """The logger database engine, waiting for a late database."""
-    return engine_for(settings.database_url, settings.common)
 
 
 def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
@@ -48,24 +43,13 @@ def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> S
                           observer=Observers(metrics, versions))
 
 
-def serve_metrics(port: int) -> None:
-    """Expose the projector's metrics; a taken port is logged, not fatal."""
-    try:
-        start_metrics_server(port)
-    except OSError as exc:
-        log.warning("Projector metrics not served on port %d: %s", port, exc)
-    else:
-        if port:
-            log.info("Projector metrics on port %d", port)
-
-
 def run_projector(settings: Settings | None = None) -> None:
     """Run until SIGTERM or SIGINT, finishing the batch in hand."""
     settings = settings or Settings.from_env()
     common = settings.common
     configure_logging("projector", common.log_level, common.log_format)
-    serve_metrics(settings.projector.metrics_port)
-    engine = database_engine(settings)
+    serve_metrics(settings.projector.metrics_port, "Projector")
+    engine = engine_for(settings.database_url, common)
     client = redis.Redis.from_url(common.redis_url)
     consumer = build_consumer(settings, engine, client)
     stop = threading.Event()

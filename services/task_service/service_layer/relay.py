@@ -14,26 +14,18 @@ import contextlib
 import logging
 import os
 import select
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
-from types import FrameType
-from typing import Any
 
 import psycopg2
 import redis
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Connection, create_engine, pool
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service.adapters.event_store import (
-    NOTIFY_CHANNEL,
-    read_encoded_after,
-    store_head,
-)
+from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.listener import Listener
+from services.task_service.adapters.relay_status import write_status
 from shared.logs import first_line
 from shared.stream.entries import Encoded
 from shared.stream.read_ahead import chunks_after
@@ -55,53 +47,6 @@ BACKFILL_REQUESTS_PER_PASS = 10
 BACKFILL_EVENTS_PER_REQUEST = 10_000  # a consumer asks for more in its next request
 
 
-def status_key(namespace: str) -> str:
-    """The Redis hash where the relay keeps `store_head`, `stream_head`, `lag`, `updated_at`."""
-    return f"{namespace}:relay:status"
-
-
-def read_status(client: redis.Redis, namespace: str) -> dict[str, Any]:
-    """The relay's last reported status (empty if it never ran)."""
-    raw = client.hgetall(status_key(namespace))
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes)
-                                                           else v) for k, v in raw.items()}
-
-
-class Listener:
-    """A dedicated PostgreSQL connection LISTENing for appended events."""
-
-    def __init__(self, engine: Engine, wake_fd: int) -> None:
-        self.engine = create_engine(engine.url, poolclass=pool.NullPool)
-        self.wake_fd = wake_fd
-        self.pooled: Any = None  # keeps the connection open: dropping it would close it
-        self.connection: Any = None
-
-    def connect(self) -> None:
-        """Open the connection and LISTEN."""
-        self.close()
-        self.pooled = self.engine.raw_connection()
-        self.connection = self.pooled.driver_connection
-        self.connection.autocommit = True
-        with self.connection.cursor() as cursor:
-            cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-    def wait(self, timeout: float) -> None:
-        """Return on a notification, a wake-up byte, or after `timeout` seconds."""
-        if self.connection is None:
-            self.connect()
-        readable, _, _ = select.select([self.connection, self.wake_fd], [], [], timeout)
-        if self.connection in readable:
-            self.connection.poll()
-            self.connection.notifies.clear()
-
-    def close(self) -> None:
-        """Close the connection, if open."""
-        if self.connection is not None:
-            with contextlib.suppress(psycopg2.Error):
-                self.pooled.close()
-            self.pooled = self.connection = None
-
-
 @dataclass
 class RelayConfig:
     """How the relay batches, waits and trims."""
@@ -119,6 +64,7 @@ class Relay:
 
     def __init__(self, engine: Engine, bus: RedisStreamBus, config: RelayConfig) -> None:
         self.engine = engine
+        self.events = StoredEvents(engine)
         self.bus = bus
         self.config = config
         self.stopping = False
@@ -155,14 +101,13 @@ class Relay:
         """Publish every committed event above the stream's head; return how many."""
         head = self.stream_head()
         published = 0
-        with self.engine.connect() as connection:
-            for entries in self._batches(connection, head):
-                added = self.bus.publish_encoded(entries)
-                RELAY_PUBLISHED.inc(added)
-                self.trim()  # a long backlog stays bounded while it is published
-                head, published = entries[-1][0], published + added
-                if self.stopping:
-                    break
+        for entries in self._batches(head):
+            added = self.bus.publish_encoded(entries)
+            RELAY_PUBLISHED.inc(added)
+            self.trim()  # a long backlog stays bounded while it is published
+            head, published = entries[-1][0], published + added
+            if self.stopping:
+                break
         self.trim()  # what the groups acknowledged since
         self.report(head)
         return published
@@ -170,43 +115,35 @@ class Relay:
     def serve_backfill(self) -> int:
         """Put the events consumers asked for (a gap) back from the store; return how many."""
         served = 0
-        requests = self.bus.backfill_requests(BACKFILL_REQUESTS_PER_PASS)
-        with self.engine.connect() as connection:
-            for first, asked_last in requests:
-                after, last = first - 1, min(asked_last, first + BACKFILL_EVENTS_PER_REQUEST - 1)
-                while after < last and (entries := self._read_until(connection, after, last)):
-                    self.bus.offer_backfill(entries)
-                    after, served = entries[-1][0], served + len(entries)
+        for first, asked_last in self.bus.backfill_requests(BACKFILL_REQUESTS_PER_PASS):
+            after, last = first - 1, min(asked_last, first + BACKFILL_EVENTS_PER_REQUEST - 1)
+            while after < last and (entries := self._read_until(after, last)):
+                self.bus.offer_backfill(entries)
+                after, served = entries[-1][0], served + len(entries)
         RELAY_BACKFILLED.inc(served)
         return served
 
-    def _read_until(self, connection: Connection, after: int, last: int) -> list[Encoded]:
-        return read_encoded_after(connection, after, min(self.config.batch_size, last - after))
+    def _read_until(self, after: int, last: int) -> list[Encoded]:
+        return self.events.read(after, min(self.config.batch_size, last - after))
 
     def trim(self) -> None:
         """Trim what every consumer group has acknowledged, when trimming is on."""
         if self.config.maxlen:
             self.bus.trim(self.config.maxlen)
 
-    def _batches(self, connection: Connection, after: int) -> Iterator[list[Encoded]]:
+    def _batches(self, after: int) -> Iterator[list[Encoded]]:
         """Batches of encoded events above `after`; the next is read while this one is sent."""
-        return chunks_after(partial(self._read, connection), after, "relay-read")
+        return chunks_after(self._read, after, "relay-read")
 
-    def _read(self, connection: Connection, after: int) -> list[Encoded]:
-        entries = read_encoded_after(connection, after, self.config.batch_size)
-        connection.rollback()  # no snapshot held open between batches
-        return entries
+    def _read(self, after: int) -> list[Encoded]:
+        return self.events.read(after, self.config.batch_size)
 
     def report(self, stream_head: int) -> None:
         """Record the lag (store head - stream head) for `projections status`."""
-        with self.engine.connect() as connection:
-            stored = store_head(connection)
+        stored = self.events.head()
         lag = max(0, stored - stream_head)
         RELAY_LAG.set(lag)
-        self.bus.client.hset(status_key(self.config.namespace), mapping={
-            "store_head": stored, "stream_head": stream_head, "lag": lag,
-            "updated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        })
+        write_status(self.bus.client, self.config.namespace, stored, stream_head, lag)
 
     def run(self) -> None:
         """Publish, then sleep until NOTIFY or the poll interval; survive outages."""
@@ -214,14 +151,7 @@ class Relay:
                  self.bus.stream)
         while not self.stopping:
             try:
-                published = self.publish_pending()
-                if published:
-                    log.info("Published %d events to %s", published, self.bus.stream)
-                if backfilled := self.serve_backfill():
-                    log.info("Put %d events back for consumers that met a gap", backfilled)
-                if self.failures:
-                    log.info("Relay recovered after %d failed attempts", self.failures)
-                    self.failures = 0
+                self._pass()
                 self.listener.wait(self.config.poll_seconds)
             except TRANSIENT as exc:
                 self.failures += 1
@@ -229,21 +159,19 @@ class Relay:
         self.listener.close()
         log.info("Relay stopped")
 
+    def _pass(self) -> None:
+        """Publish what is new and serve the backfill requests, logging what was done."""
+        if published := self.publish_pending():
+            log.info("Published %d events to %s", published, self.bus.stream)
+        if backfilled := self.serve_backfill():
+            log.info("Put %d events back for consumers that met a gap", backfilled)
+        if self.failures:
+            log.info("Relay recovered after %d failed attempts", self.failures)
+            self.failures = 0
+
     def _back_off(self, exc: BaseException, failures: int) -> None:
         delay = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 8))
         what = "Redis" if isinstance(exc, redis.RedisError) else "PostgreSQL"
         log.warning("Relay: %s unavailable (%s); retrying in %.1fs", what, first_line(exc), delay)
         self.listener.close()
         select.select([self.wake_r], [], [], delay)
-
-
-def install_signal_handlers(relay: Relay) -> None:
-    """Stop cleanly on SIGTERM and SIGINT."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("Relay received signal %d; stopping", signum)
-        relay.stop()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handle)
-

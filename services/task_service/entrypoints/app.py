@@ -27,11 +27,6 @@ DESCRIPTION = (
 )
 
 
-def build_engine(settings: Settings) -> Engine:
-    """The service's database engine (waits for a late database)."""
-    return engine_for(settings.database_url, settings.common)
-
-
 @exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the app; tests may pass `engine`, `token_verifier` or `redis_client`."""
@@ -41,7 +36,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     app = Flask(__name__)
     api = create_api(app, "Taskstream tasks", DESCRIPTION)
     init_http(app)  # after flask-smorest, so that the JSON error handlers win over its own
-    engine = test_overrides.get("engine") or build_engine(settings)
+    engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
     client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     app.extensions["token_verifier"] = (

@@ -55,7 +55,7 @@ def start_servers(env: Env, root: Path, started: Servers) -> None:
 
 def prepare(env: Env) -> str:
     """Migrate every database and make sure an admin exists; return how it was made."""
-    from services.auth_service.bootstrap import admin_credentials, ensure_admin
+    from services.auth_service.entrypoints.first_admin import admin_credentials, ensure_admin
 
     admin_credentials(env)  # refuse a weak ADMIN_PASSWORD before creating anything
     print(f"Databases: {', '.join(migrate_all(env))}", flush=True)
@@ -82,7 +82,7 @@ def banner(env: Env, admin_note: str, ready: bool) -> str:
 
 def password_hint(env: Env) -> str:
     """What to put as the admin's password in the login example."""
-    from services.auth_service.bootstrap import PASSWORD_FILE
+    from services.auth_service.entrypoints.first_admin import PASSWORD_FILE
 
     generated = data_dir_path() / PASSWORD_FILE
     if env.str("ADMIN_PASSWORD"):

@@ -25,13 +25,13 @@ from services.auth_service.api import users as users_api
 from services.auth_service.api.deps import EXTENSION, AuthDeps
 from services.auth_service.api.errors import register_error_mapping
 from services.auth_service.config import Settings
-from services.auth_service.republisher import MarkRepublisher
+from services.auth_service.service_layer.republisher import MarkRepublisher
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
 from shared.auth import TokenVerifier
 from shared.background import run_in_background
 from shared.config import GUNICORN_APP_LOAD_ERROR, Env, exit_on_config_error
-from shared.db import create_db_engine
+from shared.db import engine_for
 from shared.http import create_api, init_http, register_health
 from shared.jwks import JwksCache
 from shared.logs import configure_logging
@@ -114,20 +114,11 @@ def _redis(settings: Settings, checks: dict[str, Callable[[], None]]) -> RedisRe
     return revocations
 
 
-def database_engine(settings: Settings) -> Engine:
-    """The pooled engine, once the database answers."""
-    common = settings.common
-    return create_db_engine(
-        settings.database_url, pool_size=common.db_pool_size,
-        max_overflow=common.db_max_overflow, attempts=common.db_connect_attempts,
-        backoff=common.db_connect_backoff)
-
-
 def _storage(settings: Settings, overrides: dict[str, Any]
              ) -> tuple[Callable[[], UnitOfWork], dict[str, Callable[[], None]]]:
     if "uow" in overrides:
         return overrides["uow"], {}
-    engine: Engine = overrides.get("engine") or database_engine(settings)
+    engine: Engine = overrides.get("engine") or engine_for(settings.database_url, settings.common)
     session_factory = sessionmaker(engine, expire_on_commit=False)
 
     def ping() -> None:

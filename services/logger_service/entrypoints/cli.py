@@ -37,7 +37,7 @@ from shared.stream.redis_bus import RedisStreamBus
 @click.command("projector")
 def projector() -> None:
     """Run the projector: apply the event stream to the logger's projections."""
-    from services.logger_service.projector import run_projector
+    from services.logger_service.entrypoints.projector import run_projector
 
     run_projector()
 
@@ -83,7 +83,7 @@ def operations() -> Iterator[Ops]:
 @contextmanager
 def event_store() -> Iterator[rebuilds.EventSource]:
     """The task service's event store, read-only (operator commands only)."""
-    from services.logger_service.adapters.event_source import StoredEvents
+    from services.task_service.adapters.event_store import StoredEvents
 
     engine = create_db_engine(Env.load().database_url("tasks"), attempts=1)
     try:

@@ -13,48 +13,22 @@ from sqlalchemy.engine import Engine
 
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
+from shared.db import engine_for
 from shared.events import Actor, to_dict
-from shared.logs import configure_logging
 
 CLI_ACTOR = Actor(None, "cli", "system")
 
 
 def _engine(settings: Settings) -> Engine:
-    from services.task_service.app import build_engine
-
-    return build_engine(settings)
+    return engine_for(settings.database_url, settings.common)
 
 
 @click.command("relay")
 def relay() -> None:
     """Publish committed task events to the Redis stream (runs until stopped)."""
-    from services.task_service.relay import Relay, RelayConfig, install_signal_handlers
-    from shared.stream.redis_bus import RedisStreamBus
+    from services.task_service.entrypoints.relay import run_relay
 
-    settings = load_settings()
-    configure_logging("relay", settings.common.log_level, settings.common.log_format)
-    _serve_metrics(settings.relay_metrics_port)
-    client = redis.Redis.from_url(settings.common.redis_url, socket_timeout=10,
-                                  socket_connect_timeout=5)
-    config = RelayConfig(settings.relay_batch_size, settings.relay_poll_seconds,
-                         settings.relay_stream_maxlen, settings.common.namespace)
-    worker = Relay(_engine(settings), RedisStreamBus(client, settings.common.stream_key()), config)
-    install_signal_handlers(worker)
-    worker.run()
-
-
-def _serve_metrics(port: int) -> None:
-    """Expose the relay's metrics; a taken port is logged, not fatal (publishing matters more)."""
-    from shared.metrics import start_metrics_server
-
-    try:
-        start_metrics_server(port)
-    except OSError as exc:
-        logging.getLogger("taskstream.relay").warning(
-            "Relay metrics not served on port %d: %s", port, exc)
-    else:
-        if port:
-            logging.getLogger("taskstream.relay").info("Relay metrics on port %d", port)
+    run_relay()
 
 
 @click.command("transfer")

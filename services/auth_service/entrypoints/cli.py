@@ -15,8 +15,8 @@ from services.auth_service.adapters.keys import (
 )
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.api.schemas import credential_problems
-from services.auth_service.bootstrap import auth_database
 from services.auth_service.config import access_token_ttl, key_directory, key_retention
+from services.auth_service.entrypoints.first_admin import auth_database
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
 from shared.config import CommonSettings, ConfigError, Env

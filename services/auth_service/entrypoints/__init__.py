@@ -1,0 +1,1 @@
+"""Where the processes of the auth_service start."""

@@ -1,0 +1,1 @@
+"""Where the `taskstream` command starts, and the development runner it starts."""

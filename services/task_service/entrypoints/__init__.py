@@ -1,0 +1,1 @@
+"""Where the processes of the task_service start."""
