@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import jwt
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from shared.config import CommonSettings, TokenSettings
 from shared.errors import ApiError
@@ -194,6 +194,20 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise InvalidToken(f"bad claims: {exc}") from exc
 
 
+VERIFIER = "token_verifier"
+
+
+def use_verifier(app: Flask, verifier: TokenVerifier) -> None:
+    """Verify the bearer tokens of `app`'s requests with `verifier`."""
+    app.extensions[VERIFIER] = verifier
+
+
+def app_verifier() -> TokenVerifier:
+    """The verifier of the current app."""
+    verifier: TokenVerifier = current_app.extensions[VERIFIER]
+    return verifier
+
+
 def bearer_token() -> str | None:
     """Return the bearer token of the current request, if any."""
     header = request.headers.get("Authorization", "")
@@ -210,9 +224,8 @@ def authenticate() -> Principal:
     token = bearer_token()
     if token is None:
         raise ApiError(401, AUTHENTICATION_REQUIRED)
-    verifier: TokenVerifier = current_app.extensions["token_verifier"]
     try:
-        g.principal = verifier.verify(token)
+        g.principal = app_verifier().verify(token)
     except InvalidToken as exc:
         log.info("rejected token: %s", exc)
         raise ApiError(401, INVALID_TOKEN) from None

@@ -5,17 +5,18 @@ from __future__ import annotations
 import builtins
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from shared.logs import DEFAULT_LOG_FORMAT
+from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
 from shared.run_state import load_run_state
 from shared.timezones import UnknownTimezone, zone
 
@@ -306,3 +307,26 @@ class CommonSettings:
     def stream_key(self, suffix: str = "events") -> str:
         """Return a Redis key inside this deployment's namespace."""
         return f"{self.namespace}:{suffix}"
+
+
+class ProcessSettings(Protocol):
+    """A process's settings: they hold the common ones."""
+
+    @property
+    def common(self) -> CommonSettings:
+        """The settings every process shares."""
+
+
+Loaded = TypeVar("Loaded", bound=ProcessSettings)
+
+
+def process_settings(load: Callable[[], Loaded], service: str) -> Loaded:
+    """An entry point's first step: read the settings, then log as `service` from them.
+
+    Logging is set up here and only here, once per process, by the code that reads the
+    settings from the environment itself; code handed its settings (tests, benchmarks)
+    leaves logging as its caller has it.
+    """
+    settings = load()
+    configure_logging(service, settings.common.log_level, settings.common.log_format)
+    return settings

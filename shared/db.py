@@ -21,6 +21,17 @@ class DatabaseUnavailable(RuntimeError):
     """The database could not be reached within the configured attempts."""
 
 
+def ping(connection: Connection) -> None:
+    """Ask the database to answer on an open connection (raises when it cannot)."""
+    connection.execute(text("SELECT 1"))
+
+
+def ping_database(engine: Engine) -> None:
+    """Check a connection out of the engine's pool and ping the database on it."""
+    with engine.connect() as connection:
+        ping(connection)
+
+
 def create_db_engine(
     url: str,
     *,
@@ -49,8 +60,7 @@ def wait_for_database(
     target = engine.url.render_as_string(hide_password=True)
     for attempt in range(1, attempts + 1):
         try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping_database(engine)
         except OperationalError as exc:
             reason = first_line(exc.orig or exc)
             if attempt == attempts:
@@ -138,7 +148,7 @@ class PostgresAdvisoryLock:
         if self.connection is None:
             return False
         try:
-            self.connection.execute(text("SELECT 1"))
+            ping(self.connection)
         except Exception:  # the session, and with it the lock, is gone
             self._drop()
             return False

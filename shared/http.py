@@ -1,19 +1,19 @@
-"""HTTP plumbing every service shares: request ids, JSON bodies, security headers, health."""
+"""HTTP plumbing every service shares: request ids, JSON bodies, security headers, API docs,
+and the dependencies a view reaches."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema, fields
@@ -36,8 +36,6 @@ NOT_A_JSON_OBJECT = "Request body must be a JSON object"
 MAX_JSON_DEPTH = 32  # our bodies nest two levels; deeper is an attack on the recursive parsers
 TOO_DEEP = f"Request body nests JSON deeper than {MAX_JSON_DEPTH} levels"
 
-ReadinessCheck = Callable[[], object]  # raises when the dependency is not ready
-READINESS_MAX_AGE_SECONDS = 1.0
 
 
 class JsonObjectParser(FlaskParser):
@@ -179,6 +177,23 @@ def init_http(app: Flask, max_body_bytes: int = 1024 * 1024) -> None:
     init_metrics(app, service_name(app))
 
 
+DEPENDENCIES = "dependencies"
+Dependencies = TypeVar("Dependencies")
+
+
+def provide(app: Flask, dependencies: object) -> None:
+    """Keep the objects `create_app` built (one frozen dataclass) on the app, for its views."""
+    app.extensions[DEPENDENCIES] = dependencies
+
+
+def provided(kind: type[Dependencies]) -> Dependencies:
+    """The current app's dependencies, as its `create_app` provided them."""
+    found = current_app.extensions[DEPENDENCIES]
+    if not isinstance(found, kind):
+        raise TypeError(f"the app provides {type(found).__name__}, not {kind.__name__}")
+    return found
+
+
 def service_name(app: Flask) -> str:
     """`task_service` for an app built in `services.task_service.entrypoints.app`."""
     parts = app.import_name.split(".")
@@ -265,59 +280,3 @@ def permission_doc(permission: str) -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "x-permission": permission,
     }
-
-
-class ReadinessProbe:
-    """Runs the readiness checks at most once per `max_age` seconds, for every caller.
-
-    `/readyz` is public, so it must not let anyone hammer the databases: the result is
-    kept for `max_age` seconds and callers arriving while a check runs wait for its result.
-    Failures are logged in full here; callers learn only which dependency failed.
-    """
-
-    def __init__(self, checks: Mapping[str, ReadinessCheck],
-                 max_age: float = READINESS_MAX_AGE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.checks = checks
-        self.max_age = max_age
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._result: dict[str, str] | None = None
-        self._checked_at = 0.0
-
-    def result(self) -> dict[str, str]:
-        """`{name: "ok" | "error"}`, fresh or at most `max_age` seconds old."""
-        with self._lock:
-            if self._result is None or self.clock() - self._checked_at >= self.max_age:
-                self._result = self._run_checks()
-                self._checked_at = self.clock()
-            return self._result
-
-    def _run_checks(self) -> dict[str, str]:
-        results: dict[str, str] = {}
-        for name, check in self.checks.items():
-            try:
-                check()
-                results[name] = "ok"
-            except Exception as exc:  # a readiness probe reports every failure
-                log.warning("readiness check %s failed: %s", name, exc)
-                results[name] = "error"
-        return results
-
-
-def register_health(app: Flask, checks: Mapping[str, ReadinessCheck], *,
-                    clock: Callable[[], float] = time.monotonic) -> None:
-    """Add `/healthz` (the process answers) and `/readyz` (every dependency answers)."""
-    probe = ReadinessProbe(checks, READINESS_MAX_AGE_SECONDS, clock)
-
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
-    def readyz() -> tuple[Response, int]:
-        results = probe.result()
-        ready = all(value == "ok" for value in results.values())
-        status = "ready" if ready else "unavailable"
-        return jsonify({"status": status, "checks": results}), 200 if ready else 503
-
-    app.add_url_rule("/healthz", "healthz", healthz)
-    app.add_url_rule("/readyz", "readyz", readyz)

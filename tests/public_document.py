@@ -36,7 +36,7 @@ def service_apps(data_dir: Path) -> dict[str, Flask]:
     return {
         "auth": auth_app(make_settings(data_dir), uow=FakeUnitOfWork(), keys=static_keys()),
         "tasks": tasks_app(TaskSettings(common, UNREACHABLE_DATABASE), engine=engine,
-                           token_verifier=verifier, redis_client=client, keep_logging=True),
+                           token_verifier=verifier, redis_client=client),
         "logger": logger_app(LoggerSettings(common=common, database_url=UNREACHABLE_DATABASE),
                              engine=engine, redis=client, token_verifier=verifier),
     }

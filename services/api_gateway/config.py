@@ -27,9 +27,8 @@ class Settings:
     trusted_proxies: int = 0
 
     @classmethod
-    def from_env(cls, env: Env | None = None) -> Settings:
+    def from_env(cls, env: Env) -> Settings:
         """Read the gateway's settings."""
-        env = env or Env.load()
         return cls(
             common=CommonSettings.from_env(env),
             upstreams={
@@ -62,3 +61,8 @@ def _trusted_proxies(env: Env) -> int:
 
 def _upstream(env: Env, url_key: str, port_key: str, default_port: int) -> str:
     return env.str(url_key, f"http://127.0.0.1:{env.int(port_key, default_port)}").rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Load the environment and read the settings."""
+    return Settings.from_env(Env.load())

@@ -59,6 +59,11 @@ class Settings:
         return key_retention(self.access_token_ttl)
 
 
+def load_settings() -> Settings:
+    """Load the environment and read the settings."""
+    return Settings.from_env(Env.load())
+
+
 def data_dir(env: Env) -> Path:
     """Where this process keeps local files (`DATA_DIR`, default `.data`)."""
     return Path(env.str("DATA_DIR", ".data"))

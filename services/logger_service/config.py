@@ -55,9 +55,8 @@ class Settings:
     projector: ProjectorSettings = ProjectorSettings()
 
     @classmethod
-    def from_env(cls, env: Env | None = None) -> Settings:
+    def from_env(cls, env: Env) -> Settings:
         """Read the settings (`LOGGER_DATABASE_URL` or `DATABASE_URL`, `LOGGER_*`)."""
-        env = env or Env.load()
         return cls(
             common=CommonSettings.from_env(env),
             database_url=env.database_url("logger"),
@@ -65,3 +64,8 @@ class Settings:
             transfer_timezone=env.timezone("TRANSFER_TIMEZONE", "UTC"),
             projector=ProjectorSettings.from_env(env),
         )
+
+
+def load_settings() -> Settings:
+    """Load the environment and read the settings."""
+    return Settings.from_env(Env.load())

@@ -9,7 +9,7 @@ headers change nothing. Rate limits key on `request.remote_addr`, which this dec
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 ORIGINAL = "werkzeug.proxy_fix.orig"
@@ -17,13 +17,12 @@ ORIGINAL = "werkzeug.proxy_fix.orig"
 
 def trust_proxies(app: Flask, hops: int) -> None:
     """Believe the last `hops` entries of the forwarded headers (none when 0)."""
-    app.config["TRUSTED_PROXIES"] = hops
     if hops > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops)
 
 
-def forwarded_for() -> str:
+def forwarded_for(hops: int) -> str:
     """`X-Forwarded-For` for the upstream: the client, each trusted hop after it, our peer.
 
     Whatever the client wrote before the trusted entries is dropped, so a service reading the
@@ -32,7 +31,6 @@ def forwarded_for() -> str:
     original = request.environ.get(ORIGINAL)
     if original is None:  # no trusted proxies: the peer is the client
         return request.remote_addr or ""
-    hops: int = current_app.config["TRUSTED_PROXIES"]
     entries = [entry.strip() for entry in request.headers.get("X-Forwarded-For", "").split(",")
                if entry.strip()]
     trusted = entries[-hops:] if len(entries) >= hops else []

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 from prometheus_client import Counter
@@ -23,7 +23,7 @@ from redis import RedisError
 
 from services.api_gateway.adapters.window_storage import storage_uri
 from services.api_gateway.config import Settings
-from shared.auth import InvalidToken, bearer_token
+from shared.auth import InvalidToken, app_verifier, bearer_token
 
 log = logging.getLogger("taskstream.gateway.ratelimit")
 
@@ -38,7 +38,7 @@ def identify_caller() -> None:
     # An invalid token is not an error here: the view answers 401 when the route needs one
     # (and 503 when the revocation marks cannot be read).
     with contextlib.suppress(InvalidToken, RedisError):
-        g.principal = current_app.extensions["token_verifier"].verify(token)
+        g.principal = app_verifier().verify(token)
 
 
 def caller_key() -> str:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import flask_swagger_ui
-from flask import Flask, Response, abort, current_app, jsonify, send_from_directory
+from flask import Flask, Response, abort, jsonify, send_from_directory
 
-from services.api_gateway.service_layer.openapi import merge_specs
-
-log = logging.getLogger("taskstream.gateway.docs")
-CACHE_SECONDS = 60.0
+from services.api_gateway.api.deps import deps
 
 # Swagger UI's built files, as the flask-swagger-ui package ships them.
 SWAGGER_UI_DIR = Path(flask_swagger_ui.__file__).parent / "dist"
@@ -50,39 +43,9 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; "
                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 
 
-class SpecCache:
-    """The merged document, rebuilt from the upstreams at most once a minute."""
-
-    def __init__(self) -> None:
-        self.spec: dict[str, Any] | None = None
-        self.built_at = float("-inf")
-        self.lock = threading.Lock()
-
-    def get(self) -> dict[str, Any]:
-        """Return the merged document, refetching stale or missing parts."""
-        with self.lock:
-            if self.spec is None or time.monotonic() - self.built_at > CACHE_SECONDS:
-                self.spec = merge_specs(_fetch_specs())
-                self.built_at = time.monotonic()
-            return self.spec
-
-
-def _fetch_specs() -> dict[str, Any]:
-    specs = {}
-    for name, upstream in current_app.extensions["upstreams"].items():
-        try:
-            status, spec = upstream.get_json("/openapi.json")
-        except Exception as exc:  # a missing upstream leaves a partial reference
-            log.warning("could not fetch the OpenAPI document of %s: %s", name, exc)
-            continue
-        if status == 200:
-            specs[name] = spec
-    return specs
-
-
 def openapi_json() -> Response:
     """The merged OpenAPI document."""
-    return jsonify(current_app.extensions["spec_cache"].get())
+    return jsonify(deps().api_document.get())
 
 
 def docs_page() -> Response:
@@ -108,7 +71,6 @@ def _protected(response: Response) -> Response:
 
 def register(app: Flask) -> None:
     """Add `/openapi.json`, `/docs` and the page's files under `/docs/`."""
-    app.extensions["spec_cache"] = SpecCache()
     app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
     app.add_url_rule("/docs", "docs", docs_page)
     app.add_url_rule("/docs/<name>", "docs_asset", docs_asset)

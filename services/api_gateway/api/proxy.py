@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 
 from services.api_gateway.adapters.client_address import forwarded_for
-from services.api_gateway.adapters.upstreams import Upstream
+from services.api_gateway.api.deps import deps
 from services.api_gateway.service_layer.routing import ROUTES, Route
 from shared.auth import authenticate
 from shared.errors import ApiError
@@ -18,10 +18,10 @@ FORWARDED_REQUEST_HEADERS = (
     "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", "Idempotency-Key",
 )
 
-def _request_headers() -> dict[str, str]:
+def _request_headers(trusted_proxies: int) -> dict[str, str]:
     headers = {k: request.headers[k] for k in FORWARDED_REQUEST_HEADERS if k in request.headers}
     headers[REQUEST_ID_HEADER] = g.request_id
-    headers["X-Forwarded-For"] = forwarded_for()
+    headers["X-Forwarded-For"] = forwarded_for(trusted_proxies)
     if request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)
     return headers
@@ -39,12 +39,11 @@ def _forwarder(route: Route) -> Callable[..., Response]:
     def forward(**_params: object) -> Response:
         if not route.public:
             authenticate()
-        upstream: Upstream = current_app.extensions["upstreams"][route.upstream]
-        settings = current_app.config["GATEWAY_SETTINGS"]
-        reply = upstream.forward(
+        found = deps()
+        reply = found.upstreams[route.upstream].forward(
             request.method, request.path, query=request.query_string,
-            headers=_request_headers(), body=_body(route),
-            read_timeout=settings.upload_timeout if route.upload else None,
+            headers=_request_headers(found.settings.trusted_proxies), body=_body(route),
+            read_timeout=found.settings.upload_timeout if route.upload else None,
         )
         headers = [(name, value) for name, value in reply.headers
                    if name.lower() != REQUEST_ID_HEADER.lower()]
@@ -83,7 +82,7 @@ def route_for_request() -> Route | None:
 def enforce_body_limit() -> None:
     """413 before reading a body larger than the route allows."""
     route = route_for_request()
-    settings = current_app.config["GATEWAY_SETTINGS"]
+    settings = deps().settings
     limit = settings.max_upload_bytes if route and route.upload else settings.max_body_bytes
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:

@@ -1,8 +1,8 @@
-"""The gateway's composition root."""
+"""The gateway's HTTP process: `create_app`, gunicorn's factory and the composition root."""
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 
 import redis
 from flask import Flask
@@ -18,13 +18,13 @@ from services.api_gateway.adapters.ratelimit import (
 )
 from services.api_gateway.adapters.upstreams import Upstream
 from services.api_gateway.api import docs, proxy
-from services.api_gateway.config import Settings
-from shared.auth import TokenVerifier, jwks_verifier
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
-from shared.http import init_http, register_health
-from shared.logs import configure_logging
-
-log = logging.getLogger("taskstream.gateway")
+from services.api_gateway.api.deps import GatewayDeps
+from services.api_gateway.config import Settings, load_settings
+from services.api_gateway.service_layer.api_document import ApiDocument
+from shared.auth import TokenVerifier, jwks_verifier, use_verifier
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.health import ReadinessCheck, register_health
+from shared.http import init_http, provide
 
 # Response headers a browser client may read when CORS is on.
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "X-Cache",
@@ -41,36 +41,33 @@ def build_upstreams(settings: Settings) -> dict[str, Upstream]:
     }
 
 
-def _readiness_checks(app: Flask, settings: Settings) -> dict:
+def _readiness_checks(settings: Settings, upstreams: dict[str, Upstream]
+                      ) -> dict[str, ReadinessCheck]:
     client = redis.Redis.from_url(settings.common.redis_url, socket_timeout=1,
                                   socket_connect_timeout=1)
-    checks = {"redis": client.ping}
-    for name, upstream in app.extensions["upstreams"].items():
-        checks[name] = _upstream_check(upstream)
+    checks: dict[str, ReadinessCheck] = {"redis": client.ping}
+    for name, upstream in upstreams.items():
+        checks[name] = partial(_check_upstream, upstream)
     return checks
 
 
-def _upstream_check(upstream: Upstream):  # type: ignore[no-untyped-def]
-    def check() -> None:
-        status, body = upstream.get_json("/readyz")
-        if status != 200:
-            raise RuntimeError(f"{upstream.name} not ready: {body.get('checks', body)}")
-
-    return check
+def _check_upstream(upstream: Upstream) -> None:
+    """Raise unless the upstream answers its own `/readyz` with 200."""
+    status, body = upstream.get_json("/readyz")
+    if status != 200:
+        raise RuntimeError(f"{upstream.name} not ready: {body.get('checks', body)}")
 
 
 @exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | None = None
                ) -> Flask:
     """Build the gateway."""
-    settings = settings or Settings.from_env()
-    configure_logging("gateway", settings.common.log_level, settings.common.log_format)
+    settings = settings or process_settings(load_settings, "gateway")
     app = Flask(__name__)
-    app.config["GATEWAY_SETTINGS"] = settings
     trust_proxies(app, settings.trusted_proxies)
     init_http(app, settings.max_body_bytes)
-    app.extensions["token_verifier"] = verifier or jwks_verifier(settings.common)
-    app.extensions["upstreams"] = build_upstreams(settings)
+    use_verifier(app, verifier or jwks_verifier(settings.common))
+    upstreams = build_upstreams(settings)
     app.before_request(identify_caller)
     app.before_request(proxy.enforce_body_limit)
     if settings.cors_origins:  # off unless configured
@@ -78,15 +75,13 @@ def create_app(settings: Settings | None = None, *, verifier: TokenVerifier | No
              allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
                             "X-Request-ID"])
     limiter = create_limiter(app, settings)
-    # Flask-Limiter's decorators hold the limiter weakly; keep it alive with the app (when
-    # limiting is disabled nothing else refers to it).
-    app.extensions["rate_limiter"] = limiter
+    provide(app, GatewayDeps(settings, upstreams, ApiDocument(upstreams), limiter))
     login_limit = limiter.limit(settings.rate_limit_login, key_func=client_address_key)
     password_limit = limiter.limit(settings.rate_limit_login_username,
                                    key_func=failed_login_key, deduct_when=failed_login)
     proxy.register_routes(app, login_limit, password_limit)
     docs.register(app)
-    register_health(app, _readiness_checks(app, settings))
+    register_health(app, _readiness_checks(settings, upstreams))
     limiter.exempt(app.view_functions["healthz"])
     limiter.exempt(app.view_functions["readyz"])
     return app

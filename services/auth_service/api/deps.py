@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app
-
 from services.auth_service.adapters.keys import KeySource
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import authenticate
+from shared.http import provided
 from shared.revocation import TokenRevoker
 
-EXTENSION = "auth_service"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -36,8 +34,7 @@ class AuthDeps:
 
 def deps() -> AuthDeps:
     """The dependencies of the current app."""
-    found: AuthDeps = current_app.extensions[EXTENSION]
-    return found
+    return provided(AuthDeps)
 
 
 def requires_current(permission: str) -> Callable[[F], F]:

@@ -1,13 +1,13 @@
-"""Composition root of the auth service: `create_app()` builds the whole object graph."""
+"""The auth service's HTTP process: `create_app`, gunicorn's factory and the composition root."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -22,19 +22,19 @@ from services.auth_service.adapters.tokens import AccessTokenIssuer
 from services.auth_service.api import keys as keys_api
 from services.auth_service.api import sessions as sessions_api
 from services.auth_service.api import users as users_api
-from services.auth_service.api.deps import EXTENSION, AuthDeps
+from services.auth_service.api.deps import AuthDeps
 from services.auth_service.api.errors import register_error_mapping
-from services.auth_service.config import Settings
+from services.auth_service.config import Settings, load_settings
 from services.auth_service.service_layer.republisher import MarkRepublisher
 from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
-from shared.auth import TokenVerifier
+from shared.auth import TokenVerifier, use_verifier
 from shared.background import run_in_background
-from shared.config import GUNICORN_APP_LOAD_ERROR, Env, exit_on_config_error
-from shared.db import engine_for
-from shared.http import create_api, init_http, register_health
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.db import engine_for, ping_database
+from shared.health import ReadinessCheck, register_health
+from shared.http import create_api, init_http, provide
 from shared.jwks import JwksCache
-from shared.logs import configure_logging
 from shared.revocation import MarkSource, RedisRevocations, RevocationList, redis_revocations
 
 DESCRIPTION = (
@@ -50,24 +50,23 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     Tests may override `engine`, `keys`, `passwords`, `uow` and `revocations`. The revocation
     mark republisher is started by the server (`shared.background`), not here.
     """
-    if settings is None:
-        settings = Settings.from_env(Env.load())
-        configure_logging("auth", settings.common.log_level, settings.common.log_format)
+    settings = settings or process_settings(load_settings, "auth")
     app = Flask(__name__)
     api = create_api(app, "Taskstream auth service", DESCRIPTION)
     init_http(app)  # after flask-smorest, so that our JSON error handlers win over its own
     keys: KeySource = test_overrides.get("keys") or load_keys(settings)
-    uow, checks = _storage(settings, test_overrides)
-    revocations = test_overrides.get("revocations") or _redis(settings, checks)
-    app.extensions[EXTENSION] = AuthDeps(
+    checks: dict[str, ReadinessCheck] = {}
+    uow = test_overrides.get("uow") or _units_of_work(settings, test_overrides, checks)
+    revocations = test_overrides.get("revocations") or _revocations(settings, checks)
+    provide(app, AuthDeps(
         uow=uow,
         passwords=test_overrides.get("passwords") or Argon2Passwords(),
         tokens=token_policy(settings, keys),
         keys=keys,
         revoker=revocations,
         allow_registration=settings.allow_registration,
-    )
-    app.extensions["token_verifier"] = own_verifier(settings, keys, revocations)
+    ))
+    use_verifier(app, own_verifier(settings, keys, revocations))
     run_in_background(app, MarkRepublisher(uow, revocations,
                                            settings.common.tokens.max_lifetime))
     register_error_mapping(app)
@@ -103,26 +102,18 @@ def own_verifier(settings: Settings, keys: KeySource, revocations: MarkSource) -
                          revocations=marks)
 
 
-def _redis(settings: Settings, checks: dict[str, Callable[[], None]]) -> RedisRevocations:
+def _revocations(settings: Settings, checks: dict[str, ReadinessCheck]) -> RedisRevocations:
     """The revocation marks in Redis; Redis joins the readiness checks."""
     revocations = redis_revocations(settings.common)
-
-    def ping() -> None:
-        revocations.client.ping()
-
-    checks["redis"] = ping
+    checks["redis"] = revocations.client.ping
     return revocations
 
 
-def _storage(settings: Settings, overrides: dict[str, Any]
-             ) -> tuple[Callable[[], UnitOfWork], dict[str, Callable[[], None]]]:
-    if "uow" in overrides:
-        return overrides["uow"], {}
+def _units_of_work(settings: Settings, overrides: dict[str, Any],
+                   checks: dict[str, ReadinessCheck]) -> Callable[[], UnitOfWork]:
+    """Units of work over the database (a test's `engine`, else the pool); the database joins
+    the readiness checks."""
     engine: Engine = overrides.get("engine") or engine_for(settings.database_url, settings.common)
+    checks["database"] = partial(ping_database, engine)
     session_factory = sessionmaker(engine, expire_on_commit=False)
-
-    def ping() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-
-    return lambda: SqlAlchemyUnitOfWork(session_factory), {"database": ping}
+    return lambda: SqlAlchemyUnitOfWork(session_factory)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
 from services.logger_service.api.schemas import AuditEntrySchema, AuditQuery, QueryBlueprint
 from services.logger_service.service_layer import queries
@@ -25,5 +24,5 @@ blp = QueryBlueprint("audit", __name__, description="Audit trail of status chang
 @documents_errors(blp, 400, 401, 403)
 def list_audit(page: int, per_page: int, task_id: int | None = None) -> Any:
     """List status changes, oldest first, optionally of one task."""
-    result = queries.list_audit(current_app.extensions["logger"].reader, task_id, page, per_page)
+    result = queries.list_audit(deps().reader, task_id, page, per_page)
     return result.items, pagination_headers(result)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 
+from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
 from services.logger_service.api.schemas import QueryBlueprint, TaskLogEntrySchema, TasksQuery
 from services.logger_service.service_layer import queries
@@ -20,10 +21,6 @@ blp = QueryBlueprint("tasks", __name__, description="TaskLogger: tasks as transf
 ENTRY_NOT_FOUND = "Task log entry not found"
 
 
-def _deps() -> Any:
-    return current_app.extensions["logger"]
-
-
 @blp.route("/tasks", methods=["GET"])
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
@@ -33,11 +30,11 @@ def _deps() -> Any:
 @documents_errors(blp, 400, 401, 403)
 def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
     """List TaskLogger entries, newest day first, or one day's (cached)."""
-    deps = _deps()
+    found = deps()
     if date is None:
-        result = queries.list_entries(deps.reader, page, per_page)
+        result = queries.list_entries(found.reader, page, per_page)
     else:
-        result = queries.list_day(deps.reader, deps.cache, date, page, per_page)
+        result = queries.list_day(found.reader, found.cache, date, page, per_page)
     # The rows are already JSON-ready in the schema's shape, and a cached page is kept as
     # JSON: a marshmallow dump of 100 entries would cost more than the whole hit.
     return Response(result.items_json(), mimetype="application/json",
@@ -57,6 +54,6 @@ def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
 def get_task(task_id: int) -> Any:
     """Get one TaskLogger entry by its id."""
     try:
-        return queries.get_entry(_deps().reader, task_id)
+        return queries.get_entry(deps().reader, task_id)
     except queries.EntryNotFound:
         raise ApiError(404, ENTRY_NOT_FOUND) from None

@@ -24,7 +24,7 @@ from services.logger_service.adapters.projection_store import (
     sql_transaction,
     versions_after,
 )
-from services.logger_service.config import Settings
+from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer import dead_letters as letters
 from services.logger_service.service_layer import rebuild as rebuilds
 from services.logger_service.service_layer.projection import PROJECTION_NAME
@@ -70,7 +70,7 @@ class Ops:
 @contextmanager
 def operations() -> Iterator[Ops]:
     """Open the logger database and Redis for one command."""
-    settings = Settings.from_env()
+    settings = load_settings()
     engine = create_db_engine(settings.database_url, attempts=1)
     client = redis.Redis.from_url(settings.common.redis_url)
     try:

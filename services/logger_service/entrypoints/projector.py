@@ -16,10 +16,10 @@ from services.logger_service.adapters.projection_store import (
     sql_transaction,
     versions_after,
 )
-from services.logger_service.config import Settings
+from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
+from shared.config import process_settings
 from shared.db import PostgresAdvisoryLock, engine_for
-from shared.logs import configure_logging
 from shared.metrics import serve_metrics
 from shared.stream.consumer import StreamConsumer
 from shared.stream.observer import Observers
@@ -43,11 +43,10 @@ def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> S
                           observer=Observers(metrics, versions))
 
 
-def run_projector(settings: Settings | None = None) -> None:
+def run_projector() -> None:
     """Run until SIGTERM or SIGINT, finishing the batch in hand."""
-    settings = settings or Settings.from_env()
+    settings = process_settings(load_settings, "projector")
     common = settings.common
-    configure_logging("projector", common.log_level, common.log_format)
     serve_metrics(settings.projector.metrics_port, "Projector")
     engine = engine_for(settings.database_url, common)
     client = redis.Redis.from_url(common.redis_url)

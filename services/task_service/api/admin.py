@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.task_service.api.edge import command_context, wiring
+from services.task_service.api.deps import deps
+from services.task_service.api.request_context import command_context
 from services.task_service.api.schemas import TransferRequestSchema, TransferSchema
 from services.task_service.service_layer.transfer import request_transfer, today_in
 from shared.auth import requires
@@ -21,7 +22,7 @@ blp = Blueprint("admin", __name__, description="Operations")
 @blp.response(202, TransferSchema, description="The date and the id of this request's own event")
 def transfer(args: dict[str, Any]) -> dict[str, str]:
     """Request the daily transfer now (default today); a repeat adds the tasks active since."""
-    settings = wiring().settings
+    settings = deps().settings
     day = args.get("date") or today_in(settings.transfer_timezone)
-    requested = request_transfer(wiring().uow(), day, command_context())
+    requested = request_transfer(deps().uow(), day, command_context())
     return {"date": requested.date.isoformat(), "event_id": requested.event_id}

@@ -6,7 +6,8 @@ from typing import IO
 
 from flask import request
 
-from services.task_service.api.edge import command_context, idempotent_request, wiring
+from services.task_service.api.deps import deps
+from services.task_service.api.request_context import command_context, idempotent_request
 from services.task_service.api.schemas import ImportSchema
 from services.task_service.service_layer.csv_import import import_csv, parse_csv
 from shared.auth import requires
@@ -23,7 +24,7 @@ CSV_EXAMPLE = ("title,status,priority,due_date,description\n"
 
 def upload_stream() -> IO[bytes]:
     """The uploaded bytes, as a stream limited to the configured size (413 past it)."""
-    request.max_content_length = wiring().settings.csv_max_bytes
+    request.max_content_length = deps().settings.csv_max_bytes
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
@@ -55,9 +56,9 @@ def upload_csv() -> tuple[dict[str, int], int]:
     `text/csv` or `application/octet-stream`). At most `CSV_MAX_BYTES` and `CSV_MAX_ROWS`
     data rows (413 past either); any bad row is a 422 listing every problem.
     """
-    parsed = parse_csv(upload_stream(), wiring().settings.csv_max_rows)
+    parsed = parse_csv(upload_stream(), deps().settings.csv_max_rows)
     try:
-        result = import_csv(wiring().uow(), parsed, command_context(),
+        result = import_csv(deps().uow(), parsed, command_context(),
                             idempotent_request(parsed.fingerprint))
     finally:
         parsed.copy_file.close()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.task_service.api.edge import (
+from services.task_service.api.deps import deps
+from services.task_service.api.request_context import (
     command_context,
     expected_version,
     idempotent_request,
     require_permission,
     task_headers,
-    wiring,
 )
 from services.task_service.api.schemas import (
     DeleteQuerySchema,
@@ -40,7 +40,7 @@ TASK_ID = [{"in": "path", "name": "task_id", "description": "The task's `id`"}]
 def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a task (send `Idempotency-Key` to make retries safe)."""
     task = commands.create_task(
-        wiring().uow(), CreateTask(**args), command_context(), idempotent_request(args)
+        deps().uow(), CreateTask(**args), command_context(), idempotent_request(args)
     )
     return task, 201, task_headers(task, created=True)
 
@@ -56,7 +56,7 @@ def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
 def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Change any fields of a task (send `If-Match` with its ETag to avoid lost updates)."""
     command = UpdateTask(task_id, args, expected_version())
-    task = commands.update_task(wiring().uow(), command, command_context())
+    task = commands.update_task(deps().uow(), command, command_context())
     return task, 200, task_headers(task)
 
 
@@ -72,4 +72,4 @@ def delete_task(args: dict[str, Any], task_id: int) -> dict[str, str]:
     if args["purge"]:
         require_permission("task:purge")
     command = DeleteTask(task_id, args["purge"], expected_version())
-    return commands.delete_task(wiring().uow(), command, command_context())
+    return commands.delete_task(deps().uow(), command, command_context())

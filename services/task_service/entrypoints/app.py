@@ -1,4 +1,4 @@
-"""The task service's composition root: `create_app`."""
+"""The task service's HTTP process: `create_app`, gunicorn's factory and the composition root."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ from typing import Any
 
 import redis
 from flask import Flask
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
 
 from services.task_service.api import admin, imports, tasks
-from services.task_service.api.edge import Wiring
+from services.task_service.api.deps import TaskDeps
 from services.task_service.api.errors import register_domain_errors
 from services.task_service.config import Settings, load_settings
 from services.task_service.service_layer.unit_of_work import UnitOfWork
-from shared.auth import jwks_verifier
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
+from shared.auth import jwks_verifier, use_verifier
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
 from shared.db import engine_for
-from shared.http import create_api, init_http, register_health
-from shared.logs import configure_logging
+from shared.health import register_health, storage_checks
+from shared.http import create_api, init_http, provide
 
 DESCRIPTION = (
     "Task commands of Taskstream. Every change is stored with its event in one transaction; "
@@ -30,25 +28,17 @@ DESCRIPTION = (
 @exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point
 def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask:
     """Build the app; tests may pass `engine`, `token_verifier` or `redis_client`."""
-    settings = settings or load_settings()
-    if not test_overrides.get("keep_logging"):
-        configure_logging("tasks", settings.common.log_level, settings.common.log_format)
+    settings = settings or process_settings(load_settings, "tasks")
     app = Flask(__name__)
     api = create_api(app, "Taskstream tasks", DESCRIPTION)
     init_http(app)  # after flask-smorest, so that the JSON error handlers win over its own
     engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
     client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    app.extensions["token_verifier"] = (
-        test_overrides.get("token_verifier") or jwks_verifier(settings.common))
-    app.extensions["task_service"] = Wiring(settings, lambda: UnitOfWork(engine, ttl))
+    provide(app, TaskDeps(lambda: UnitOfWork(engine, ttl), settings))
+    use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))
     for blueprint in (tasks.blp, imports.blp, admin.blp):
         api.register_blueprint(blueprint)
     register_domain_errors(app)
-    register_health(app, {"database": lambda: _ping_database(engine), "redis": client.ping})
+    register_health(app, storage_checks(engine, client))
     return app
-
-
-def _ping_database(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))

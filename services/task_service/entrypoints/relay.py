@@ -10,8 +10,8 @@ import redis
 
 from services.task_service.config import load_settings
 from services.task_service.service_layer.relay import Relay, RelayConfig
+from shared.config import process_settings
 from shared.db import engine_for
-from shared.logs import configure_logging
 from shared.metrics import serve_metrics
 from shared.stream.redis_bus import RedisStreamBus
 
@@ -20,9 +20,8 @@ log = logging.getLogger("taskstream.relay")
 
 def run_relay() -> None:
     """Publish until SIGTERM or SIGINT, finishing the batch in hand."""
-    settings = load_settings()
+    settings = process_settings(load_settings, "relay")
     common = settings.common
-    configure_logging("relay", common.log_level, common.log_format)
     serve_metrics(settings.relay_metrics_port, "Relay")
     client = redis.Redis.from_url(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
     config = RelayConfig(settings.relay_batch_size, settings.relay_poll_seconds,

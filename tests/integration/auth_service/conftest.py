@@ -61,8 +61,8 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def admin(client: FlaskClient, app: Flask, passwords: Argon2Passwords) -> dict[str, str]:
     """Create an admin through the service layer and return its Authorization header."""
-    from services.auth_service.api.deps import EXTENSION
     from services.auth_service.service_layer import accounts
+    from shared.http import DEPENDENCIES as EXTENSION
 
     accounts.create_user(app.extensions[EXTENSION].uow(), passwords, "root", "root-password",
                          role="admin")

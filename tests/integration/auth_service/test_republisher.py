@@ -97,8 +97,8 @@ def cut_app(tmp_path: Path, auth_db: str, passwords: Argon2Passwords, namespace:
 def test_a_committed_change_whose_mark_was_not_written_gets_it_once_redis_is_back(
         cut_app: Flask, redis_proxy: CuttableProxy, engine: Engine, passwords: Argon2Passwords,
         redis_client: redis.Redis, namespace: str, caplog: pytest.LogCaptureFixture) -> None:
-    from services.auth_service.api.deps import EXTENSION
     from services.auth_service.service_layer import accounts
+    from shared.http import DEPENDENCIES as EXTENSION
 
     key = f"{namespace}:{KEY_SUFFIX}"
     client = cut_app.test_client()

@@ -57,8 +57,7 @@ def make_app(settings: Settings, engine: Engine, tokens: TokenFactory,
 
     def make(**changes: object) -> Flask:
         app = create_app(replace(settings, **changes), engine=engine,
-                         token_verifier=tokens.verifier(), redis_client=redis_client,
-                         keep_logging=True)
+                         token_verifier=tokens.verifier(), redis_client=redis_client)
         app.config["TESTING"] = True
         return app
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shared.http import register_health
+from shared.health import register_health
 from testbed.polling import wait_for
 
 SECRET_HOST = "db-primary.internal.example:5432"

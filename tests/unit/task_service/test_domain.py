@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 from flask import Flask
 
-from services.task_service.api.edge import NO_VERSION, expected_version
+from services.task_service.api.request_context import NO_VERSION, expected_version
 from services.task_service.config import Settings
 from services.task_service.domain.model import (
     NewEvent,

@@ -1,16 +1,14 @@
-"""What every view of the task service needs: the wiring, the caller, and header parsing."""
+"""What a task view reads from its request besides the body: the caller and the context its
+events carry, `If-Match` and `Idempotency-Key`; and the headers a task response carries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 
-from services.task_service.config import Settings
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.idempotency import IdempotentRequest, fingerprint_of
-from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import TASK_WRITE_FORBIDDEN, Principal, authenticate
 from shared.errors import ApiError
 from shared.events import Actor
@@ -18,23 +16,6 @@ from shared.http import current_request_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 NO_VERSION = -1  # an If-Match that names no version we could ever have
-
-
-@dataclass(frozen=True)
-class Wiring:
-    """The objects `create_app` built, for views to use."""
-
-    settings: Settings
-    unit_of_work: Any  # Callable[[], UnitOfWork]
-
-    def uow(self) -> UnitOfWork:
-        """A fresh unit of work."""
-        return self.unit_of_work()  # type: ignore[no-any-return]
-
-
-def wiring() -> Wiring:
-    """The app's wiring."""
-    return current_app.extensions["task_service"]  # type: ignore[no-any-return]
 
 
 def caller() -> Principal:
