@@ -27,6 +27,14 @@ DEPLOYED = ("staging", "production")
 # Values that appear in committed example files; a deployed environment must not run with them.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "admin", "password"})
 
+# Secrets that may instead be read from the file named by `<NAME>_FILE` (the convention of the
+# official database images), as container secrets and Kubernetes Secret volumes provide them.
+SECRET_VARIABLES = frozenset({
+    "DATABASE_URL", "AUTH_DATABASE_URL", "TASKS_DATABASE_URL", "LOGGER_DATABASE_URL",
+    "REDIS_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS",
+})
+SECRET_FILE_SUFFIX = "_FILE"
+
 # The PostgreSQL driver we ship. SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3,
 # which is not installed, so the URLs users paste are pointed at psycopg2 instead.
 DATABASE_DRIVER = "postgresql+psycopg2"
@@ -101,7 +109,10 @@ class Env:
         return self.name in DEPLOYED
 
     def str(self, key: builtins.str, default: builtins.str = "") -> builtins.str:
-        """Read a string variable."""
+        """Read a string variable (a secret may come from the file `<key>_FILE` names)."""
+        path = os.environ.get(key + SECRET_FILE_SUFFIX, "").strip()
+        if key in SECRET_VARIABLES and path:
+            return read_secret_file(key, path)
         return os.environ.get(key, default).strip()
 
     def int(self, key: builtins.str, default: builtins.int) -> builtins.int:
@@ -194,6 +205,17 @@ class Env:
             raise ConfigError(
                 f"{key} has an empty or placeholder password; set a real one in {self.name}")
         return url
+
+
+def read_secret_file(key: str, path: str) -> str:
+    """The secret in the file `<key>_FILE` names; setting both `key` and the file is refused."""
+    if os.environ.get(key, "").strip():
+        raise ConfigError(f"{key} and {key}{SECRET_FILE_SUFFIX} are both set; set one of them")
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"{key}{SECRET_FILE_SUFFIX}: cannot read {path} ({exc.strerror})") from None
 
 
 def url_password(url: str) -> str | None:

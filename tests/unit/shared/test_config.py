@@ -148,3 +148,39 @@ def test_deployed_environments_accept_real_or_no_passwords(monkeypatch: pytest.M
     env = Env("production")
     assert env.database_url("auth").endswith("/taskstream_auth")
     assert env.redis_url() == "redis://redis.internal:6379/0"
+
+
+def test_a_secret_can_come_from_the_file_its_FILE_variable_names(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "redis_url"
+    secret.write_text("redis://:s3cret-from-file@redis:6379/0\n")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL_FILE", str(secret))
+    assert Env("production").redis_url() == "redis://:s3cret-from-file@redis:6379/0"
+    monkeypatch.setenv("REDIS_URL", "redis://:other@redis:6379/0")
+    with pytest.raises(ConfigError, match="REDIS_URL and REDIS_URL_FILE are both set"):
+        Env("production").redis_url()
+    monkeypatch.delenv("REDIS_URL")
+    monkeypatch.setenv("REDIS_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"REDIS_URL_FILE: cannot read .*missing"):
+        Env("production").redis_url()
+
+
+def test_a_secret_from_a_file_is_held_to_the_same_rules(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    secret = tmp_path / "admin_password"
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("ADMIN_PASSWORD_FILE", str(secret))
+    secret.write_text("correct horse battery\n")
+    assert Env("production").secret("ADMIN_PASSWORD") == "correct horse battery"
+    secret.write_text("change-me\n")
+    with pytest.raises(ConfigError, match="ADMIN_PASSWORD must be set to a real secret"):
+        Env("production").secret("ADMIN_PASSWORD")
+
+
+def test_only_secrets_are_read_from_files(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    (tmp_path / "level").write_text("DEBUG\n")
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("LOG_LEVEL_FILE", str(tmp_path / "level"))
+    assert Env("production").str("LOG_LEVEL") == "INFO"
