@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-unit test-integration test-e2e bench chaos fuzz lint typecheck db-upgrade create-admin clean
+.PHONY: run test test-unit test-integration test-e2e test-containers wheelhouse bench chaos fuzz lint typecheck db-upgrade create-admin clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+# Every image built and run under docker-compose.yml, used through the gateway, stopped and
+# started; the Kubernetes overlays rendered and validated. Needs (or installs) Docker.
+test-containers: $(STAMP)
+	$(BIN)/python -m tests.containers
+
+# Wheels of every dependency for offline image builds (deploy/wheelhouse/, BASE_IMAGE's Python).
+wheelhouse: $(STAMP)
+	$(BIN)/python -m tests.containers.wheelhouse $(BASE_IMAGE)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
