@@ -32,9 +32,10 @@ from services.logger_service.service_layer.projection import LoggerProjection
 from services.logger_service.service_layer.rebuild import rebuild
 from services.registry import migrate_service
 from services.task_service.adapters.event_store import StoredEvents
-from shared.config import CommonSettings, Env, service_database_url
+from shared.config import Env, service_database_url
 from shared.db import drop_database, ensure_database
 from shared.events import Actor, EventEnvelope, encode
+from shared.settings import CommonSettings
 from shared.stream.applier_lock import NoLock
 from shared.stream.consumer import StreamConsumer
 from shared.stream.options import ConsumerOptions

@@ -337,7 +337,8 @@ def raw_xadd_rate(client: redis.Redis, stream: str, payloads: list[tuple[str, st
 
 def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str) -> float:
     """Events/s of the relay publishing the whole backlog (one `publish_pending` pass)."""
-    from services.task_service.service_layer.relay import Relay, RelayConfig
+    from services.task_service.config import RelayConfig
+    from services.task_service.service_layer.relay import Relay
     from shared.stream.redis_bus import RedisStreamBus
 
     relay = Relay(engine, RedisStreamBus(client, stream),

@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import jwt
 from flask import Flask, current_app, g, request
 
-from shared.config import CommonSettings, TokenSettings
 from shared.errors import ApiError
 from shared.jwks import JwksCache, http_jwks_fetcher
 from shared.revocation import RevocationList, redis_revocations
+from shared.settings import CommonSettings, TokenSettings
 
 log = logging.getLogger("taskstream.auth")
 

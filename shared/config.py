@@ -7,16 +7,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
 from shared.run_state import load_run_state
 from shared.timezones import UnknownTimezone, zone
 
@@ -44,6 +44,9 @@ BARE_DATABASE_SCHEMES = ("postgresql", "postgres")
 GUNICORN_APP_LOAD_ERROR = 4
 
 
+Value = TypeVar("Value")
+
+
 class ConfigError(RuntimeError):
     """Raised when the configuration is missing or unsafe."""
 
@@ -56,6 +59,12 @@ def exit_on_config_error(code: int = 2) -> Iterator[None]:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(code) from None
+
+
+def parse_time_of_day(raw: str) -> time:
+    """`HH:MM` as a time of day (ValueError for anything else)."""
+    hours, minutes = (int(part) for part in raw.split(":"))
+    return time(hours, minutes)
 
 
 def current_environment() -> str:
@@ -117,23 +126,26 @@ class Env:
 
     def int(self, key: builtins.str, default: builtins.int) -> builtins.int:
         """Read an integer variable, with a clear error when it is not one."""
-        raw = self.str(key)
-        if not raw:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{key} must be an integer, not {raw!r}") from None
+        return self._parsed(key, default, int, "be an integer")
 
     def float(self, key: builtins.str, default: builtins.float) -> builtins.float:
         """Read a number variable."""
+        return self._parsed(key, default, float, "be a number")
+
+    def time_of_day(self, key: builtins.str, default: time) -> time:
+        """Read a time of day written `HH:MM`."""
+        return self._parsed(key, default, parse_time_of_day, "look like HH:MM")
+
+    def _parsed(self, key: builtins.str, default: Value, parse: Callable[[builtins.str], Value],
+                rule: builtins.str) -> Value:
+        """The variable through `parse`, `default` when unset; a clear error when unparsable."""
         raw = self.str(key)
         if not raw:
             return default
         try:
-            return float(raw)
+            return parse(raw)
         except ValueError:
-            raise ConfigError(f"{key} must be a number, not {raw!r}") from None
+            raise ConfigError(f"{key} must {rule}, not {raw!r}") from None
 
     def bool(self, key: builtins.str, default: builtins.bool) -> builtins.bool:
         """Read a yes/no variable (1/0, true/false, yes/no, on/off)."""
@@ -248,107 +260,3 @@ def service_database_url(base: str, service: str) -> str:
     url = parse_database_url(base)
     stem = url.database or "taskstream"
     return url.set(database=f"{stem}_{service}").render_as_string(hide_password=False)
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    """How every verifier judges access tokens: lifetime, clock skew, key age, revocation."""
-
-    access_token_ttl: int = 900
-    leeway_seconds: float = 30.0
-    jwks_max_age_seconds: float = 300.0
-    revocation_check: bool = True
-
-    @classmethod
-    def from_env(cls, env: Env) -> TokenSettings:
-        """Read the token settings; a deployed environment must check revocations."""
-        settings = cls(
-            access_token_ttl=env.int("ACCESS_TOKEN_TTL_SECONDS", 900),
-            leeway_seconds=env.float("JWT_LEEWAY_SECONDS", 30.0),
-            jwks_max_age_seconds=env.float("JWKS_MAX_AGE_SECONDS", 300.0),
-            revocation_check=env.bool("TOKEN_REVOCATION_CHECK", True),
-        )
-        checks = (("ACCESS_TOKEN_TTL_SECONDS", settings.access_token_ttl > 0, "above 0"),
-                  ("JWT_LEEWAY_SECONDS", settings.leeway_seconds >= 0, "0 or more"),
-                  ("JWKS_MAX_AGE_SECONDS", settings.jwks_max_age_seconds > 0, "above 0"))
-        for key, valid, rule in checks:
-            if not valid:
-                raise ConfigError(f"{key} must be {rule} seconds")
-        if env.deployed and not settings.revocation_check:
-            raise ConfigError(f"TOKEN_REVOCATION_CHECK cannot be switched off in {env.name}")
-        return settings
-
-    @property
-    def max_lifetime(self) -> float:
-        """The longest a token may live (`exp - iat`), and how long a revocation matters."""
-        return self.access_token_ttl + self.leeway_seconds
-
-
-@dataclass(frozen=True)
-class CommonSettings:
-    """Settings every process shares: environment, Redis, logging, tokens, pools."""
-
-    environment: str
-    redis_url: str
-    namespace: str
-    log_level: str
-    log_format: str
-    jwt_issuer: str
-    jwt_audience: str
-    jwt_algorithm: str
-    jwks_url: str
-    jwks_refresh_seconds: float
-    db_pool_size: int
-    db_max_overflow: int
-    db_connect_attempts: int
-    db_connect_backoff: float
-    tokens: TokenSettings = field(default_factory=TokenSettings)
-
-    @classmethod
-    def from_env(cls, env: Env) -> CommonSettings:
-        """Read the common settings."""
-        auth_url = env.str("AUTH_SERVICE_URL", f"http://127.0.0.1:{env.int('AUTH_PORT', 5001)}")
-        return cls(
-            environment=env.name,
-            redis_url=env.redis_url(),
-            namespace=env.str("REDIS_NAMESPACE", "taskstream"),
-            log_level=env.str("LOG_LEVEL", "INFO").upper(),
-            log_format=env.str("LOG_FORMAT", DEFAULT_LOG_FORMAT),
-            jwt_issuer=env.str("JWT_ISSUER", "taskstream-auth"),
-            jwt_audience=env.str("JWT_AUDIENCE", "taskstream"),
-            jwt_algorithm=env.str("JWT_ALGORITHM", "EdDSA"),
-            jwks_url=env.str("JWKS_URL", f"{auth_url}/.well-known/jwks.json"),
-            jwks_refresh_seconds=env.float("JWKS_MIN_REFRESH_SECONDS", 30.0),
-            db_pool_size=env.int("DB_POOL_SIZE", 5),
-            db_max_overflow=env.int("DB_MAX_OVERFLOW", 10),
-            db_connect_attempts=env.int("DB_CONNECT_ATTEMPTS", 10),
-            db_connect_backoff=env.float("DB_CONNECT_BACKOFF", 0.5),
-            tokens=TokenSettings.from_env(env),
-        )
-
-    def stream_key(self, suffix: str = "events") -> str:
-        """Return a Redis key inside this deployment's namespace."""
-        return f"{self.namespace}:{suffix}"
-
-
-class ProcessSettings(Protocol):
-    """A process's settings: they hold the common ones."""
-
-    @property
-    def common(self) -> CommonSettings:
-        """The settings every process shares."""
-
-
-Loaded = TypeVar("Loaded", bound=ProcessSettings)
-
-
-def process_settings(load: Callable[[], Loaded], service: str) -> Loaded:
-    """An entry point's first step: read the settings, then log as `service` from them.
-
-    Logging is set up here and only here, once per process, by the code that reads the
-    settings from the environment itself; code handed its settings (tests, benchmarks)
-    leaves logging as its caller has it.
-    """
-    settings = load()
-    configure_logging(service, settings.common.log_level, settings.common.log_format)
-    return settings

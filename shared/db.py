@@ -11,8 +11,9 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from shared.config import CommonSettings, parse_database_url
+from shared.config import parse_database_url
 from shared.logs import first_line
+from shared.settings import CommonSettings
 
 log = logging.getLogger("taskstream.db")
 
@@ -35,13 +36,14 @@ def ping_database(engine: Engine) -> None:
 def create_db_engine(
     url: str,
     *,
-    pool_size: int = 5,
-    max_overflow: int = 10,
-    attempts: int = 10,
-    backoff: float = 0.5,
+    pool_size: int = CommonSettings.db_pool_size,
+    max_overflow: int = CommonSettings.db_max_overflow,
+    attempts: int = CommonSettings.db_connect_attempts,
+    backoff: float = CommonSettings.db_connect_backoff,
     max_backoff: float = 8.0,
 ) -> Engine:
-    """Create an engine with a sized, pre-pinged pool and wait until the database answers."""
+    """Create an engine with a sized, pre-pinged pool and wait until the database answers
+    (the pool and the wait as `CommonSettings` has them unless told otherwise)."""
     engine = create_engine(
         parse_database_url(url),
         pool_size=pool_size,

@@ -29,8 +29,8 @@ from typing import Protocol
 
 import redis
 
-from shared.config import CommonSettings
 from shared.logs import first_line
+from shared.settings import CommonSettings
 
 log = logging.getLogger("taskstream.auth.revocation")
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import CommonSettings, ConfigError, Env
+from shared.config import ConfigError, Env
+from shared.settings import (
+    CommonSettings,
+    Ports,
+    auth_service_url,
+    read_settings,
+    setting,
+    upload_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -13,54 +21,38 @@ class Settings:
 
     common: CommonSettings
     upstreams: dict[str, str]
-    connect_timeout: float
-    read_timeout: float
-    upload_timeout: float
-    retries: int
-    rate_limit_default: str
-    rate_limit_login: str
-    rate_limit_login_username: str
-    rate_limit_enabled: bool
-    max_body_bytes: int
-    max_upload_bytes: int
-    cors_origins: tuple[str, ...]
-    trusted_proxies: int = 0
+    connect_timeout: float = setting("UPSTREAM_CONNECT_TIMEOUT", 2.0)
+    read_timeout: float = setting("UPSTREAM_READ_TIMEOUT", 30.0)
+    upload_timeout: float = setting("UPSTREAM_UPLOAD_TIMEOUT", 600.0)
+    retries: int = setting("UPSTREAM_RETRIES", 2)
+    rate_limit_default: str = setting("RATE_LIMIT_DEFAULT", "300/minute")
+    rate_limit_login: str = setting("RATE_LIMIT_LOGIN", "10/minute")
+    rate_limit_login_username: str = setting("RATE_LIMIT_LOGIN_USERNAME", "5/minute")
+    rate_limit_enabled: bool = setting("RATE_LIMIT_ENABLED", True)
+    max_body_bytes: int = setting("MAX_BODY_BYTES", 1024 * 1024)
+    max_upload_bytes: int = upload_limit()
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", ())
+    trusted_proxies: int = setting("TRUSTED_PROXIES", 0)
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
         """Read the gateway's settings."""
-        return cls(
-            common=CommonSettings.from_env(env),
-            upstreams={
-                "auth": _upstream(env, "AUTH_SERVICE_URL", "AUTH_PORT", 5001),
-                "tasks": _upstream(env, "TASK_SERVICE_URL", "TASKS_PORT", 5002),
-                "logger": _upstream(env, "LOGGER_SERVICE_URL", "LOGGER_PORT", 5003),
-            },
-            connect_timeout=env.float("UPSTREAM_CONNECT_TIMEOUT", 2.0),
-            read_timeout=env.float("UPSTREAM_READ_TIMEOUT", 30.0),
-            upload_timeout=env.float("UPSTREAM_UPLOAD_TIMEOUT", 600.0),
-            retries=env.int("UPSTREAM_RETRIES", 2),
-            rate_limit_default=env.str("RATE_LIMIT_DEFAULT", "300/minute"),
-            rate_limit_login=env.str("RATE_LIMIT_LOGIN", "10/minute"),
-            rate_limit_login_username=env.str("RATE_LIMIT_LOGIN_USERNAME", "5/minute"),
-            rate_limit_enabled=env.bool("RATE_LIMIT_ENABLED", True),
-            max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
-            max_upload_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
-            cors_origins=env.list("CORS_ORIGINS"),
-            trusted_proxies=_trusted_proxies(env),
-        )
+        settings = read_settings(cls, env, common=CommonSettings.from_env(env),
+                                 upstreams=upstreams(env))
+        if settings.trusted_proxies < 0:
+            raise ConfigError(
+                f"TRUSTED_PROXIES must be 0 or more, not {settings.trusted_proxies}")
+        return settings
 
 
-def _trusted_proxies(env: Env) -> int:
-    """How many proxies in front of the gateway append to `X-Forwarded-For` (0 or more)."""
-    hops = env.int("TRUSTED_PROXIES", 0)
-    if hops < 0:
-        raise ConfigError(f"TRUSTED_PROXIES must be 0 or more, not {hops}")
-    return hops
-
-
-def _upstream(env: Env, url_key: str, port_key: str, default_port: int) -> str:
-    return env.str(url_key, f"http://127.0.0.1:{env.int(port_key, default_port)}").rstrip("/")
+def upstreams(env: Env) -> dict[str, str]:
+    """Where each service answers: its `<SERVICE>_URL`, else this machine at its port."""
+    ports = read_settings(Ports, env)
+    return {
+        "auth": auth_service_url(env).rstrip("/"),
+        "tasks": (env.str("TASK_SERVICE_URL") or ports.local_url("tasks")).rstrip("/"),
+        "logger": (env.str("LOGGER_SERVICE_URL") or ports.local_url("logger")).rstrip("/"),
+    }
 
 
 def load_settings() -> Settings:

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from shared.config import CommonSettings, ConfigError, Env, TokenSettings
+from shared.config import ConfigError, Env, data_dir_path
+from shared.settings import CommonSettings, TokenSettings, read_settings, setting
 
 # Extra time an old public key stays published after its last token's expiry (clock skew).
 KEY_RETENTION_MARGIN = timedelta(seconds=60)
+OPEN_REGISTRATION = ("dev", "test")  # where anyone may register unless configured
 
 
 @dataclass(frozen=True)
@@ -20,11 +22,11 @@ class Settings:
     database_url: str
     data_dir: Path
     key_dir: Path
-    private_keys_json: str
-    signing_kid: str
     generate_keys: bool
-    refresh_token_ttl: int
     allow_registration: bool
+    private_keys_json: str = setting("JWT_PRIVATE_KEYS", "")
+    signing_kid: str = setting("JWT_SIGNING_KID", "")
+    refresh_token_ttl: int = setting("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
@@ -32,21 +34,13 @@ class Settings:
         common = CommonSettings.from_env(env)
         if common.jwt_algorithm != "EdDSA":
             raise ConfigError("auth_service signs with EdDSA; set JWT_ALGORITHM=EdDSA")
-        private_keys = env.str("JWT_PRIVATE_KEYS")
-        if env.deployed and not (private_keys or env.str("JWT_KEY_DIR")):
+        if env.deployed and not (env.str("JWT_PRIVATE_KEYS") or env.str("JWT_KEY_DIR")):
             raise ConfigError(
                 f"{env.name} needs signing keys: set JWT_PRIVATE_KEYS or JWT_KEY_DIR")
-        return cls(
-            common=common,
-            database_url=env.database_url("auth"),
-            data_dir=data_dir(env),
-            key_dir=key_directory(env),
-            private_keys_json=private_keys,
-            signing_kid=env.str("JWT_SIGNING_KID"),
-            generate_keys=not env.deployed,
-            refresh_token_ttl=env.int("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600),
-            allow_registration=env.bool("ALLOW_REGISTRATION", env.name in ("dev", "test")),
-        )
+        return read_settings(
+            cls, env, common=common, database_url=env.database_url("auth"),
+            data_dir=data_dir_path(), key_dir=key_directory(env), generate_keys=not env.deployed,
+            allow_registration=env.bool("ALLOW_REGISTRATION", env.name in OPEN_REGISTRATION))
 
     @property
     def access_token_ttl(self) -> int:
@@ -64,19 +58,14 @@ def load_settings() -> Settings:
     return Settings.from_env(Env.load())
 
 
-def data_dir(env: Env) -> Path:
-    """Where this process keeps local files (`DATA_DIR`, default `.data`)."""
-    return Path(env.str("DATA_DIR", ".data"))
-
-
 def key_directory(env: Env) -> Path:
     """The key directory: `JWT_KEY_DIR`, else `$DATA_DIR/keys`."""
     explicit = env.str("JWT_KEY_DIR")
-    return Path(explicit) if explicit else data_dir(env) / "keys"
+    return Path(explicit) if explicit else data_dir_path() / "keys"
 
 
 def access_token_ttl(env: Env) -> int:
-    """Lifetime of access tokens in seconds (`ACCESS_TOKEN_TTL_SECONDS`, default 15 min)."""
+    """Lifetime of access tokens in seconds (`ACCESS_TOKEN_TTL_SECONDS`)."""
     return TokenSettings.from_env(env).access_token_ttl
 
 

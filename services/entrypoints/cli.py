@@ -13,7 +13,8 @@ import redis
 from services.registry import DATABASE_SERVICES, migrate_all
 from shared.config import Env, exit_on_config_error
 from shared.db import DatabaseUnavailable
-from shared.logs import DEFAULT_LOG_FORMAT, configure_logging, first_line
+from shared.logs import configure_logging, first_line
+from shared.settings import CommonSettings, read_setting
 
 # Each service contributes its own commands from `<package>.cli.COMMANDS`.
 SERVICE_CLIS = (
@@ -41,8 +42,8 @@ def main() -> None:
     """Operate Taskstream: migrations, admin, events, projections, transfer, run."""
     env = Env.load()
     # Logs go to stderr, so that what a command prints (`--json`, `events show`) stays clean.
-    configure_logging("cli", level=env.str("LOG_LEVEL", "INFO"),
-                      fmt=env.str("LOG_FORMAT", DEFAULT_LOG_FORMAT), stream=sys.stderr)
+    configure_logging("cli", level=read_setting(env, CommonSettings, "log_level"),
+                      fmt=read_setting(env, CommonSettings, "log_format"), stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

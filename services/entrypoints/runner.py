@@ -21,6 +21,7 @@ from services.embedded import CHATTER_LOG, EmbeddedPostgres, EmbeddedRedis
 from services.registry import migrate_all
 from shared.config import ConfigError, Env, data_dir_path
 from shared.run_state import live_runner, remove_run_state, write_run_state
+from shared.settings import Ports, read_settings
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 READY_TIMEOUT_SECONDS = 120.0
@@ -64,8 +65,10 @@ def prepare(env: Env) -> str:
 
 def banner(env: Env, admin_note: str, ready: bool) -> str:
     """What a developer needs to know: where the API is and how to log in."""
-    gateway = f"http://localhost:{env.int('GATEWAY_PORT', 5000)}"
-    username = env.str("ADMIN_USERNAME", "admin") or "admin"
+    from services.auth_service.entrypoints.first_admin import admin_username
+
+    gateway = f"http://localhost:{read_settings(Ports, env).gateway}"
+    username = admin_username(env)
     state = "is ready" if ready else "is starting (not ready yet: see the lines above)"
     return (
         f"\nTaskstream {state}.\n"
@@ -94,7 +97,7 @@ def password_hint(env: Env) -> str:
 
 def gateway_ready(env: Env) -> Callable[[], bool]:
     """A probe: does the gateway answer `/readyz` with 200?"""
-    url = f"http://127.0.0.1:{env.int('GATEWAY_PORT', 5000)}/readyz"
+    url = f"{read_settings(Ports, env).local_url('gateway')}/readyz"
 
     def probe() -> bool:
         try:

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 
-from shared.config import CommonSettings, ConfigError, Env
+from shared.config import Env
+from shared.settings import (
+    CommonSettings,
+    read_settings,
+    setting,
+    transfer_timezone,
+    upload_limit,
+)
 
 
-def parse_time_of_day(raw: str) -> time:
-    """Parse `HH:MM` into a time, with a clear error."""
-    try:
-        hours, minutes = (int(part) for part in raw.split(":"))
-        return time(hours, minutes)
-    except ValueError:
-        raise ConfigError(f"TRANSFER_TIME must look like HH:MM, not {raw!r}") from None
+@dataclass
+class RelayConfig:
+    """How the relay batches, waits and trims."""
+
+    batch_size: int = 1000
+    poll_seconds: float = 1.0
+    # Keep at least this many entries and trim only what every consumer group has
+    # acknowledged (an entry a group still needs is never removed); 0 = never trim.
+    maxlen: int = 0
+    namespace: str = "taskstream"
+
+
+# The variables of the relay's options (their defaults are RelayConfig's).
+RELAY_OPTIONS = {
+    "batch_size": setting("RELAY_BATCH_SIZE"),
+    "poll_seconds": setting("RELAY_POLL_SECONDS"),
+    "maxlen": setting("RELAY_STREAM_MAXLEN"),
+}
 
 
 @dataclass(frozen=True)
@@ -23,36 +41,23 @@ class Settings:
 
     common: CommonSettings
     database_url: str
-    transfer_time: time = time(0, 5)
-    transfer_timezone: str = "UTC"
-    transfer_check_seconds: float = 60.0
-    csv_max_bytes: int = 50 * 1024 * 1024
-    csv_max_rows: int = 1_000_000
-    idempotency_ttl_hours: int = 24
-    task_redelivery_seconds: int = 3600
-    relay_batch_size: int = 1000
-    relay_poll_seconds: float = 1.0
-    relay_stream_maxlen: int = 0
-    relay_metrics_port: int = 9101
+    transfer_time: time = setting("TRANSFER_TIME", time(0, 5))
+    transfer_timezone: str = transfer_timezone()
+    transfer_check_seconds: float = setting("TRANSFER_CHECK_SECONDS", 60.0)
+    csv_max_bytes: int = upload_limit()
+    csv_max_rows: int = setting("CSV_MAX_ROWS", 1_000_000)
+    idempotency_ttl_hours: int = setting("IDEMPOTENCY_TTL_HOURS", 24)
+    task_redelivery_seconds: int = setting("CELERY_REDELIVERY_SECONDS", 3600)
+    relay_metrics_port: int = setting("RELAY_METRICS_PORT", 9101)
+    relay: RelayConfig = field(default_factory=RelayConfig)
 
     @classmethod
     def from_env(cls, env: Env) -> Settings:
         """Read the settings."""
-        return cls(
-            common=CommonSettings.from_env(env),
-            database_url=env.database_url("tasks"),
-            transfer_time=parse_time_of_day(env.str("TRANSFER_TIME", "00:05")),
-            transfer_timezone=env.timezone("TRANSFER_TIMEZONE", "UTC"),
-            transfer_check_seconds=env.float("TRANSFER_CHECK_SECONDS", 60.0),
-            csv_max_bytes=env.int("CSV_MAX_BYTES", 50 * 1024 * 1024),
-            csv_max_rows=env.int("CSV_MAX_ROWS", 1_000_000),
-            idempotency_ttl_hours=env.int("IDEMPOTENCY_TTL_HOURS", 24),
-            task_redelivery_seconds=env.int("CELERY_REDELIVERY_SECONDS", 3600),
-            relay_batch_size=env.int("RELAY_BATCH_SIZE", 1000),
-            relay_poll_seconds=env.float("RELAY_POLL_SECONDS", 1.0),
-            relay_stream_maxlen=env.int("RELAY_STREAM_MAXLEN", 0),
-            relay_metrics_port=env.int("RELAY_METRICS_PORT", 9101),
-        )
+        common = CommonSettings.from_env(env)
+        return read_settings(
+            cls, env, common=common, database_url=env.database_url("tasks"),
+            relay=read_settings(RelayConfig, env, RELAY_OPTIONS, namespace=common.namespace))
 
 
 def load_settings() -> Settings:

@@ -18,7 +18,7 @@ class ConsumerOptions:
 
     group: str
     consumer: str
-    batch_size: int = 500
+    batch_size: int = 5000  # the projector's measured best (docs/benchmarks.md)
     block_ms: int = 1000
     claim_idle_ms: int = 30_000
     claim_interval_seconds: float = 5.0

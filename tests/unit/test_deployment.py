@@ -31,7 +31,9 @@ HTTP_SERVICES = {"gateway": "GATEWAY_PORT", "auth": "AUTH_PORT", "tasks": "TASKS
 SCALED = {"gateway", "tasks", "logger"}  # a PodDisruptionBudget and an autoscaler each
 ENV_FILES = (".env.dev", ".env.staging.example", ".env.production.example")
 SECRETS = {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS"}
-ENV_READ = re.compile(r"""env\.(?:str|int|float|bool|list|secret)\(\s*["']([A-Z][A-Z0-9_]*)["']""")
+# A variable is read as `env.int("NAME", ...)` or declared as a field: `setting("NAME", ...)`.
+ENV_READ = re.compile(r"""(?:env\.(?:str|int|float|bool|list|secret|timezone)|setting)\(\s*["']"""
+                      r"""([A-Z][A-Z0-9_]*)["']""")
 ENVIRON_READ = re.compile(r"""os\.environ(?:\.get)?[\[(]\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 

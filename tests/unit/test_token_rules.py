@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from shared.auth import InvalidToken, TokenVerifier
-from shared.config import TokenSettings
 from shared.jwks import JwksCache
+from shared.settings import TokenSettings
 from testbed.tokens import AUDIENCE, ISSUER, TokenFactory
 
 

@@ -22,9 +22,10 @@ from services.api_gateway.api.deps import GatewayDeps
 from services.api_gateway.config import Settings, load_settings
 from services.api_gateway.service_layer.api_document import ApiDocument
 from shared.auth import TokenVerifier, jwks_verifier, use_verifier
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.health import ReadinessCheck, register_health
 from shared.http import init_http, provide
+from shared.settings import process_settings
 
 # Response headers a browser client may read when CORS is on.
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "X-Request-ID", "X-Cache",

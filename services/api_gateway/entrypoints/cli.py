@@ -9,6 +9,7 @@ import requests
 
 from services.api_gateway.service_layer.openapi import render_markdown
 from shared.config import Env
+from shared.settings import Ports, read_settings
 
 API_DOC = Path("docs/api.md")
 
@@ -23,7 +24,7 @@ def docs() -> None:
 @click.option("--output", type=click.Path(path_type=Path), default=API_DOC, show_default=True)
 def generate(gateway: str | None, output: Path) -> None:
     """Write docs/api.md from the running gateway's /openapi.json."""
-    base = gateway or f"http://localhost:{Env.load().int('GATEWAY_PORT', 5000)}"
+    base = gateway or f"http://localhost:{read_settings(Ports, Env.load()).gateway}"
     response = requests.get(f"{base.rstrip('/')}/openapi.json", timeout=10)
     response.raise_for_status()
     output.write_text(render_markdown(response.json()))

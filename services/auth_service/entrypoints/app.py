@@ -30,12 +30,13 @@ from services.auth_service.service_layer.sessions import TokenPolicy
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
 from shared.auth import TokenVerifier, use_verifier
 from shared.background import run_in_background
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for, ping_database
 from shared.health import ReadinessCheck, register_health
 from shared.http import create_api, init_http, provide
 from shared.jwks import JwksCache
 from shared.revocation import MarkSource, RedisRevocations, RevocationList, redis_revocations
+from shared.settings import process_settings
 
 DESCRIPTION = (
     "Users, roles and sessions. Issues short-lived EdDSA access tokens (verified by every "

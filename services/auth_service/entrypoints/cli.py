@@ -16,11 +16,12 @@ from services.auth_service.adapters.keys import (
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.api.schemas import credential_problems
 from services.auth_service.config import access_token_ttl, key_directory, key_retention
-from services.auth_service.entrypoints.first_admin import auth_database
+from services.auth_service.entrypoints.first_admin import admin_username, auth_database
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
-from shared.config import CommonSettings, ConfigError, Env
+from shared.config import ConfigError, Env
 from shared.revocation import TokenRevoker, redis_revocations
+from shared.settings import CommonSettings
 
 
 @click.command("create-admin")
@@ -31,7 +32,7 @@ from shared.revocation import TokenRevoker, redis_revocations
 def create_admin(username: str | None, password: str | None, force: bool) -> None:
     """Create an admin user (or, with --force, reset an existing user to admin)."""
     env = Env.load()
-    username = username or env.str("ADMIN_USERNAME", "admin") or "admin"
+    username = username or admin_username(env)
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     problems = credential_problems(username, password)

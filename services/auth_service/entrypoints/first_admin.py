@@ -12,14 +12,15 @@ from sqlalchemy.orm import sessionmaker
 
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.api.schemas import credential_problems
-from services.auth_service.config import data_dir
 from services.auth_service.service_layer import accounts
 from services.auth_service.service_layer.errors import UsernameTaken
 from services.auth_service.service_layer.unit_of_work import SqlAlchemyUnitOfWork, UnitOfWork
-from shared.config import ConfigError, Env
+from shared.config import ConfigError, Env, data_dir_path
 from shared.db import create_db_engine
+from shared.settings import CommonSettings, read_setting
 
 PASSWORD_FILE = "admin-password"
+DEFAULT_ADMIN = "admin"
 
 
 @contextmanager
@@ -27,8 +28,8 @@ def auth_database(env: Env) -> Iterator[Callable[[], UnitOfWork]]:
     """A unit-of-work factory over the auth database, for one command."""
     engine = create_db_engine(
         env.database_url("auth"), pool_size=1, max_overflow=0,
-        attempts=env.int("DB_CONNECT_ATTEMPTS", 10),
-        backoff=env.float("DB_CONNECT_BACKOFF", 0.5))
+        attempts=read_setting(env, CommonSettings, "db_connect_attempts"),
+        backoff=read_setting(env, CommonSettings, "db_connect_backoff"))
     session_factory = sessionmaker(engine, expire_on_commit=False)
     try:
         yield lambda: SqlAlchemyUnitOfWork(session_factory)
@@ -40,13 +41,13 @@ def ensure_admin(env: Env) -> str:
     """Create the first admin unless an active one exists; return how, in one sentence."""
     username, password = admin_credentials(env)
     with auth_database(env) as uow:
-        return bootstrap_admin(uow, Argon2Passwords(), username, password, data_dir(env),
+        return bootstrap_admin(uow, Argon2Passwords(), username, password, data_dir_path(),
                                generate=not env.deployed)
 
 
 def admin_credentials(env: Env) -> tuple[str, str]:
     """`ADMIN_USERNAME` and `ADMIN_PASSWORD`, held to the rules `create-admin` applies."""
-    username = env.str("ADMIN_USERNAME", "admin") or "admin"
+    username = admin_username(env)
     password = env.str("ADMIN_PASSWORD")
     if password and env.deployed:
         env.secret("ADMIN_PASSWORD")  # refuses a placeholder
@@ -54,6 +55,11 @@ def admin_credentials(env: Env) -> tuple[str, str]:
     for field, problem in credential_problems(username, password or None).items():
         raise ConfigError(f"{names[field]} does not meet the account rules: {problem}")
     return username, password
+
+
+def admin_username(env: Env) -> str:
+    """The first admin's username (`ADMIN_USERNAME`, else `admin`)."""
+    return env.str("ADMIN_USERNAME") or DEFAULT_ADMIN
 
 
 def bootstrap_admin(uow: Callable[[], UnitOfWork], passwords: Argon2Passwords, username: str,

@@ -14,10 +14,11 @@ from services.logger_service.api import audit, tasks
 from services.logger_service.api.deps import LoggerDeps
 from services.logger_service.config import Settings, load_settings
 from shared.auth import jwks_verifier, use_verifier
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
+from shared.settings import process_settings
 
 
 @exit_on_config_error(GUNICORN_APP_LOAD_ERROR)  # gunicorn's entry point

@@ -18,9 +18,9 @@ from services.logger_service.adapters.projection_store import (
 )
 from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
-from shared.config import process_settings
 from shared.db import PostgresAdvisoryLock, engine_for
 from shared.metrics import serve_metrics
+from shared.settings import process_settings
 from shared.stream.consumer import StreamConsumer
 from shared.stream.observer import Observers
 from shared.stream.redis_bus import RedisStreamBus

@@ -14,10 +14,11 @@ from services.task_service.api.errors import register_domain_errors
 from services.task_service.config import Settings, load_settings
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import jwks_verifier, use_verifier
-from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error, process_settings
+from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
+from shared.settings import process_settings
 
 DESCRIPTION = (
     "Task commands of Taskstream. Every change is stored with its event in one transaction; "

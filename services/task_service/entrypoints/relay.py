@@ -9,10 +9,10 @@ from types import FrameType
 import redis
 
 from services.task_service.config import load_settings
-from services.task_service.service_layer.relay import Relay, RelayConfig
-from shared.config import process_settings
+from services.task_service.service_layer.relay import Relay
 from shared.db import engine_for
 from shared.metrics import serve_metrics
+from shared.settings import process_settings
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.relay")
@@ -24,10 +24,8 @@ def run_relay() -> None:
     common = settings.common
     serve_metrics(settings.relay_metrics_port, "Relay")
     client = redis.Redis.from_url(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    config = RelayConfig(settings.relay_batch_size, settings.relay_poll_seconds,
-                         settings.relay_stream_maxlen, common.namespace)
     relay = Relay(engine_for(settings.database_url, common),
-                  RedisStreamBus(client, common.stream_key()), config)
+                  RedisStreamBus(client, common.stream_key()), settings.relay)
     stop_on_signals(relay)
     relay.run()
 

@@ -15,7 +15,6 @@ import logging
 import os
 import select
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import psycopg2
 import redis
@@ -26,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from services.task_service.adapters.event_store import StoredEvents
 from services.task_service.adapters.listener import Listener
 from services.task_service.adapters.relay_status import write_status
+from services.task_service.config import RelayConfig
 from shared.logs import first_line
 from shared.stream.entries import Encoded
 from shared.stream.read_ahead import chunks_after
@@ -45,18 +45,6 @@ RELAY_BACKFILLED = Counter("taskstream_relay_backfilled_total",
                            "Events the relay put back for consumers that met a gap")
 BACKFILL_REQUESTS_PER_PASS = 10
 BACKFILL_EVENTS_PER_REQUEST = 10_000  # a consumer asks for more in its next request
-
-
-@dataclass
-class RelayConfig:
-    """How the relay batches, waits and trims."""
-
-    batch_size: int = 1000
-    poll_seconds: float = 1.0
-    # Keep at least this many entries and trim only what every consumer group has
-    # acknowledged (an entry a group still needs is never removed); 0 = never trim.
-    maxlen: int = 0
-    namespace: str = "taskstream"
 
 
 class Relay:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.entrypoints.app import create_app
-from shared.config import CommonSettings
+from shared.settings import CommonSettings
 from tests.fakes.passwords import fast_passwords
 from tests.unit.auth_service.fakes import common_settings, make_settings
 

@@ -18,8 +18,8 @@ from services.auth_service.adapters.passwords import Argon2Passwords
 from services.auth_service.entrypoints.app import create_app
 from services.auth_service.service_layer.republisher import MarkRepublisher
 from shared.background import background_of, start_background
-from shared.config import CommonSettings
 from shared.revocation import KEY_SUFFIX
+from shared.settings import CommonSettings
 from testbed.polling import wait_for
 from tests.integration.auth_service.conftest import login
 from tests.proxy import CuttableProxy

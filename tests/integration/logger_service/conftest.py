@@ -17,8 +17,9 @@ from services.logger_service.adapters.projection_store import sql_transaction, v
 from services.logger_service.config import Settings
 from services.logger_service.entrypoints.app import create_app
 from services.logger_service.service_layer.projection import LoggerProjection
-from shared.config import CommonSettings, Env
+from shared.config import Env
 from shared.events import EventEnvelope
+from shared.settings import CommonSettings
 from shared.stream.consumer import StreamConsumer
 from shared.stream.options import ConsumerOptions
 from shared.stream.redis_bus import RedisStreamBus

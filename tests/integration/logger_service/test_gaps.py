@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.projection_store import sql_transaction
 from services.logger_service.service_layer.projection import LoggerBatch
-from services.task_service.service_layer.relay import Relay, RelayConfig
+from services.task_service.config import RelayConfig
+from services.task_service.service_layer.relay import Relay
 from shared.events import EventEnvelope
 from shared.stream.entries import seq_of
 from shared.stream.redis_bus import RedisStreamBus

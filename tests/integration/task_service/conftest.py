@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from services.task_service.config import Settings
+from services.task_service.config import RelayConfig, Settings
 from services.task_service.entrypoints.app import create_app
-from shared.config import CommonSettings
+from shared.settings import CommonSettings
 from testbed.tokens import TokenFactory
 
 
@@ -41,7 +41,8 @@ def settings(tasks_url: str, redis_url: str, namespace: str) -> Settings:
         jwt_algorithm="EdDSA", jwks_url="http://127.0.0.1:9/jwks", jwks_refresh_seconds=30.0,
         db_pool_size=5, db_max_overflow=10, db_connect_attempts=3, db_connect_backoff=0.1,
     )
-    return Settings(common=common, database_url=tasks_url, relay_poll_seconds=0.2)
+    return Settings(common=common, database_url=tasks_url,
+                    relay=RelayConfig(poll_seconds=0.2, namespace=namespace))
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from services.task_service.adapters.relay_status import read_status
-from services.task_service.config import Settings
+from services.task_service.config import RelayConfig, Settings
 from services.task_service.domain.model import Context, CreateTask, UpdateTask
-from services.task_service.service_layer.relay import Relay, RelayConfig
+from services.task_service.service_layer.relay import Relay
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.transfer import request_transfer
 from services.task_service.service_layer.unit_of_work import UnitOfWork

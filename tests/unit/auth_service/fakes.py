@@ -18,7 +18,7 @@ from services.auth_service.adapters.keys import KeySet, SigningKey, StaticKeySou
 from services.auth_service.adapters.orm import RefreshToken, User
 from services.auth_service.config import Settings
 from services.auth_service.service_layer.errors import UsernameTaken
-from shared.config import CommonSettings
+from shared.settings import CommonSettings
 
 
 class FakeUsers:

@@ -22,7 +22,7 @@ from services.task_service.domain.model import (
     soft_delete,
 )
 from services.task_service.entrypoints.celery_app import celery_config
-from shared.config import CommonSettings
+from shared.settings import CommonSettings
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T1 = datetime(2025, 1, 2, tzinfo=UTC)
