@@ -202,6 +202,17 @@ def test_kubernetes_runs_the_procfile_commands(tree: str) -> None:
     assert commands["migrate"] == compose()["services"]["migrate"]["command"]
 
 
+def test_compose_and_kubernetes_run_each_process_in_the_same_image() -> None:
+    services = compose()["services"]
+    built = {name: service["image"].split(":")[0] for name, service in services.items()
+             if "build" in service}
+    for name, image in built.items():
+        assert image == f"taskstream/{services[name]['build']['target']}", name
+    deployed = {obj["metadata"]["name"]: container["image"] for obj in render(K8S / "base")
+                for container in pod_spec(obj).get("containers", [])}
+    assert deployed == built
+
+
 def by_kind(objects: list[Manifest], kind: str) -> dict[str, Manifest]:
     return {obj["metadata"]["name"]: obj for obj in objects if obj["kind"] == kind}
 
