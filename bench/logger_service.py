@@ -29,7 +29,7 @@ from services.logger_service.adapters.projection_store import SqlProjectionStore
 from services.logger_service.config import ProjectorSettings, Settings
 from services.logger_service.entrypoints.app import create_app
 from services.logger_service.service_layer.projection import LoggerProjection
-from services.logger_service.service_layer.rebuild import rebuild
+from services.logger_service.service_layer.projection_rebuild import rebuild
 from services.registry import migrate_service
 from services.task_service.adapters.event_store import StoredEvents
 from shared.config import Env, service_database_url

@@ -199,6 +199,18 @@ class SqlProjectionStore:
         ).scalar()
 
 
+@contextmanager
+def savepoint(connection: Connection) -> Iterator[None]:
+    """Undo the block's writes, and only those, when it raises (the transaction goes on)."""
+    nested = connection.begin_nested()
+    try:
+        yield
+    except Exception:
+        nested.rollback()
+        raise
+    nested.commit()
+
+
 def sql_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlProjectionStore]]:
     """A unit-of-work factory: each call opens one transaction, committed on a clean exit."""
 

@@ -26,7 +26,7 @@ from services.logger_service.adapters.projection_store import (
 )
 from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer import dead_letters as letters
-from services.logger_service.service_layer import rebuild as rebuilds
+from services.logger_service.service_layer import projection_rebuild as rebuilds
 from services.logger_service.service_layer.projection import PROJECTION_NAME
 from services.logger_service.service_layer.status import projection_status
 from shared.config import Env

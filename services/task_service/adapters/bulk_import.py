@@ -1,19 +1,30 @@
 """Bulk creation of tasks and their `TaskCreated` events: COPY, then two set-based inserts.
 
-The rows are COPYed to a staging table whose `id` defaults to the next value of
-`task_manager`'s own id sequence, so every row gets its task id in file order as it lands.
-The tasks are inserted first, without the append lock; only the events insert runs under
-it (seq = head + the row's position), so other writers wait as briefly as possible.
-Neither insert sorts anything.
+The validated rows arrive in COPY text format (`CopySpool`). They are COPYed to a staging
+table whose `id` defaults to the next value of `task_manager`'s own id sequence, so every
+row gets its task id in file order as it lands. The tasks are inserted first, without the
+append lock; only the events insert runs under it (seq = head + the row's position), so
+other writers wait as briefly as possible. Neither insert sorts anything.
+
+The SQL is made from the event contract: every field of `TaskCreated` (`CREATED_FIELDS`)
+is computed once per row — from its CSV column, from the importing user, or else from
+`CreateTask`'s default — and the task row and its event's data both take that value, typed
+and formatted as the task table's column is. A field added to the contract and the table
+needs nothing here.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import MISSING, fields
 from datetime import datetime
-from typing import IO
+from functools import cache
+from typing import IO, Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import Date, String, TextClause, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.event_store import (
@@ -22,22 +33,13 @@ from services.task_service.adapters.event_store import (
     lock_appends,
     notify,
 )
-from services.task_service.domain.model import CREATED_FIELDS, Context
+from services.task_service.adapters.orm import TaskRecord
+from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
 
+SPOOL_BYTES = 8 * 1024 * 1024
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _ID_SEQUENCE = text("SELECT pg_get_serial_sequence('task_manager', 'id')")
-
-_STAGE = (
-    "CREATE TEMP TABLE csv_import (n bigint, title text, description text, status text, "
-    "priority text, due_date date, id bigint DEFAULT nextval({sequence})) ON COMMIT DROP"
-)
-
-_INSERT_TASKS = text("""
-INSERT INTO task_manager (id, title, description, status, priority, due_date, created_by,
-                          created_at, updated_at, version)
-SELECT id, title, description, status, priority, due_date, :user_id, :now, :now, 1
-FROM csv_import
-""")
 
 # `shared.events.new_event_id`'s UUIDv7 layout (a test pins it): the 48-bit counter after the
 # millisecond timestamp is the event's seq, so the ids ascend with seq and a million new ids
@@ -50,21 +52,99 @@ _EVENT_ID_V7 = """CAST(
        || lpad(to_hex((:head + n) & 17179869183), 9, '0')
        || lpad(to_hex(CAST(floor(random() * 16777216) AS int)), 6, '0') AS uuid)"""
 
-# How PostgreSQL computes each field of a staged row's `TaskCreated` data: the object
-# `created_event` builds for the same task (a test compares them on real rows).
-CREATED_DATA_SQL = {
-    "title": "title", "description": "description", "status": "status",
-    "priority": "priority", "due_date": "to_char(due_date, 'YYYY-MM-DD')",
-    "created_by": "CAST(:user_id AS bigint)",
-}
 
-_INSERT_EVENTS = text(f"""
-INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, occurred_at)
-SELECT :head + n, {_EVENT_ID_V7}, id, 1, 'TaskCreated',
-       jsonb_build_object({json_object_arguments(CREATED_FIELDS, CREATED_DATA_SQL)}),
-       CAST(:metadata AS jsonb), :now
-FROM csv_import
-""")
+def copy_text(rows: list[tuple[Any, ...]]) -> str:
+    """Rows in COPY text format (NULL written as an empty field: no value is ever empty).
+
+    Most batches hold no character COPY must escape; that is checked on the whole batch by
+    counting separators, and only a batch that has one is escaped cell by cell.
+    """
+    encoded = "".join("\t".join(map(_plain, values)) + "\n" for values in rows)
+    width = len(rows[0]) if rows else 0
+    if (encoded.count("\n") == len(rows) and encoded.count("\t") == len(rows) * (width - 1)
+            and "\\" not in encoded and "\r" not in encoded):
+        return encoded
+    return "".join("\t".join(_plain(v).translate(_COPY_ESCAPES) for v in values) + "\n"
+                   for values in rows)
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class CopySpool:
+    """Rows in COPY text format, in memory first and in a temporary file past a few MB."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append rows (each `(n, *columns)`, n numbering them from 1)."""
+        self.file.write(copy_text(rows).encode())
+
+
+def _column_type(name: str) -> str:
+    """The SQL type a field is staged and cast as: the task table's (text for strings)."""
+    kind = TaskRecord.__table__.c[name].type
+    return "text" if isinstance(kind, String) else kind.compile(postgresql.dialect())
+
+
+def _as_json(name: str, expression: str) -> str:
+    """The value as the event's data carries it (a date as `YYYY-MM-DD`)."""
+    if isinstance(TaskRecord.__table__.c[name].type, Date):
+        return f"to_char({expression}, 'YYYY-MM-DD')"
+    return expression
+
+
+def _default_parameter(name: str) -> str:
+    """A field the CSV does not carry: a parameter holding `CreateTask`'s default."""
+    if all(own.name != name or own.default is MISSING for own in fields(CreateTask)):
+        raise ValueError(f"TaskCreated field {name!r} has no CSV column and no default")
+    return f"CAST(:default_{name} AS {_column_type(name)})"
+
+
+def created_values(columns: Sequence[str]) -> dict[str, str]:
+    """How PostgreSQL computes each `TaskCreated` field of a staged row (a test compares the
+    events they make with `created_event` of the same tasks)."""
+    return {name: name if name in columns
+            else "CAST(:user_id AS bigint)" if name == "created_by"
+            else _default_parameter(name) for name in CREATED_FIELDS}
+
+
+def _defaults(columns: Sequence[str]) -> dict[str, Any]:
+    """The parameters of the fields the CSV does not carry."""
+    return {f"default_{own.name}": own.default for own in fields(CreateTask)
+            if own.name in CREATED_FIELDS and own.name not in columns}
+
+
+class ImportSql(NamedTuple):
+    """The statements of one CSV column layout."""
+
+    stage: str  # with `{sequence}` to fill in
+    copy: str
+    insert_tasks: TextClause
+    insert_events: TextClause
+
+
+@cache
+def import_sql(columns: tuple[str, ...]) -> ImportSql:
+    """The staging table, its COPY and the two inserts, for rows `(n, *columns)`."""
+    staged = ", ".join(f"{name} {_column_type(name)}" for name in columns)
+    values = created_values(columns)
+    data = {name: _as_json(name, expression) for name, expression in values.items()}
+    return ImportSql(
+        stage=f"CREATE TEMP TABLE csv_import (n bigint, {staged}, "
+              "id bigint DEFAULT nextval({sequence})) ON COMMIT DROP",
+        copy=f"COPY csv_import (n, {', '.join(columns)}) FROM STDIN WITH (NULL '')",
+        insert_tasks=text(
+            f"INSERT INTO task_manager (id, {', '.join(values)}, created_at, updated_at, "
+            f"version) SELECT id, {', '.join(values.values())}, :now, :now, 1 FROM csv_import"),
+        insert_events=text(
+            "INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, "
+            f"occurred_at) SELECT :head + n, {_EVENT_ID_V7}, id, 1, 'TaskCreated', "
+            f"jsonb_build_object({json_object_arguments(CREATED_FIELDS, data)}), "
+            "CAST(:metadata AS jsonb), :now FROM csv_import"),
+    )
 
 
 class BulkTaskWriter:
@@ -73,26 +153,25 @@ class BulkTaskWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def insert_created(self, copy_file: IO[bytes], context: Context, now: datetime) -> int:
-        """COPY the rows (numbered 1..N) to staging, then create tasks and events."""
-        self._stage(copy_file)
-        user = int(context.actor.id or 0)
+    def insert_created(self, copy_file: IO[bytes], columns: tuple[str, ...], context: Context,
+                       now: datetime) -> int:
+        """COPY the rows `(n, *columns)` to staging, then create their tasks and events."""
+        sql = import_sql(columns)
+        self._stage(sql, copy_file)
+        values = {"user_id": int(context.actor.id or 0), "now": now, **_defaults(columns)}
         count = int(self.session.execute(  # type: ignore[attr-defined]
-            _INSERT_TASKS, {"user_id": user, "now": now}).rowcount or 0)
+            sql.insert_tasks, values).rowcount or 0)
         head = lock_appends(self.session)  # lock order everywhere: task_manager, then appends
-        self.session.execute(_INSERT_EVENTS, {
-            "user_id": user, "now": now, "head": head, "epoch_ms": unix_millis(now),
+        self.session.execute(sql.insert_events, {
+            **values, "head": head, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context)),
         })
         notify(self.session, head + count)
         return count
 
-    def _stage(self, copy_file: IO[bytes]) -> None:
+    def _stage(self, sql: ImportSql, copy_file: IO[bytes]) -> None:
         sequence = self.session.execute(_ID_SEQUENCE).scalar_one()
         literal = "'" + sequence.replace("'", "''") + "'"
-        self.session.execute(text(_STAGE.format(sequence=literal)))
+        self.session.execute(text(sql.stage.format(sequence=literal)))
         cursor = self.session.connection().connection.cursor()
-        cursor.copy_expert(
-            "COPY csv_import (n, title, description, status, priority, due_date) "
-            "FROM STDIN WITH (NULL '')", copy_file, size=1 << 20,
-        )
+        cursor.copy_expert(sql.copy, copy_file, size=1 << 20)

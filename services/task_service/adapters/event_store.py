@@ -8,7 +8,7 @@ lower seq: seq order is commit order, and seqs are contiguous (no holes from rol
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
@@ -18,13 +18,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import SCHEDULED_TRANSFER, EventRecord
-from services.task_service.domain.model import Context, NewEvent
+from services.task_service.domain.model import Context, NewEvent, TaskEvent
 from shared.events import ENVELOPE_FIELDS, SCHEMA_VERSION, Actor, EventEnvelope, new_event_id
 
 APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key serialising appends
 NOTIFY_CHANNEL = "taskstream_events"
 
 _HEAD = text("SELECT coalesce(max(seq), 0) FROM events")
+_TASK_EVENTS = text(
+    "SELECT type, task_id, version, data, occurred_at FROM events "
+    "WHERE task_id IS NOT NULL ORDER BY seq"
+)
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
 
@@ -77,6 +81,12 @@ class EventStore:
         self.session.execute(insert(EventRecord), rows)
         notify(self.session, head + len(rows))
         return ids
+
+    def task_events(self) -> Iterator[TaskEvent]:
+        """Every event of a task, in seq order, streamed: what the task table is folded from."""
+        rows = self.session.execute(_TASK_EVENTS.execution_options(yield_per=10_000))
+        for row in rows:
+            yield tuple(row)  # type: ignore[misc]
 
     def last_scheduled_transfer(self) -> date | None:
         """The latest date the daily schedule has requested a transfer for, if any."""
@@ -138,6 +148,12 @@ class StoredEvents:
         """Up to `limit` events after `after`, oldest first, as `(seq, envelope JSON)`."""
         with self.engine.connect() as connection:
             return read_encoded_after(connection, after, limit)
+
+    def one(self, *, seq: int | None = None, event_id: uuid.UUID | None = None
+            ) -> EventEnvelope | None:
+        """One stored event, by seq or by event id (None if there is none)."""
+        with self.engine.connect() as connection:
+            return read_one(connection, seq=seq, event_id=event_id)
 
 
 _READ_ONE = ("SELECT seq, event_id, task_id, version, type, data, metadata, occurred_at "

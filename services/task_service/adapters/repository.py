@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import IdempotencyRecord, TaskRecord
 from services.task_service.domain.model import CreateTask
+
+INSERT_CHUNK = 10_000
+# The id sequence continues after the highest task id any event names (purged ones too).
+_CONTINUE_IDS = text(
+    "SELECT setval(pg_get_serial_sequence('task_manager', 'id'), m, true) "
+    "FROM (SELECT max(task_id) AS m FROM events) AS latest WHERE m IS NOT NULL")
 
 
 class TaskRepository:
@@ -22,11 +29,8 @@ class TaskRepository:
 
     def create(self, command: CreateTask, created_by: int, now: datetime) -> TaskRecord:
         """Insert a new task at version 1 and give it its id."""
-        task = TaskRecord(
-            title=command.title, description=command.description, status=command.status,
-            priority=command.priority, due_date=command.due_date, created_by=created_by,
-            created_at=now, updated_at=now, version=1,
-        )
+        task = TaskRecord(**asdict(command), created_by=created_by, created_at=now,
+                          updated_at=now, version=1)
         self.session.add(task)
         self.session.flush()
         return task
@@ -41,6 +45,17 @@ class TaskRepository:
     def remove(self, task: TaskRecord) -> None:
         """Delete the task row for good."""
         self.session.delete(task)
+
+    def lock_table(self) -> None:
+        """Keep every other writer out of the table until commit (readers still read)."""
+        self.session.execute(text("LOCK TABLE task_manager IN EXCLUSIVE MODE"))
+
+    def replace_all(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Put `rows` in place of every task, and continue the ids after the highest known."""
+        self.session.execute(delete(TaskRecord))
+        for start in range(0, len(rows), INSERT_CHUNK):
+            self.session.execute(insert(TaskRecord), rows[start:start + INSERT_CHUNK])
+        self.session.execute(_CONTINUE_IDS)
 
 
 @dataclass(frozen=True)

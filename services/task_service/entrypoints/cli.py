@@ -11,6 +11,7 @@ import click
 import redis
 from sqlalchemy.engine import Engine
 
+from services.task_service.adapters.event_store import StoredEvents
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
 from shared.db import engine_for
@@ -53,9 +54,10 @@ def tasks() -> None:
 @tasks.command("rebuild-state")
 def rebuild_state() -> None:
     """Rebuild the task_manager table from the event store alone."""
-    from services.task_service.service_layer.rebuild import rebuild_state as rebuild
+    from services.task_service.service_layer.state_rebuild import rebuild_state as rebuild
+    from services.task_service.service_layer.unit_of_work import UnitOfWork
 
-    count = rebuild(_engine(load_settings()))
+    count = rebuild(UnitOfWork(_engine(load_settings())))
     click.echo(f"Rebuilt task_manager from the event store: {count} tasks")
 
 
@@ -101,7 +103,7 @@ def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
     client = redis.Redis.from_url(settings.common.redis_url)
     stream, line = settings.common.stream_key(), _ProgressLine()
     try:
-        done = run(_engine(settings), RedisStreamBus(client, stream), from_seq,
+        done = run(StoredEvents(_engine(settings)), RedisStreamBus(client, stream), from_seq,
                    rebuild=rebuild_stream, batch_size=batch_size, progress=line)
     except RepublishRefused as exc:
         raise click.UsageError(str(exc)) from None
@@ -126,7 +128,7 @@ def show(key: str) -> None:
     from services.task_service.service_layer.event_log import find_event
 
     try:
-        event = find_event(_engine(load_settings()), key)
+        event = find_event(StoredEvents(_engine(load_settings())), key)
     except ValueError:
         raise click.BadParameter(f"{key!r} is neither a seq nor an event id",
                                  param_hint="SEQ|EVENT_ID") from None

@@ -1,8 +1,8 @@
 """CSV import: stream, validate the whole file, then write every task and event in bulk.
 
 The file is read once, as a stream. Valid rows go, already in PostgreSQL's COPY text format,
-to a spooled temporary file (memory first, disk past a few MB), so the upload never sits in
-memory twice; nothing touches the database until every row has passed.
+to a spooled temporary file (`CopySpool`: memory first, disk past a few MB), so the upload
+never sits in memory twice; nothing touches the database until every row has passed.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import hashlib
 import io
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
+from services.task_service.adapters.bulk_import import CopySpool
 from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX, Context
 from services.task_service.service_layer.idempotency import (
     IdempotentRequest,
@@ -29,9 +29,7 @@ from services.task_service.service_layer.unit_of_work import UnitOfWork
 
 COLUMNS = ("title", "description", "status", "priority", "due_date")
 MAX_REPORTED = 1000  # problems listed in `details`; the import is refused either way
-SPOOL_BYTES = 8 * 1024 * 1024
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class CsvRejected(Exception):
@@ -150,25 +148,6 @@ def _is_date(raw: str) -> bool:
     return True
 
 
-def copy_text(rows: list[tuple[Any, ...]]) -> str:
-    """Rows in COPY text format (NULL written as an empty field: no value is ever empty).
-
-    Most batches hold no character COPY must escape; that is checked on the whole batch by
-    counting separators, and only a batch that has one is escaped cell by cell.
-    """
-    text = "".join("\t".join(map(_plain, values)) + "\n" for values in rows)
-    width = len(rows[0]) if rows else 0
-    if (text.count("\n") == len(rows) and text.count("\t") == len(rows) * (width - 1)
-            and "\\" not in text and "\r" not in text):
-        return text
-    return "".join("\t".join(_plain(v).translate(_COPY_ESCAPES) for v in values) + "\n"
-                   for values in rows)
-
-
-def _plain(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _records(source: IO[bytes]) -> tuple[_DigestingReader, Iterator[list[str]]]:
     raw = _DigestingReader(source)
     text = io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding="utf-8-sig", newline="")
@@ -191,7 +170,7 @@ def _parse(raw: _DigestingReader, records: Iterator[list[str]], max_rows: int) -
     if header is None:
         raise CsvRejected(422, "CSV file is empty")
     checker = RowChecker(check_header(header))
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - returned
+    spool = CopySpool()
     problems: list[dict[str, Any]] = []
     count, batch, data_rows = 0, [], 0
     for row, cells in enumerate(records, start=2):  # spreadsheet numbering: header is row 1
@@ -207,10 +186,10 @@ def _parse(raw: _DigestingReader, records: Iterator[list[str]], max_rows: int) -
             count += 1
             batch.append((count, *values))
             if len(batch) >= 10_000:
-                spool.write(copy_text(batch).encode())
+                spool.write(batch)
                 batch.clear()
-    spool.write(copy_text(batch).encode())
-    return _finish(spool, count, problems, raw.digest.hexdigest())
+    spool.write(batch)
+    return _finish(spool.file, count, problems, raw.digest.hexdigest())
 
 
 def _finish(spool: IO[bytes], count: int, problems: list[dict[str, Any]], digest: str,
@@ -234,7 +213,7 @@ def import_csv(uow: UnitOfWork, parsed: ParsedCsv, context: Context,
         replay = replay_or_claim(uow.idempotency, idempotency, now)
         if replay is not None:
             return replay
-        imported = uow.imports.insert_created(parsed.copy_file, context, now)
+        imported = uow.imports.insert_created(parsed.copy_file, COLUMNS, context, now)
         result = {"imported": imported}
         remember(uow.idempotency, idempotency, 201, result)
         uow.commit()

@@ -14,10 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
 from services.progress import Progress
-from services.task_service.adapters.event_store import read_encoded_after, read_one, store_head
+from services.task_service.adapters.event_store import StoredEvents
 from shared.events import EventEnvelope, decode, format_timestamp
 from shared.stream.redis_bus import RedisStreamBus
 
@@ -38,7 +36,7 @@ class Republished:
     rebuilt: bool
 
 
-def republish(engine: Engine, bus: RedisStreamBus, from_seq: int, *,
+def republish(events: StoredEvents, bus: RedisStreamBus, from_seq: int, *,
               rebuild: bool = False, batch_size: int = 1000,
               progress: Callable[[Progress], None] = lambda _: None) -> Republished:
     """Publish stored events from `from_seq` (or from above the head) to the stream."""
@@ -57,30 +55,26 @@ def republish(engine: Engine, bus: RedisStreamBus, from_seq: int, *,
             f"use --from-seq {head + 1} or lower")
     else:
         start = head + 1  # at or below the head Redis refuses every id: nothing to re-add
-    added, last, read = _publish_from(engine, bus, start, batch_size, progress)
+    added, last, read = _publish_from(events, bus, start, batch_size, progress)
     return Republished(head, start, last, added, read - added, rebuild)
 
 
-def _publish_from(engine: Engine, bus: RedisStreamBus, start: int, batch_size: int,
+def _publish_from(events: StoredEvents, bus: RedisStreamBus, start: int, batch_size: int,
                   progress: Callable[[Progress], None]) -> tuple[int, int, int]:
     started, added, read, after = time.monotonic(), 0, 0, start - 1
-    with engine.connect() as connection:
-        total = max(0, store_head(connection) - after)
-        while entries := read_encoded_after(connection, after, batch_size):
-            connection.rollback()
-            added += bus.publish_encoded(entries)
-            read, after = read + len(entries), entries[-1][0]
-            progress(Progress("republished", read, max(total, read),
-                              time.monotonic() - started))
+    total = max(0, events.head() - after)
+    while entries := events.read(after, batch_size):
+        added += bus.publish_encoded(entries)
+        read, after = read + len(entries), entries[-1][0]
+        progress(Progress("republished", read, max(total, read), time.monotonic() - started))
     return added, after, read
 
 
-def find_event(engine: Engine, key: str) -> EventEnvelope | None:
+def find_event(events: StoredEvents, key: str) -> EventEnvelope | None:
     """A stored event by seq (digits) or event id (UUID); ValueError for anything else."""
-    with engine.connect() as connection:
-        if key.isdigit():
-            return read_one(connection, seq=int(key))
-        return read_one(connection, event_id=uuid.UUID(key))
+    if key.isdigit():
+        return events.one(seq=int(key))
+    return events.one(event_id=uuid.UUID(key))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from services.task_service.service_layer.csv_import import CsvRejected, copy_text, parse_csv
+from services.task_service.adapters.bulk_import import copy_text
+from services.task_service.service_layer.csv_import import CsvRejected, parse_csv
 
 
 def rejected(body: bytes) -> CsvRejected:

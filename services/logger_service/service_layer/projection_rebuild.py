@@ -30,6 +30,7 @@ from services.logger_service.adapters import shadow
 from services.logger_service.adapters.projection_store import (
     SqlProjectionStore,
     read_checkpoint,
+    savepoint,
 )
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
 from services.progress import Progress, ProgressReport
@@ -164,14 +165,12 @@ class ShadowBuilder:
 def _apply_in_savepoint(connection: Connection, batch: LoggerBatch,
                         events: Sequence[Encoded]) -> None:
     """Apply events inside a savepoint; on failure undo them and raise the error."""
-    savepoint = connection.begin_nested()
     try:
-        for seq, payload in events:
-            batch.apply_encoded(payload, entry_id_of(seq))
-        batch.flush()
-        savepoint.commit()
+        with savepoint(connection):
+            for seq, payload in events:
+                batch.apply_encoded(payload, entry_id_of(seq))
+            batch.flush()
     except Exception:
-        savepoint.rollback()
         batch.discard()  # the rows not inserted yet go with it
         raise
 
