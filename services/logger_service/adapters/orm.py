@@ -25,8 +25,8 @@ class Base(DeclarativeBase):
     """Declarative base of the logger database."""
 
 
-class TaskState(Base):
-    """The logger's replica of one task, built only from its events."""
+class TaskReplica(Base):
+    """The logger's replica of one task, built only from its events (table `task_state`)."""
 
     __tablename__ = "task_state"
 
@@ -69,7 +69,7 @@ class TaskLogEntry(Base):
     date: Mapped[dt.date] = mapped_column(Date)
     transferred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
-    task: Mapped[TaskState] = relationship(back_populates="log_entries", lazy="raise")
+    task: Mapped[TaskReplica] = relationship(back_populates="log_entries", lazy="raise")
 
     __table_args__ = (
         UniqueConstraint("task_id", "date", name="uq_task_logger_task_date"),
@@ -95,7 +95,7 @@ class AuditEntry(Base):
     modified_by: Mapped[str | None] = mapped_column(String(150))
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
-    task: Mapped[TaskState] = relationship(back_populates="audit_entries", lazy="raise")
+    task: Mapped[TaskReplica] = relationship(back_populates="audit_entries", lazy="raise")
 
     __table_args__ = (Index("ix_audit_log_task_id", "task_id", "id"),)
 

@@ -18,14 +18,14 @@ from services.logger_service.adapters.orm import (
     DateVersion,
     SkippedEvent,
     TaskLogEntry,
-    TaskState,
+    TaskReplica,
 )
 
 TRANSFERABLE_STATUSES = ("active", "in_progress")
 LOGGED_FIELDS = ("title", "description", "status", "priority")
 
-state = cast(Table, TaskState.__table__)
-logger = cast(Table, TaskLogEntry.__table__)
+replicas = cast(Table, TaskReplica.__table__)
+task_log = cast(Table, TaskLogEntry.__table__)
 audit = cast(Table, AuditEntry.__table__)
 checkpoints = cast(Table, Checkpoint.__table__)
 skipped = cast(Table, SkippedEvent.__table__)
@@ -123,7 +123,7 @@ class SqlProjectionStore:
         columns = [name for name in values if name in UPDATABLE]
         if not columns:
             return self.connection.execute(
-                select(state.c.status).where(state.c.task_id == task_id)
+                select(replicas.c.status).where(replicas.c.task_id == task_id)
             ).scalar()
         assignments = ", ".join(f"{name} = :{name}" for name in columns)
         statement = text(
@@ -139,7 +139,7 @@ class SqlProjectionStore:
         if not logged:
             return False
         result = self.connection.execute(
-            update(logger).where(logger.c.task_id == task_id, logger.c.date == day)
+            update(task_log).where(task_log.c.task_id == task_id, task_log.c.date == day)
             .values(**logged)
         )
         return result.rowcount > 0
@@ -151,24 +151,24 @@ class SqlProjectionStore:
     def delete_log_rows(self, task_id: int) -> set[dt.date]:
         """Delete a task's TaskLogger rows; return the dates they were on."""
         days = self.connection.execute(
-            delete(logger).where(logger.c.task_id == task_id).returning(logger.c.date)
+            delete(task_log).where(task_log.c.task_id == task_id).returning(task_log.c.date)
         ).scalars()
         return set(days)
 
     def purge_task(self, task_id: int) -> set[dt.date]:
         """Delete a task replica and its rows (audit by cascade); return the dates it was on."""
         touched = self.delete_log_rows(task_id)
-        self.connection.execute(delete(state).where(state.c.task_id == task_id))
+        self.connection.execute(delete(replicas).where(replicas.c.task_id == task_id))
         return touched
 
     def transfer(self, day: dt.date, at: dt.datetime) -> int:
         """Copy every live active task into `day`'s log in one statement; return rows added."""
         source = select(
-            state.c.task_id, state.c.title, state.c.description, state.c.status,
-            state.c.priority, literal(day, logger.c.date.type),
-            literal(at, logger.c.transferred_at.type),
-        ).where(~state.c.deleted, state.c.status.in_(TRANSFERABLE_STATUSES))
-        statement = pg_insert(logger).from_select(
+            replicas.c.task_id, replicas.c.title, replicas.c.description, replicas.c.status,
+            replicas.c.priority, literal(day, task_log.c.date.type),
+            literal(at, task_log.c.transferred_at.type),
+        ).where(~replicas.c.deleted, replicas.c.status.in_(TRANSFERABLE_STATUSES))
+        statement = pg_insert(task_log).from_select(
             ["task_id", "title", "description", "status", "priority", "date", "transferred_at"],
             source,
         ).on_conflict_do_nothing(index_elements=["task_id", "date"])
@@ -195,7 +195,7 @@ class SqlProjectionStore:
     def task_version(self, task_id: int) -> int | None:
         """The version of a task in the replica (None when it is not there)."""
         return self.connection.execute(
-            select(state.c.version).where(state.c.task_id == task_id)
+            select(replicas.c.version).where(replicas.c.task_id == task_id)
         ).scalar()
 
 
