@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import click
 import redis
@@ -31,6 +32,7 @@ from services.logger_service.service_layer.projection import PROJECTION_NAME
 from services.logger_service.service_layer.status import projection_status
 from shared.config import Env
 from shared.db import PostgresAdvisoryLock, create_db_engine
+from shared.stream.applier_lock import ApplierLock
 from shared.stream.redis_bus import RedisStreamBus
 
 
@@ -121,8 +123,24 @@ PROJECTION_OPTION = click.option(
     "--projection", type=click.Choice(rebuilds.PROJECTIONS), default=None,
     help="Only this projection (default: all; the logger has one: task_state, "
          "task_logger, audit_log).")
-BATCH_OPTION = click.option("--batch-size", default=5000, show_default=True,
+BATCH_OPTION = click.option("--batch-size", default=rebuilds.BATCH_SIZE, show_default=True,
                             help="Events per transaction.")
+
+
+def _names(projection: str | None) -> list[str]:
+    """The projection asked for, else every one."""
+    return [projection] if projection else list(rebuilds.PROJECTIONS)
+
+
+@contextmanager
+def _exclusive(name: str, what: str) -> Iterator[tuple[Ops, rebuilds.EventSource, ApplierLock]]:
+    """What one rebuild or verify of a projection works on, and the lock that keeps a second
+    one out (which is refused in one line)."""
+    with operations() as ops, event_store() as source:
+        try:
+            yield ops, source, PostgresAdvisoryLock(ops.settings.database_url, f"{name}:{what}")
+        except rebuilds.AlreadyRunning as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @projections.command("rebuild")
@@ -132,26 +150,25 @@ BATCH_OPTION = click.option("--batch-size", default=5000, show_default=True,
               help="Discard an unfinished rebuild instead of resuming it.")
 def rebuild(projection: str | None, batch_size: int, restart: bool) -> None:
     """Rebuild from the event store into shadow tables, catch up, then swap atomically."""
-    for name in [projection] if projection else list(rebuilds.PROJECTIONS):
-        with operations() as ops, event_store() as source:
-            lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:rebuild")
-
-            def after_swap(result: rebuilds.Rebuilt, versions: dict[dt.date, int]) -> None:
-                publish_quietly(ops.cache, versions)
-                _dead_letter_skips(ops, source, result.skipped)
-
-            try:
-                result = rebuilds.rebuild(ops.engine, source, lock, after_swap=after_swap,
-                                          restart=restart, batch_size=batch_size,
-                                          progress=_progress, name=name,
-                                          timezone=ops.settings.transfer_timezone)
-            except rebuilds.AlreadyRunning as exc:
-                raise click.ClickException(str(exc)) from None
+    for name in _names(projection):
+        with _exclusive(name, "rebuild") as (ops, source, lock):
+            result = rebuilds.rebuild(ops.engine, source, lock,
+                                      after_swap=partial(_after_swap, ops, source),
+                                      restart=restart, batch_size=batch_size,
+                                      progress=_progress, name=name,
+                                      timezone=ops.settings.transfer_timezone)
         resumed = f", resumed from {result.resumed_from}" if result.resumed_from else ""
         click.echo(f"rebuilt {name}: {result.applied:,} events in {result.seconds:.1f} s "
                    f"({result.rate:,.0f} events/s){resumed}; swapped in at checkpoint "
                    f"{result.checkpoint} (live was at {result.live_checkpoint}); "
                    f"{len(result.skipped)} skipped")
+
+
+def _after_swap(ops: Ops, source: rebuilds.EventSource, result: rebuilds.Rebuilt,
+                versions: dict[dt.date, int]) -> None:
+    """Publish the swapped dates' versions; list what the new tables skipped as dead."""
+    publish_quietly(ops.cache, versions)
+    _dead_letter_skips(ops, source, result.skipped)
 
 
 def _dead_letter_skips(ops: Ops, source: rebuilds.EventSource, skipped: dict[int, str]) -> None:
@@ -171,15 +188,11 @@ def _dead_letter_skips(ops: Ops, source: rebuilds.EventSource, skipped: dict[int
 def verify(projection: str | None, batch_size: int, show: int) -> None:
     """Compare the live projection tables with a fresh rebuild; exit 1 when they differ."""
     differ = False
-    for name in [projection] if projection else list(rebuilds.PROJECTIONS):
-        with operations() as ops, event_store() as source:
-            lock = PostgresAdvisoryLock(ops.settings.database_url, f"{name}:verify")
-            try:
-                tables = rebuilds.verify(ops.engine, source, lock, batch_size=batch_size,
-                                         progress=_progress, show=show, name=name,
-                                         timezone=ops.settings.transfer_timezone)
-            except rebuilds.AlreadyRunning as exc:
-                raise click.ClickException(str(exc)) from None
+    for name in _names(projection):
+        with _exclusive(name, "verify") as (ops, source, lock):
+            tables = rebuilds.verify(ops.engine, source, lock, batch_size=batch_size,
+                                     progress=_progress, show=show, name=name,
+                                     timezone=ops.settings.transfer_timezone)
         for table in tables:
             click.echo("\n".join(table.lines()))
         differ = differ or any(t.differing for t in tables)

@@ -44,6 +44,7 @@ log = logging.getLogger("taskstream.rebuild")
 REBUILD_SCHEMA = "logger_rebuild"
 VERIFY_SCHEMA = "logger_verify"
 PROJECTIONS = (PROJECTION_NAME,)
+BATCH_SIZE = 5000  # events per transaction of a rebuild or verify
 
 
 class EventSource(Protocol):
@@ -85,7 +86,7 @@ class ShadowBuilder:
     """Applies events from the store to a shadow schema, each chunk with its checkpoint."""
 
     def __init__(self, engine: Engine, schema: str, live: str, source: EventSource, *,
-                 name: str = PROJECTION_NAME, batch_size: int = 5000,
+                 name: str = PROJECTION_NAME, batch_size: int = BATCH_SIZE,
                  progress: ProgressSink | None = None, progress_every: float = 2.0,
                  verb: str = "rebuilt", timezone: str = "UTC") -> None:
         self.engine = engine
@@ -189,7 +190,7 @@ def _locked(lock: ApplierLock, what: str) -> None:
 
 def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             after_swap: Callable[[Rebuilt, dict], None] = lambda *_: None,
-            restart: bool = False, batch_size: int = 5000,
+            restart: bool = False, batch_size: int = BATCH_SIZE,
             progress: ProgressSink | None = None, schema: str = REBUILD_SCHEMA,
             name: str = PROJECTION_NAME, timezone: str = "UTC") -> Rebuilt:
     """Rebuild the projection into `schema`, resuming a crashed run, then swap it in.
@@ -229,7 +230,7 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
         lock.release()
 
 
-def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size: int = 5000,
+def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size: int = BATCH_SIZE,
            progress: ProgressSink | None = None, show: int = 10,
            schema: str = VERIFY_SCHEMA, name: str = PROJECTION_NAME, timezone: str = "UTC",
            ) -> list[shadow.TableDifference]:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from services.task_service.adapters.event_store import StoredEvents
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
+from services.task_service.service_layer import event_log
 from shared.db import engine_for
 from shared.events import Actor, to_dict
 
@@ -92,7 +93,8 @@ class _ProgressLine:
                    "there (or can only come back with --rebuild-stream).")
 @click.option("--rebuild-stream", is_flag=True,
               help="Delete the stream (and its consumer groups) and republish it whole.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=event_log.BATCH_SIZE,
+              show_default=True)
 def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
     """Publish stored events to the stream again (idempotent: ids are `<seq>-0`)."""
     from services.task_service.service_layer.event_log import RepublishRefused

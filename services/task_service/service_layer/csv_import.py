@@ -19,11 +19,7 @@ from typing import IO, Any
 
 from services.task_service.adapters.bulk_import import CopySpool
 from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX, Context
-from services.task_service.service_layer.idempotency import (
-    IdempotentRequest,
-    remember,
-    replay_or_claim,
-)
+from services.task_service.service_layer.idempotency import IdempotentRequest, once_per_key
 from services.task_service.service_layer.tasks import Clock, utcnow
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 
@@ -209,12 +205,8 @@ def import_csv(uow: UnitOfWork, parsed: ParsedCsv, context: Context,
                ) -> dict[str, int]:
     """Write every row as a task with its `TaskCreated` event, all in one transaction."""
     now = clock()
-    with uow:
-        replay = replay_or_claim(uow.idempotency, idempotency, now)
-        if replay is not None:
-            return replay
-        imported = uow.imports.insert_created(parsed.copy_file, COLUMNS, context, now)
-        result = {"imported": imported}
-        remember(uow.idempotency, idempotency, 201, result)
-        uow.commit()
-    return result
+
+    def insert() -> dict[str, int]:
+        return {"imported": uow.imports.insert_created(parsed.copy_file, COLUMNS, context, now)}
+
+    return once_per_key(uow, idempotency, 201, now, insert)

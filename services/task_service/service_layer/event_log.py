@@ -19,6 +19,8 @@ from services.task_service.adapters.event_store import StoredEvents
 from shared.events import EventEnvelope, decode, format_timestamp
 from shared.stream.redis_bus import RedisStreamBus
 
+BATCH_SIZE = 1000  # events per read and pipelined XADD of a republish
+
 
 class RepublishRefused(Exception):
     """Republishing as asked would leave a hole in the stream."""
@@ -37,7 +39,7 @@ class Republished:
 
 
 def republish(events: StoredEvents, bus: RedisStreamBus, from_seq: int, *,
-              rebuild: bool = False, batch_size: int = 1000,
+              rebuild: bool = False, batch_size: int = BATCH_SIZE,
               progress: Callable[[Progress], None] = lambda _: None) -> Republished:
     """Publish stored events from `from_seq` (or from above the head) to the stream."""
     head = bus.head()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from services.task_service.adapters.repository import StoredResponse
 from services.task_service.domain.model import IdempotencyKeyReused
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+
+Body = TypeVar("Body", bound=dict[str, Any])
 
 
 class KeyStore(Protocol):
@@ -57,3 +61,17 @@ def remember(store: KeyStore, request: IdempotentRequest | None, status: int,
     """Store the response of a claimed key (no-op without a key)."""
     if request is not None:
         store.record(request.user_id, request.key, status, body)
+
+
+def once_per_key(uow: UnitOfWork, request: IdempotentRequest | None, status: int, now: datetime,
+                 work: Callable[[], Body]) -> Body:
+    """In one transaction: the stored response of a repeated request, else what `work` does
+    and returns, its response remembered with its effect."""
+    with uow:
+        replay = replay_or_claim(uow.idempotency, request, now)
+        if replay is not None:
+            return cast(Body, replay)
+        body = work()
+        remember(uow.idempotency, request, status, body)
+        uow.commit()
+    return body

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from services.task_service.adapters.orm import TaskRecord
 from services.task_service.domain.model import (
     Context,
     CreateTask,
@@ -19,11 +20,7 @@ from services.task_service.domain.model import (
     snapshot,
     soft_delete,
 )
-from services.task_service.service_layer.idempotency import (
-    IdempotentRequest,
-    remember,
-    replay_or_claim,
-)
+from services.task_service.service_layer.idempotency import IdempotentRequest, once_per_key
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 
 Clock = Callable[[], datetime]
@@ -41,16 +38,13 @@ def create_task(uow: UnitOfWork, command: CreateTask, context: Context,
                 ) -> dict[str, Any]:
     """Store a new task and its `TaskCreated` event in one transaction."""
     now = clock()
-    with uow:
-        replay = replay_or_claim(uow.idempotency, idempotency, now)
-        if replay is not None:
-            return replay
+
+    def create() -> dict[str, Any]:
         task = uow.tasks.create(command, _actor_id(context), now)
         uow.events.append([created_event(task)], context, now)
-        result = snapshot(task)
-        remember(uow.idempotency, idempotency, 201, result)
-        uow.commit()
-    return result
+        return snapshot(task)
+
+    return once_per_key(uow, idempotency, 201, now, create)
 
 
 def update_task(uow: UnitOfWork, command: UpdateTask, context: Context, clock: Clock = utcnow,
@@ -58,12 +52,8 @@ def update_task(uow: UnitOfWork, command: UpdateTask, context: Context, clock: C
     """Change a task's fields and/or status, with their events, if the version matches."""
     now = clock()
     with uow:
-        task = uow.tasks.get_for_update(command.task_id)
-        if task is None:
-            raise TaskNotFound(command.task_id)
-        check_version(task, command.expected_version)
-        events = apply_update(task, command.changes, now)
-        uow.events.append(events, context, now)
+        task = _locked(uow, command.task_id, command.expected_version)
+        uow.events.append(apply_update(task, command.changes, now), context, now)
         result = snapshot(task)
         uow.commit()
     return result
@@ -74,10 +64,7 @@ def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: C
     """Soft-delete a task (its events stay), or purge it (a purge also takes deleted ones)."""
     now = clock()
     with uow:
-        task = uow.tasks.get_for_update(command.task_id, include_deleted=command.purge)
-        if task is None:
-            raise TaskNotFound(command.task_id)
-        check_version(task, command.expected_version)
+        task = _locked(uow, command.task_id, command.expected_version, command.purge)
         if command.purge:
             uow.events.append([purged_event(task)], context, now)
             uow.tasks.remove(task)
@@ -85,6 +72,16 @@ def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: C
             uow.events.append([soft_delete(task, now)], context, now)
         uow.commit()
     return PURGED if command.purge else SOFT_DELETED
+
+
+def _locked(uow: UnitOfWork, task_id: int, expected_version: int | None,
+            include_deleted: bool = False) -> TaskRecord:
+    """The task, locked for this transaction, at the version the caller expects."""
+    task = uow.tasks.get_for_update(task_id, include_deleted)
+    if task is None:
+        raise TaskNotFound(task_id)
+    check_version(task, expected_version)
+    return task
 
 
 def _actor_id(context: Context) -> int:
