@@ -65,7 +65,7 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = DEFAULT_LOG_FORMAT,
+def configure_logging(service: str, level: str, fmt: str,
                       stream: TextIO | None = None) -> None:
     """Send the root logger to stdout (or `stream`), as JSON lines or, for `text`, plain."""
     handler = logging.StreamHandler(stream or sys.stdout)
