@@ -14,6 +14,7 @@ DATABASE_SERVICES = {
     "auth": "services.auth_service",
     "tasks": "services.task_service",
     "logger": "services.logger_service",
+    "webhooks": "services.webhooks_service",
 }
 
 

@@ -28,7 +28,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     }),
     "admin": frozenset({
         "task:read", "task:create", "task:update", "task:delete", "task:import",
-        "task:purge", "audit:read", "user:manage", "ops:transfer",
+        "task:purge", "audit:read", "user:manage", "ops:transfer", "webhooks:manage",
     }),
 }
 ROLES = ("admin", "manager", "member")

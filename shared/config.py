@@ -31,6 +31,7 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "admin",
 # official database images), as container secrets and Kubernetes Secret volumes provide them.
 SECRET_VARIABLES = frozenset({
     "DATABASE_URL", "AUTH_DATABASE_URL", "TASKS_DATABASE_URL", "LOGGER_DATABASE_URL",
+    "WEBHOOKS_DATABASE_URL",
     "REDIS_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS",
 })
 SECRET_FILE_SUFFIX = "_FILE"

@@ -73,9 +73,10 @@ class Ports:
     auth: int = setting("AUTH_PORT", 5001)
     tasks: int = setting("TASKS_PORT", 5002)
     logger: int = setting("LOGGER_PORT", 5003)
+    webhooks: int = setting("WEBHOOKS_PORT", 5004)
 
     def local_url(self, service: str) -> str:
-        """`http://127.0.0.1:<port>` of one service (`gateway`, `auth`, `tasks`, `logger`)."""
+        """`http://127.0.0.1:<port>` of one service (`gateway`, `auth`, `logger`, ...)."""
         return f"http://127.0.0.1:{getattr(self, service)}"
 
 

@@ -18,6 +18,7 @@ import requests
 from sqlalchemy.engine import make_url
 
 from services.embedded import free_port
+from services.registry import DATABASE_SERVICES
 from shared.config import service_database_url
 from shared.db import drop_database
 from testbed.polling import wait_for
@@ -114,7 +115,7 @@ def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
               extra: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, int], str]:
     """Environment for a stack on free ports with a private namespace and data folder."""
     marker = uuid.uuid4().hex
-    ports = {name: free_port() for name in ("gateway", "auth", "tasks", "logger")}
+    ports = {name: free_port() for name in ("gateway", "auth", "tasks", "logger", "webhooks")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
     env.update({
         "TASKSTREAM_ENV": "test", "TASKSTREAM_STACK_MARKER": marker, "DATA_DIR": str(data_dir),
@@ -122,6 +123,7 @@ def stack_env(database_url: str | None, redis_url: str | None, data_dir: Path,
         "ADMIN_PASSWORD": ADMIN_PASSWORD, "WEB_CONCURRENCY": "1", "LOG_FORMAT": "json",
         "GATEWAY_PORT": str(ports["gateway"]), "AUTH_PORT": str(ports["auth"]),
         "TASKS_PORT": str(ports["tasks"]), "LOGGER_PORT": str(ports["logger"]),
+        "WEBHOOKS_PORT": str(ports["webhooks"]), "WEBHOOKS_METRICS_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1", "RATE_LIMIT_DEFAULT": "100000/minute",
         "RELAY_METRICS_PORT": str(free_port()), "PROJECTOR_METRICS_PORT": str(free_port()),
     })
@@ -168,7 +170,7 @@ def running_stack(pg_url: str | None, redis_url: str | None, *, timeout: float =
         finally:
             stop_stack(stack)
             if db_url:
-                for service in ("auth", "tasks", "logger"):
+                for service in DATABASE_SERVICES:
                     drop_database(service_database_url(db_url, service))
 
 

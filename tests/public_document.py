@@ -16,6 +16,8 @@ from services.logger_service.config import Settings as LoggerSettings
 from services.logger_service.entrypoints.app import create_app as logger_app
 from services.task_service.config import Settings as TaskSettings
 from services.task_service.entrypoints.app import create_app as tasks_app
+from services.webhooks_service.config import Settings as WebhookSettings
+from services.webhooks_service.entrypoints.app import create_app as webhooks_app
 from testbed.tokens import TokenFactory
 from tests.unit.auth_service.fakes import (
     FakeUnitOfWork,
@@ -28,7 +30,7 @@ UNREACHABLE_DATABASE = "postgresql+psycopg2://nobody@127.0.0.1:1/none"  # never 
 
 
 def service_apps(data_dir: Path) -> dict[str, Flask]:
-    """The three services' apps, on engines and clients that never connect."""
+    """The four services' apps, on engines and clients that never connect."""
     common = common_settings()
     engine = create_engine(UNREACHABLE_DATABASE)
     client = redis.Redis.from_url(common.redis_url)
@@ -39,6 +41,9 @@ def service_apps(data_dir: Path) -> dict[str, Flask]:
                            token_verifier=verifier, redis_client=client),
         "logger": logger_app(LoggerSettings(common=common, database_url=UNREACHABLE_DATABASE),
                              engine=engine, redis=client, token_verifier=verifier),
+        "webhooks": webhooks_app(WebhookSettings(common=common,
+                                                 database_url=UNREACHABLE_DATABASE),
+                                 engine=engine, redis=client, token_verifier=verifier),
     }
 
 

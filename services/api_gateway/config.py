@@ -52,6 +52,7 @@ def upstreams(env: Env) -> dict[str, str]:
         "auth": auth_service_url(env).rstrip("/"),
         "tasks": (env.str("TASK_SERVICE_URL") or ports.local_url("tasks")).rstrip("/"),
         "logger": (env.str("LOGGER_SERVICE_URL") or ports.local_url("logger")).rstrip("/"),
+        "webhooks": (env.str("WEBHOOKS_SERVICE_URL") or ports.local_url("webhooks")).rstrip("/"),
     }
 
 

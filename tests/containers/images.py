@@ -1,5 +1,5 @@
 """The images of the container check: a base (the official one, or one made locally), the
-wheelhouse, the four service images and, where the official PostgreSQL and Redis images
+wheelhouse, the five service images and, where the official PostgreSQL and Redis images
 cannot be pulled, stand-ins built from the same base (deploy/local/)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.containers.wheelhouse import DEFAULT_BASE, fill_wheelhouse
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "deploy" / "local"
 LOCAL_BASE = "taskstream-local/python:3.11-bookworm"
-SERVICE_IMAGES = ("gateway", "auth", "tasks", "logger")
+SERVICE_IMAGES = ("gateway", "auth", "tasks", "logger", "webhooks-api")
 # Compose variable: (official image, local stand-in, its Dockerfile in deploy/local/).
 SERVERS = {"POSTGRES_IMAGE": ("postgres:16-bookworm", "taskstream-local/postgres:15",
                               "postgres.Dockerfile"),

@@ -27,6 +27,12 @@ PUBLIC_OPERATIONS = {
     ("/.well-known/jwks.json", "get"), ("/task", "post"), ("/task/{task_id}", "put"),
     ("/task/{task_id}", "delete"), ("/task/{task_id}", "get"), ("/upload-csv", "post"),
     ("/admin/transfer", "post"), ("/tasks", "get"), ("/audit", "get"),
+    ("/webhooks", "get"), ("/webhooks", "post"), ("/webhooks/{webhook_id}", "get"),
+    ("/webhooks/{webhook_id}", "patch"), ("/webhooks/{webhook_id}", "delete"),
+    ("/webhooks/{webhook_id}/rotate-secret", "post"),
+    ("/webhooks/{webhook_id}/deliveries", "get"),
+    ("/webhooks/{webhook_id}/deliveries/{delivery_id}/resend", "post"),
+    ("/webhooks/{webhook_id}/replay", "post"),
 }
 
 

@@ -15,7 +15,7 @@ from testbed.stack import Stack
 def test_gateway_is_ready_with_every_upstream(stack: Stack) -> None:
     body = stack.session.get(f"{stack.base_url}/readyz").json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) >= {"redis", "auth", "tasks", "logger"}
+    assert set(body["checks"]) >= {"redis", "auth", "tasks", "logger", "webhooks"}
 
 
 GUNICORN_LINE = re.compile(r"^\[[0-9-]+ [0-9:]+ [+-][0-9]{4}\] \[[0-9]+\] \[[A-Z]+\] \S")

@@ -25,9 +25,10 @@ from tests.manifests import (
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_CONFIGURATION = {"PATH"}  # read by the runner only to find the venv's programs
-PROCESSES = {"gateway", "auth", "tasks", "relay", "logger", "projector", "worker", "beat"}
+PROCESSES = {"gateway", "auth", "tasks", "relay", "logger", "projector", "webhooks-api",
+             "worker", "beat"}
 HTTP_SERVICES = {"gateway": "GATEWAY_PORT", "auth": "AUTH_PORT", "tasks": "TASKS_PORT",
-                 "logger": "LOGGER_PORT"}
+                 "logger": "LOGGER_PORT", "webhooks-api": "WEBHOOKS_PORT"}
 SCALED = {"gateway", "tasks", "logger"}  # a PodDisruptionBudget and an autoscaler each
 ENV_FILES = (".env.dev", ".env.staging.example", ".env.production.example")
 SECRETS = {"DATABASE_URL", "REDIS_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS"}
@@ -281,7 +282,9 @@ def test_only_the_gateway_is_reachable_from_outside() -> None:
     assert allowed_sources(objects, "tasks") == {"gateway", scrapers}
     assert allowed_sources(objects, "logger") == {"gateway", scrapers}
     # The task and logger services check tokens against the auth service's public keys.
-    assert allowed_sources(objects, "auth") == {"gateway", "tasks", "logger", scrapers}
+    assert allowed_sources(objects, "webhooks-api") == {"gateway", scrapers}
+    assert allowed_sources(objects, "auth") == {"gateway", "tasks", "logger", "webhooks-api",
+                                                scrapers}
     for name in ("relay", "projector", "worker", "beat"):
         assert allowed_sources(objects, name) == {scrapers}, name
 
@@ -315,5 +318,5 @@ def test_every_variable_the_config_reads_is_documented() -> None:
 
 def test_per_service_database_urls_are_documented() -> None:
     readme = (ROOT / "README.md").read_text()
-    for service in ("AUTH", "TASKS", "LOGGER"):
+    for service in ("AUTH", "TASKS", "LOGGER", "WEBHOOKS"):
         assert f"`{service}_DATABASE_URL`" in readme

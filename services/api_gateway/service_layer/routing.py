@@ -34,6 +34,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/tasks", ("GET",), "logger"),
     Route("/task/<id:task_id>", ("GET",), "logger"),
     Route("/audit", ("GET",), "logger"),
+    Route("/webhooks", ("GET", "POST"), "webhooks"),
+    Route("/webhooks/<id:webhook_id>", ("GET", "PATCH", "DELETE"), "webhooks"),
+    Route("/webhooks/<id:webhook_id>/rotate-secret", ("POST",), "webhooks"),
+    Route("/webhooks/<id:webhook_id>/deliveries", ("GET",), "webhooks"),
+    Route("/webhooks/<id:webhook_id>/deliveries/<id:delivery_id>/resend", ("POST",),
+          "webhooks"),
+    Route("/webhooks/<id:webhook_id>/replay", ("POST",), "webhooks"),
 )
 
 

@@ -1,0 +1,1 @@
+"""Webhooks service: subscriptions, and signed, ordered, retried deliveries of the event stream."""
