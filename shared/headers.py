@@ -15,6 +15,11 @@ REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "description": "The task's `ETag`: the change is refused (412) if the task has "
                        "changed since (`*` or absent: no check)",
     },
+    "If-None-Match": {
+        "in": "header", "name": "If-None-Match", "schema": {"type": "string"}, "example": '"3"',
+        "description": "The `ETag` you already hold: if the task is still at that version the "
+                       "answer is `304 Not Modified`, without a body",
+    },
     "Idempotency-Key": {
         "in": "header", "name": "Idempotency-Key", "example": "0b7c7e1c-import-2025-04-05",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255},

@@ -259,7 +259,9 @@ def _fold_one(event: StoredEvent, state: dict[int, dict[str, Any]],
                           "status": data.get("status", "active"),
                           "priority": data.get("priority", "medium"),
                           "due_date": _date(data.get("due_date")), "deleted": False,
-                          "version": event.version, "updated_at": event.occurred_at}
+                          "version": event.version, "updated_at": event.occurred_at,
+                          "created_by": data.get("created_by"),
+                          "created_at": event.occurred_at}
         return
     if task_id not in state:
         return
@@ -294,7 +296,8 @@ def check_projections(chaos: ChaosStack, events: list[StoredEvent], findings: Fi
     state, logged, audit = fold(events)
     _compare_rows("task_state", {row.pop("task_id"): row for row in table(
         chaos, "logger", "SELECT task_id, title, description, status, priority, due_date, "
-        "deleted, version, updated_at FROM task_state")}, state, findings)
+        "deleted, version, updated_at, created_by, created_at FROM task_state")}, state,
+        findings)
     log_rows = table(chaos, "logger", "SELECT task_id, date, title, description, status, "
                      "priority, transferred_at FROM task_logger")
     keys = Counter((row["task_id"], row["date"]) for row in log_rows)
@@ -328,10 +331,10 @@ def check_task_manager(chaos: ChaosStack, findings: Findings) -> None:
     """The task service's task_manager and the logger's replica agree on every task."""
     managed = {row.pop("id"): row for row in table(
         chaos, "tasks", "SELECT id, title, description, status, priority, due_date, version, "
-        "deleted_at IS NOT NULL AS deleted FROM task_manager")}
+        "created_by, created_at, deleted_at IS NOT NULL AS deleted FROM task_manager")}
     replica = {row.pop("task_id"): row for row in table(
         chaos, "logger", "SELECT task_id, title, description, status, priority, due_date, "
-        "version, deleted FROM task_state")}
+        "version, created_by, created_at, deleted FROM task_state")}
     for task_id in sorted(set(managed) | set(replica)):
         mine, theirs = managed.get(task_id), replica.get(task_id)
         if mine is not None and theirs is not None and mine["deleted"] and theirs["deleted"]:

@@ -32,6 +32,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/upload-csv", ("POST",), "tasks", upload=True),
     Route("/admin/transfer", ("POST",), "tasks"),
     Route("/tasks", ("GET",), "logger"),
+    Route("/tasks/current", ("GET",), "logger"),
+    Route("/tasks/current/<id:task_id>", ("GET",), "logger"),
     Route("/task/<id:task_id>", ("GET",), "logger"),
     Route("/audit", ("GET",), "logger"),
     Route("/webhooks", ("GET", "POST"), "webhooks"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -14,11 +15,19 @@ from sqlalchemy import (
     Integer,
     Sequence,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    case,
     func,
+    literal,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement, Grouping
+
+from shared.task_values import PRIORITIES
 
 
 class Base(DeclarativeBase):
@@ -39,6 +48,10 @@ class TaskReplica(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # From `TaskCreated` (empty for tasks projected before these columns existed, until a
+    # `projections rebuild`).
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     log_entries: WriteOnlyMapped[TaskLogEntry] = relationship(
         back_populates="task", cascade="all, delete-orphan", passive_deletes=True
@@ -78,6 +91,35 @@ class TaskLogEntry(Base):
 
 # Pages are read newest date first, then by id; a date page is one range of this index.
 Index("ix_task_logger_date", TaskLogEntry.date.desc(), TaskLogEntry.id)
+
+# Full-text search over a task's title and description (PostgreSQL's `english` configuration).
+SEARCH_CONFIG = "english"
+
+
+def search_document(title: ColumnElement[str], description: ColumnElement[str | None]
+                    ) -> ColumnElement[object]:
+    """The `tsvector` a task's text is searched by; its index is built on the same expression."""
+    text = func.coalesce(title, "").op("||")(" ").op("||")(func.coalesce(description, ""))
+    return func.to_tsvector(sql_cast(literal(SEARCH_CONFIG), REGCONFIG), text)
+
+
+def priority_rank(priority: ColumnElement[str]) -> ColumnElement[int]:
+    """A priority as a number that sorts as the priorities rise (low 0, medium 1, high 2)."""
+    return Grouping(case({name: rank for rank, name in enumerate(PRIORITIES)}, value=priority))
+
+
+LIVE = "NOT deleted"
+_replica = cast(Table, TaskReplica.__table__).c
+# The current tasks are listed sorted by any of these, each walked in either direction; the
+# task id breaks ties. Only tasks not deleted are ever listed, so the indexes hold only those.
+for _name, _key in (("due_date", _replica.due_date),
+                    ("priority", priority_rank(_replica.priority)),
+                    ("created_at", _replica.created_at),
+                    ("updated_at", _replica.updated_at),
+                    ("created_by", _replica.created_by)):
+    Index(f"ix_task_state_{_name}", _key, _replica.task_id, postgresql_where=LIVE)
+Index("ix_task_state_search", search_document(_replica.title, _replica.description),
+      postgresql_using="gin", postgresql_where=LIVE)
 
 
 class AuditEntry(Base):

@@ -39,11 +39,13 @@ UPDATABLE = frozenset({
 # New tasks arrive as one JSON array: one round trip and one statement per batch.
 INSERT_TASKS = text("""
     INSERT INTO task_state (task_id, title, description, status, priority, due_date, deleted,
-                            version, updated_at)
-    SELECT task_id, title, description, status, priority, due_date, false, version, updated_at
+                            version, updated_at, created_by, created_at)
+    SELECT task_id, title, description, status, priority, due_date, false, version, updated_at,
+           created_by, created_at
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
         task_id bigint, title text, description text, status text, priority text,
-        due_date date, version integer, updated_at timestamptz)
+        due_date date, version integer, updated_at timestamptz, created_by bigint,
+        created_at timestamptz)
     ON CONFLICT (task_id) DO NOTHING
 """)
 
@@ -53,14 +55,15 @@ INSERT_TASKS = text("""
 # blames the event.
 INSERT_ENCODED_TASKS = text("""
     INSERT INTO task_state (task_id, title, description, status, priority, due_date, deleted,
-                            version, updated_at)
+                            version, updated_at, created_by, created_at)
     SELECT e.task_id, d.title, d.description, coalesce(d.status, 'active'),
            coalesce(d.priority, 'medium'), d.due_date, false, coalesce(nullif(e.version, 0), 1),
-           e.occurred_at
+           e.occurred_at, d.created_by, e.occurred_at
     FROM jsonb_to_recordset(CAST(:events AS jsonb))
          AS e(task_id bigint, version integer, occurred_at timestamptz, data jsonb)
     CROSS JOIN LATERAL jsonb_to_record(e.data)
-         AS d(title text, description text, status text, priority text, due_date date)
+         AS d(title text, description text, status text, priority text, due_date date,
+              created_by bigint)
     ON CONFLICT (task_id) DO NOTHING
 """)
 

@@ -43,7 +43,7 @@ class Compared:
 COMPARED = (
     Compared("task_state", ("task_id",), (
         "title", "description", "status", "priority", "due_date", "deleted", "version",
-        "updated_at")),
+        "updated_at", "created_by", "created_at")),
     Compared("task_logger", ("task_id", "date"), (
         "title", "description", "status", "priority", "transferred_at")),
     Compared("audit_log", ("event_id",), (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Response
@@ -24,17 +23,18 @@ ENTRY_NOT_FOUND = "Task log entry not found"
 @blp.route("/tasks", methods=["GET"])
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
-@blp.arguments(TasksQuery(), location="query", as_kwargs=True)
+@blp.arguments(TasksQuery(), location="query")
 @blp.response(200, TaskLogEntrySchema(many=True),
               headers=response_headers("X-Total-Count", "Link", "X-Cache"))
 @documents_errors(blp, 400, 401, 403)
-def list_tasks(page: int, per_page: int, date: dt.date | None = None) -> Any:
-    """List TaskLogger entries, newest day first, or one day's (cached)."""
-    found = deps()
-    if date is None:
-        result = queries.list_entries(found.reader, page, per_page)
+def list_tasks(args: dict[str, Any]) -> Any:
+    """List TaskLogger entries, newest day first, or one day's (cached when unfiltered)."""
+    found, filters = deps(), TasksQuery.task_filter(args)
+    page, per_page, day = args["page"], args["per_page"], args.get("date")
+    if day is None or not filters.empty:
+        result = queries.list_entries(found.reader, page, per_page, day, filters)
     else:
-        result = queries.list_day(found.reader, found.cache, date, page, per_page)
+        result = queries.list_day(found.reader, found.cache, day, page, per_page)
     # The rows are already JSON-ready in the schema's shape, and a cached page is kept as
     # JSON: a marshmallow dump of 100 entries would cost more than the whole hit.
     return Response(result.items_json(), mimetype="application/json",

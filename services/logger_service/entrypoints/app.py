@@ -10,7 +10,7 @@ from flask import Flask
 
 from services.logger_service.adapters.cache import DatePageCache
 from services.logger_service.adapters.read_models import ProjectionReader
-from services.logger_service.api import audit, tasks
+from services.logger_service.api import audit, current_tasks, tasks
 from services.logger_service.api.deps import LoggerDeps
 from services.logger_service.config import Settings, load_settings
 from shared.auth import jwks_verifier, use_verifier
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     provide(app, LoggerDeps(reader, DatePageCache(
         client, settings.common.namespace, settings.cache_ttl_seconds, reader.date_version)))
     api = create_api(app, "Taskstream logger", "TaskLogger and audit projections (read side).")
-    api.register_blueprint(tasks.blp)
-    api.register_blueprint(audit.blp)
+    for blueprint in (tasks.blp, current_tasks.blp, audit.blp):
+        api.register_blueprint(blueprint)
     register_health(app, storage_checks(engine, client))
     return app

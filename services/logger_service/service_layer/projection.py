@@ -61,7 +61,13 @@ def new_task_row(event: EventEnvelope) -> dict[str, Any]:
         "description": values.get("description"), "status": values.get("status", "active"),
         "priority": values.get("priority", "medium"), "due_date": values.get("due_date"),
         "deleted": False, "version": event.version or 1, "updated_at": event.occurred_at,
+        "created_by": _int_or_none(event.data.get("created_by")),
+        "created_at": event.occurred_at,
     }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _task_id(event: EventEnvelope) -> int:

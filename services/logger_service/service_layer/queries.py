@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 import redis
 
 from services.logger_service.adapters.metrics import count_cache
+from services.logger_service.service_layer.filters import TaskFilter
 from shared.events import format_timestamp
 
 log = logging.getLogger("taskstream.logger.queries")
@@ -25,7 +27,7 @@ class EntryNotFound(LookupError):
 class Reader(Protocol):
     """What the queries need from the projection tables."""
 
-    def entries_page(self, day: dt.date | None, offset: int, limit: int
+    def entries_page(self, day: dt.date | None, filters: TaskFilter, offset: int, limit: int
                      ) -> tuple[list[Row], int]: ...
     def entry(self, entry_id: int) -> Row | None: ...
     def audit_page(self, task_id: int | None, offset: int, limit: int
@@ -80,15 +82,21 @@ class Page:
         return json.dumps(self.rows, ensure_ascii=False).encode()
 
 
-def _json_ready(row: Row) -> Row:
+def json_ready(row: Row) -> Row:
+    """A row with its times and dates as the API writes them."""
     return {k: (format_timestamp(v) if isinstance(v, dt.datetime) else
                 v.isoformat() if isinstance(v, dt.date) else v) for k, v in row.items()}
 
 
-def list_entries(reader: Reader, page: int, per_page: int) -> Page:
-    """Every TaskLogger entry, newest day first."""
-    rows, total = reader.entries_page(None, (page - 1) * per_page, per_page)
-    return Page(total, page, per_page, rows=[_json_ready(r) for r in rows])
+EVERY_ENTRY = TaskFilter()
+
+
+def list_entries(reader: Reader, page: int, per_page: int, day: dt.date | None = None,
+                 filters: TaskFilter = EVERY_ENTRY) -> Page:
+    """TaskLogger entries (of one day, or all, newest day first) that the filter lets through,
+    read from the database."""
+    rows, total = reader.entries_page(day, filters, (page - 1) * per_page, per_page)
+    return Page(total, page, per_page, rows=[json_ready(r) for r in rows])
 
 
 def list_day(reader: Reader, cache: PageCache, day: dt.date, page: int, per_page: int) -> Page:
@@ -103,8 +111,7 @@ def list_day(reader: Reader, cache: PageCache, day: dt.date, page: int, per_page
         count_cache("hit")
         return Page(cached.total, page, per_page, "HIT", encoded=cached.items_json)
     count_cache("miss")
-    rows, total = reader.entries_page(day, (page - 1) * per_page, per_page)
-    result = Page(total, page, per_page, "MISS", rows=[_json_ready(r) for r in rows])
+    result = dataclasses.replace(list_entries(reader, page, per_page, day), cache="MISS")
     if generation is not None:
         _store(cache, day, generation, result)
     return result
@@ -123,10 +130,10 @@ def get_entry(reader: Reader, entry_id: int) -> Row:
     row = reader.entry(entry_id)
     if row is None:
         raise EntryNotFound(entry_id)
-    return _json_ready(row)
+    return json_ready(row)
 
 
 def list_audit(reader: Reader, task_id: int | None, page: int, per_page: int) -> Page:
     """Audit entries (of one task, or all), oldest first."""
     rows, total = reader.audit_page(task_id, (page - 1) * per_page, per_page)
-    return Page(total, page, per_page, rows=[_json_ready(r) for r in rows])
+    return Page(total, page, per_page, rows=[json_ready(r) for r in rows])

@@ -16,7 +16,6 @@ from services.task_service.api.schemas import (
     DeleteQuerySchema,
     MessageSchema,
     TaskCreateSchema,
-    TaskSchema,
     TaskUpdateSchema,
 )
 from services.task_service.domain.model import CreateTask, DeleteTask, UpdateTask
@@ -24,6 +23,7 @@ from services.task_service.service_layer import tasks as commands
 from shared.auth import requires
 from shared.headers import response_headers
 from shared.http import Blueprint, documents_errors, permission_doc
+from shared.task_schema import TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Task commands (the write side)")
 TASK_ID = [{"in": "path", "name": "task_id", "description": "The task's `id`"}]

@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 from shared.events import Actor, format_timestamp
 
-STATUSES = ("active", "in_progress", "completed", "cancelled")
-PRIORITIES = ("low", "medium", "high")
+# The values of a task's status and priority are the contract's (re-exported here).
+from shared.task_values import PRIORITIES as PRIORITIES
+from shared.task_values import STATUSES as STATUSES
+
 EDITABLE_FIELDS = ("title", "description", "priority", "due_date")
 # The data of `TaskCreated`: the fields a new task is given (the bulk import's SQL builds the
 # same object from this tuple).

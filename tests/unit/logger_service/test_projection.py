@@ -208,7 +208,7 @@ class FakeReader:
     rows: list[dict[str, Any]]
     reads: int = 0
 
-    def entries_page(self, day, offset, limit):
+    def entries_page(self, day, filters, offset, limit):
         self.reads += 1
         return self.rows[offset:offset + limit], len(self.rows)
 
