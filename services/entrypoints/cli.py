@@ -22,6 +22,7 @@ SERVICE_CLIS = (
     "services.auth_service.entrypoints.cli",
     "services.task_service.entrypoints.cli",
     "services.logger_service.entrypoints.cli",
+    "services.webhooks_service.entrypoints.cli",
 )
 
 

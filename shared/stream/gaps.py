@@ -26,14 +26,28 @@ def fill_gaps(bus: EventBus, checkpoint: int, fresh: Sequence[Delivery], batch_s
     if len(fresh) == fresh[-1].seq - checkpoint:  # no gap
         return list(fresh)
     last = min(fresh[-1].seq, checkpoint + max(len(fresh), batch_size))
-    found = _found(bus, checkpoint, last, fresh, batch_size)
-    run: list[Delivery] = []
-    while (following := found.get(checkpoint + len(run) + 1)) is not None:
-        run.append(following)
+    run = _run_after(checkpoint, _found(bus, checkpoint, last, fresh, batch_size))
     if not run:
         raise StreamGap(f"events from {checkpoint + 1} on are in neither the stream nor the "
                         "backfill yet; asked the publisher to put them back from the event "
                         "store")
+    return run
+
+
+def stored_run(bus: EventBus, after: int, last: int, count: int) -> list[Delivery]:
+    """The events from `after + 1` on (to `last`, at most `count`) that the stream or the
+    backfill hold, up to the first they lack (empty: it was asked back from the publisher).
+
+    For a reader of past events (a replay), which has no deliveries of its own.
+    """
+    return _run_after(after, _found(bus, after, min(last, after + count), (), count))
+
+
+def _run_after(after: int, found: dict[int, Delivery]) -> list[Delivery]:
+    """The events `after + 1, after + 2, ...` of `found`, up to the first missing one."""
+    run: list[Delivery] = []
+    while (following := found.get(after + len(run) + 1)) is not None:
+        run.append(following)
     return run
 
 

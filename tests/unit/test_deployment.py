@@ -26,7 +26,7 @@ from tests.manifests import (
 ROOT = Path(__file__).resolve().parents[2]
 NOT_CONFIGURATION = {"PATH"}  # read by the runner only to find the venv's programs
 PROCESSES = {"gateway", "auth", "tasks", "relay", "logger", "projector", "webhooks-api",
-             "worker", "beat"}
+             "webhooks", "worker", "beat"}
 HTTP_SERVICES = {"gateway": "GATEWAY_PORT", "auth": "AUTH_PORT", "tasks": "TASKS_PORT",
                  "logger": "LOGGER_PORT", "webhooks-api": "WEBHOOKS_PORT"}
 SCALED = {"gateway", "tasks", "logger"}  # a PodDisruptionBudget and an autoscaler each
@@ -250,6 +250,7 @@ def test_production_runs_standbys_and_a_single_beat() -> None:
     deployments = by_kind(render(K8S / "overlays" / "production"), "Deployment")
     assert deployments["relay"]["spec"]["replicas"] == 2
     assert deployments["projector"]["spec"]["replicas"] == 2
+    assert deployments["webhooks"]["spec"]["replicas"] == 2
     assert deployments["beat"]["spec"]["replicas"] == 1
     assert deployments["beat"]["spec"]["strategy"] == {"type": "Recreate"}
 
@@ -285,7 +286,7 @@ def test_only_the_gateway_is_reachable_from_outside() -> None:
     assert allowed_sources(objects, "webhooks-api") == {"gateway", scrapers}
     assert allowed_sources(objects, "auth") == {"gateway", "tasks", "logger", "webhooks-api",
                                                 scrapers}
-    for name in ("relay", "projector", "worker", "beat"):
+    for name in ("relay", "projector", "webhooks", "worker", "beat"):
         assert allowed_sources(objects, name) == {scrapers}, name
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+from services.webhooks_service.service_layer.attempts import PENDING
 
 
 class Base(DeclarativeBase):

@@ -10,13 +10,14 @@ from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from services.webhooks_service.adapters.orm import (
-    FAILED,
     Checkpoint,
     Delivery,
     Replay,
     Subscription,
     WebhookEvent,
 )
+from services.webhooks_service.service_layer.attempts import FAILED, PENDING
+from services.webhooks_service.service_layer.fanout import CHECKPOINT_NAME
 from services.webhooks_service.service_layer.views import (
     DeliveryView,
     Page,
@@ -24,8 +25,6 @@ from services.webhooks_service.service_layer.views import (
     RotatedSecret,
     SubscriptionView,
 )
-
-CHECKPOINT_NAME = "webhooks"
 
 subscriptions = cast(Table, Subscription.__table__)
 deliveries = cast(Table, Delivery.__table__)
@@ -138,7 +137,7 @@ class SqlSubscriptions:
         task_key = self.connection.execute(
             update(deliveries).where(deliveries.c.id == delivery_id,
                                      deliveries.c.status == FAILED)
-            .values(status="pending", attempts=0, first_attempt_at=None)
+            .values(status=PENDING, attempts=0, first_attempt_at=None)
             .returning(deliveries.c.task_key)).scalar_one()
         self.connection.execute(REQUEUE, {"subscription_id": subscription_id,
                                           "task_key": task_key})

@@ -6,10 +6,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.webhooks_service.service_layer.attempts import DELIVERED, FAILED, PENDING
 from shared.events import EVENT_TYPES
 from shared.pagination import PageQuery
 
-STATUSES = ("pending", "delivered", "failed")
+STATUSES = (PENDING, DELIVERED, FAILED)
 URL_EXAMPLE = "https://hooks.example.com/taskstream"
 SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TIME_EXAMPLE = "2025-04-05T17:32:00.120000Z"

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from services.webhooks_service.service_layer.attempts import FAILED
 from services.webhooks_service.service_layer.signing import new_secret
 from services.webhooks_service.service_layer.targets import check_url
 from services.webhooks_service.service_layer.views import (
@@ -133,7 +134,7 @@ def resend(transaction: Transaction, subscription_id: int, delivery_id: int) -> 
         found = store.delivery(subscription_id, delivery_id)
         if found is None:
             raise DeliveryNotFound(delivery_id)
-        if found.status != "failed":
+        if found.status != FAILED:
             raise NotResendable(delivery_id)
         return store.resend(subscription_id, delivery_id)
 
