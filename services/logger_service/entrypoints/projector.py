@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 import redis
 from sqlalchemy.engine import Engine
@@ -19,6 +17,7 @@ from services.logger_service.adapters.projection_store import (
 from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerProjection
 from shared.db import PostgresAdvisoryLock, engine_for
+from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
 from shared.settings import process_settings
 from shared.stream.consumer import StreamConsumer
@@ -51,9 +50,7 @@ def run_projector() -> None:
     engine = engine_for(settings.database_url, common)
     client = redis.Redis.from_url(common.redis_url)
     consumer = build_consumer(settings, engine, client)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_on_signals("Projector")
     log.info("projector %s started on %s (group %s)", consumer.options.consumer,
              settings.common.stream_key(), consumer.options.group)
     try:

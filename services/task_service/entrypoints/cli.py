@@ -17,6 +17,7 @@ from services.task_service.domain.model import Context
 from services.task_service.service_layer import event_log
 from shared.db import engine_for
 from shared.events import Actor, to_dict
+from shared.lifecycle import stop_on_signals
 
 CLI_ACTOR = Actor(None, "cli", "system")
 
@@ -155,15 +156,14 @@ def tail(type_: str | None, task_id: int | None, from_seq: int | None,
     settings = load_settings()
     client = redis.Redis.from_url(settings.common.redis_url)
     wanted, printed = TailFilter(type_, task_id), 0
+    stop = stop_on_signals("events tail")
     try:
         for event in follow(RedisStreamBus(client, settings.common.stream_key()), from_seq):
             if event is not None and wanted.matches(event):
                 click.echo(describe(event))
                 printed += 1
-            if max_events is not None and printed >= max_events:
+            if stop.is_set() or (max_events is not None and printed >= max_events):
                 break
-    except KeyboardInterrupt:
-        pass
     finally:
         client.close()
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-from types import FrameType
 
 import redis
 
 from services.task_service.config import load_settings
 from services.task_service.service_layer.relay import Relay
 from shared.db import engine_for
+from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
 from shared.settings import process_settings
 from shared.stream.redis_bus import RedisStreamBus
@@ -26,16 +25,5 @@ def run_relay() -> None:
     client = redis.Redis.from_url(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
     relay = Relay(engine_for(settings.database_url, common),
                   RedisStreamBus(client, common.stream_key()), settings.relay)
-    stop_on_signals(relay)
+    stop_on_signals("Relay", then=relay.stop)
     relay.run()
-
-
-def stop_on_signals(relay: Relay) -> None:
-    """Stop cleanly on SIGTERM and SIGINT."""
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        log.info("Relay received signal %d; stopping", signum)
-        relay.stop()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handle)
