@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shared.logs import first_line
+from shared.positions import PositionNotReached
 
 log = logging.getLogger("taskstream.errors")
 
@@ -93,6 +94,12 @@ def _handle_unexpected(exc: Exception) -> Response:
     return error_response(500, DEFAULT_MESSAGES[500])
 
 
+def _handle_not_reached(exc: PositionNotReached) -> Response:
+    response = error_response(503, str(exc))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _handle_unavailable(exc: Exception) -> Response:
     log.warning("Dependency unavailable: %s", first_line(exc))
     response = error_response(503, "Service temporarily unavailable, please retry")
@@ -103,6 +110,7 @@ def _handle_unavailable(exc: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Make every error of the app answer with the JSON shape, never HTML or a trace."""
     app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(PositionNotReached, _handle_not_reached)
     # A database or Redis that is down (or restarting) is a 503 the client may retry.
     app.register_error_handler(OperationalError, _handle_unavailable)
     app.register_error_handler(redis.ConnectionError, _handle_unavailable)

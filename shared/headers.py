@@ -47,6 +47,11 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
         "description": "Where the created resource can be found", "required": True,
         "schema": {"type": "string"}, "example": "/task/42",
     },
+    "X-Event-Seq": {
+        "description": "The position in the event log of the command's last event: pass it "
+                       "as `min_seq` to a read to see this change", "required": True,
+        "schema": {"type": "integer", "minimum": 0}, "example": 1042,
+    },
     "X-Total-Count": {
         "description": "Entries in all pages", "required": True,
         "schema": {"type": "integer", "minimum": 0}, "example": 57,

@@ -17,6 +17,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -33,6 +34,16 @@ HTTP_LATENCY = Histogram(
     "taskstream_http_request_duration_seconds", "Time to answer an HTTP request",
     ["service", "route", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# Reads given `min_seq` that wait for the side they read from to apply it (shared.positions).
+READS_WAITING = Gauge(
+    "taskstream_reads_waiting", "Reads waiting for a position of the event log (min_seq)",
+    multiprocess_mode="livesum",
+)
+READ_WAIT_SECONDS = Histogram(
+    "taskstream_read_wait_seconds", "How long a read waited for its min_seq, by outcome",
+    ["outcome"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
 
 

@@ -146,6 +146,7 @@ class CommonSettings:
     db_max_overflow: int = setting("DB_MAX_OVERFLOW", 10)
     db_connect_attempts: int = setting("DB_CONNECT_ATTEMPTS", 10)
     db_connect_backoff: float = setting("DB_CONNECT_BACKOFF", 0.5)
+    read_wait_seconds: float = setting("READ_WAIT_SECONDS", 2.0)
     tokens: TokenSettings = field(default_factory=TokenSettings)
 
     @classmethod

@@ -17,7 +17,9 @@ from services.logger_service.adapters.orm import (
     priority_rank,
     search_document,
 )
+from services.logger_service.adapters.projection_store import read_checkpoint
 from services.logger_service.service_layer.filters import TaskFilter, TaskOrder
+from services.logger_service.service_layer.projection import PROJECTION_NAME
 
 Row = dict[str, Any]
 entries = cast(Table, TaskLogEntry.__table__)
@@ -87,6 +89,10 @@ class ProjectionReader:
         conditions = [] if task_id is None else [audit.c.task_id == task_id]
         query = select(*AUDIT_COLUMNS).where(*conditions).order_by(audit.c.id)
         return self._page(query, counted(audit, conditions), offset, limit)
+
+    def checkpoint(self) -> int:
+        """The position of the event log the projections have applied."""
+        return read_checkpoint(self.engine, PROJECTION_NAME)[0]
 
     def date_version(self, day: dt.date) -> int:
         """The version of a date's rows (0 before they ever changed), for the page cache."""

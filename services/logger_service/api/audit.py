@@ -22,7 +22,9 @@ blp = QueryBlueprint("audit", __name__, description="Audit trail of status chang
 @blp.response(200, AuditEntrySchema(many=True),
               headers=response_headers("X-Total-Count", "Link"))
 @documents_errors(blp, 400, 401, 403)
-def list_audit(page: int, per_page: int, task_id: int | None = None) -> Any:
+def list_audit(page: int, per_page: int, task_id: int | None = None,
+               min_seq: int | None = None) -> Any:
     """List status changes, oldest first, optionally of one task."""
+    deps().applied.wait_for(min_seq)
     result = queries.list_audit(deps().reader, task_id, page, per_page)
     return result.items, pagination_headers(result)

@@ -9,7 +9,7 @@ from flask import Response
 
 from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
-from services.logger_service.api.schemas import CurrentTasksQuery, QueryBlueprint
+from services.logger_service.api.schemas import CurrentTasksQuery, QueryBlueprint, ReadQuery
 from services.logger_service.service_layer import current_tasks
 from shared.auth import requires
 from shared.errors import ApiError
@@ -33,6 +33,7 @@ TASK_ID = [{"in": "path", "name": "task_id", "description": "The task's `id`"}]
 @documents_errors(blp, 400, 401, 403)
 def list_current_tasks(args: dict[str, Any]) -> Response:
     """List the tasks as they are now: filtered, searched and sorted (deleted ones never)."""
+    deps().applied.wait_for(args.get("min_seq"))
     result = current_tasks.list_tasks(
         deps().reader, CurrentTasksQuery.task_filter(args), CurrentTasksQuery.task_order(args),
         args["page"], args["per_page"])
@@ -45,12 +46,14 @@ def list_current_tasks(args: dict[str, Any]) -> Response:
 @blp.request_headers("If-None-Match")
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
+@blp.arguments(ReadQuery(), location="query")
 @blp.response(200, TaskSchema, headers=response_headers("ETag"))
 @blp.alt_response(304, description="Not modified: `If-None-Match` names the current version",
                   headers=response_headers("ETag"))
-@documents_errors(blp, 401, 403, 404)
-def get_current_task(task_id: int) -> Any:
+@documents_errors(blp, 400, 401, 403, 404)
+def get_current_task(args: dict[str, Any], task_id: int) -> Any:
     """Get a task as it is now, with its `ETag` (a deleted task is a 404)."""
+    deps().applied.wait_for(args.get("min_seq"))
     try:
         task = current_tasks.get_task(deps().reader, task_id)
     except current_tasks.TaskNotFound:

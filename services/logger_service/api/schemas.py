@@ -12,6 +12,7 @@ from shared.errors import ApiError
 from shared.http import Blueprint, JsonObjectParser
 from shared.ids import id_field
 from shared.pagination import PageQuery
+from shared.positions import min_seq_field
 from shared.task_values import PRIORITIES, STATUSES
 
 DAY_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -90,7 +91,17 @@ def _search_text() -> fields.String:
                   "example": "quarterly report"})
 
 
-class TaskFilterQuery(PageQuery):
+class ReadQuery(Schema):
+    """What every read takes: `min_seq`, to see one's own write."""
+
+    min_seq = min_seq_field()
+
+
+class PagedReadQuery(PageQuery, ReadQuery):
+    """A paginated read."""
+
+
+class TaskFilterQuery(PagedReadQuery):
     """The filters every list of tasks takes: status, priority and text."""
 
     status = Choices("status", STATUSES, metadata={"example": "active,in_progress"})
@@ -140,7 +151,7 @@ class CurrentTasksQuery(TaskFilterQuery):
         return TaskOrder(args["sort"], args["order"] == "desc")
 
 
-class AuditQuery(PageQuery):
+class AuditQuery(PagedReadQuery):
     """Optional `task_id` filter of the audit."""
 
     task_id = id_field(INVALID_TASK_ID, metadata={"description": "Only this task",

@@ -8,7 +8,12 @@ from flask import Response
 
 from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
-from services.logger_service.api.schemas import QueryBlueprint, TaskLogEntrySchema, TasksQuery
+from services.logger_service.api.schemas import (
+    QueryBlueprint,
+    ReadQuery,
+    TaskLogEntrySchema,
+    TasksQuery,
+)
 from services.logger_service.service_layer import queries
 from shared.auth import requires
 from shared.errors import ApiError
@@ -30,6 +35,7 @@ ENTRY_NOT_FOUND = "Task log entry not found"
 def list_tasks(args: dict[str, Any]) -> Any:
     """List TaskLogger entries, newest day first, or one day's (cached when unfiltered)."""
     found, filters = deps(), TasksQuery.task_filter(args)
+    found.applied.wait_for(args.get("min_seq"))
     page, per_page, day = args["page"], args["per_page"], args.get("date")
     if day is None or not filters.empty:
         result = queries.list_entries(found.reader, page, per_page, day, filters)
@@ -49,10 +55,12 @@ def list_tasks(args: dict[str, Any]) -> Any:
 }])
 @requires("task:read")
 @blp.doc(**permission_doc("task:read"))
+@blp.arguments(ReadQuery(), location="query")
 @blp.response(200, TaskLogEntrySchema)
-@documents_errors(blp, 401, 403, 404)
-def get_task(task_id: int) -> Any:
+@documents_errors(blp, 400, 401, 403, 404)
+def get_task(args: dict[str, Any], task_id: int) -> Any:
     """Get one TaskLogger entry by its id."""
+    deps().applied.wait_for(args.get("min_seq"))
     try:
         return queries.get_entry(deps().reader, task_id)
     except queries.EntryNotFound:

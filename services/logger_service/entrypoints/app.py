@@ -18,6 +18,7 @@ from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
+from shared.positions import AppliedPosition
 from shared.settings import process_settings
 
 
@@ -31,8 +32,10 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     init_http(app)
     use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))
     reader = ProjectionReader(engine)
-    provide(app, LoggerDeps(reader, DatePageCache(
-        client, settings.common.namespace, settings.cache_ttl_seconds, reader.date_version)))
+    cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds,
+                          reader.date_version)
+    applied = AppliedPosition(reader.checkpoint, settings.common.read_wait_seconds)
+    provide(app, LoggerDeps(reader, cache, applied))
     api = create_api(app, "Taskstream logger", "TaskLogger and audit projections (read side).")
     for blueprint in (tasks.blp, current_tasks.blp, audit.blp):
         api.register_blueprint(blueprint)

@@ -82,6 +82,11 @@ class EventStore:
         notify(self.session, head + len(rows))
         return ids
 
+    def last_position(self) -> int:
+        """The position of the latest event this transaction sees: after an append, its own
+        last event (the append lock keeps later ones out until the commit); else the head."""
+        return int(self.session.execute(_HEAD).scalar_one())
+
     def task_events(self) -> Iterator[TaskEvent]:
         """Every event of a task, in seq order, streamed: what the task table is folded from."""
         rows = self.session.execute(_TASK_EVENTS.execution_options(yield_per=10_000))

@@ -65,6 +65,7 @@ class StoredResponse:
     fingerprint: str
     status_code: int
     body: dict[str, Any]
+    position: int | None  # of the first request's last event (None: stored before positions)
 
 
 class IdempotencyStore:
@@ -92,13 +93,16 @@ class IdempotencyStore:
         row = self.session.execute(select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key,
         )).scalar_one()
-        return StoredResponse(row.fingerprint, row.status_code or 0, row.response or {})
+        return StoredResponse(row.fingerprint, row.status_code or 0, row.response or {},
+                              row.event_position)
 
-    def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any]) -> None:
-        """Store the response of a claimed key, in the same transaction as its effect."""
+    def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any],
+               position: int) -> None:
+        """Store the response of a claimed key and the position of its last event, in the
+        same transaction as its effect."""
         row = self.session.get(IdempotencyRecord, (user_id, key))
         if row is not None:
-            row.status_code, row.response = status_code, body
+            row.status_code, row.response, row.event_position = status_code, body, position
 
     def purge_expired(self, now: datetime) -> int:
         """Delete keys older than the retention period; return how many."""

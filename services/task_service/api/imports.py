@@ -12,7 +12,9 @@ from services.task_service.api.schemas import ImportSchema
 from services.task_service.service_layer.csv_import import import_csv, parse_csv
 from shared.auth import requires
 from shared.errors import ApiError
+from shared.headers import response_headers
 from shared.http import Blueprint, documents_errors, permission_doc
+from shared.positions import position_headers
 
 blp = Blueprint("imports", __name__, description="Bulk import of tasks from CSV")
 
@@ -48,8 +50,9 @@ def upload_stream() -> IO[bytes]:
 })
 @documents_errors(blp, 400, 401, 403, 413, 422)
 @requires("task:import")
-@blp.response(201, ImportSchema, description="How many tasks were created")
-def upload_csv() -> tuple[dict[str, int], int]:
+@blp.response(201, ImportSchema, description="How many tasks were created",
+              headers=response_headers("X-Event-Seq"))
+def upload_csv() -> tuple[dict[str, int], int, dict[str, str]]:
     """Import tasks from a CSV file, all or nothing (`title` column required).
 
     Send the file as the multipart field `file`, or as the whole body (its `Content-Type`
@@ -58,8 +61,8 @@ def upload_csv() -> tuple[dict[str, int], int]:
     """
     parsed = parse_csv(upload_stream(), deps().settings.csv_max_rows)
     try:
-        result = import_csv(deps().uow(), parsed, command_context(),
-                            idempotent_request(parsed.fingerprint))
+        done = import_csv(deps().uow(), parsed, command_context(),
+                          idempotent_request(parsed.fingerprint))
     finally:
         parsed.copy_file.close()
-    return result, 201
+    return done.body, 201, position_headers(done.position)

@@ -1,5 +1,5 @@
 """What a task view reads from its request besides the body: the caller and the context its
-events carry, `If-Match` and `Idempotency-Key`; and the headers a task response carries."""
+events carry, `If-Match` and `Idempotency-Key`; and the headers a command's answer carries."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from flask import g, request
 
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.idempotency import IdempotentRequest, fingerprint_of
+from services.task_service.service_layer.unit_of_work import Committed
 from shared.auth import TASK_WRITE_FORBIDDEN, Principal, authenticate
 from shared.errors import ApiError
+from shared.etags import etag
 from shared.events import Actor
 from shared.http import current_request_id
+from shared.positions import position_headers
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 NO_VERSION = -1  # an If-Match that names no version we could ever have
@@ -57,9 +60,9 @@ def idempotent_request(payload: Any) -> IdempotentRequest | None:
     return IdempotentRequest(caller().user_id, key, digest)
 
 
-def task_headers(task: dict[str, Any], created: bool = False) -> dict[str, str]:
-    """`ETag` (and `Location` for a new task)."""
-    headers = {"ETag": f'"{task["version"]}"'}
+def task_headers(done: Committed[dict[str, Any]], created: bool = False) -> dict[str, str]:
+    """`ETag` and `X-Event-Seq` (and `Location` for a new task)."""
+    headers = {"ETag": etag(done.body["version"]), **position_headers(done.position)}
     if created:
-        headers["Location"] = f"/task/{task['id']}"
+        headers["Location"] = f"/task/{done.body['id']}"
     return headers

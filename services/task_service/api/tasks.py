@@ -23,6 +23,7 @@ from services.task_service.service_layer import tasks as commands
 from shared.auth import requires
 from shared.headers import response_headers
 from shared.http import Blueprint, documents_errors, permission_doc
+from shared.positions import position_headers
 from shared.task_schema import TaskSchema
 
 blp = Blueprint("tasks", __name__, description="Task commands (the write side)")
@@ -36,13 +37,13 @@ TASK_ID = [{"in": "path", "name": "task_id", "description": "The task's `id`"}]
 @requires("task:create")
 @blp.arguments(TaskCreateSchema())
 @blp.response(201, TaskSchema, description="The new task",
-              headers=response_headers("Location", "ETag"))
+              headers=response_headers("Location", "ETag", "X-Event-Seq"))
 def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Create a task (send `Idempotency-Key` to make retries safe)."""
-    task = commands.create_task(
+    done = commands.create_task(
         deps().uow(), CreateTask(**args), command_context(), idempotent_request(args)
     )
-    return task, 201, task_headers(task, created=True)
+    return done.body, 201, task_headers(done, created=True)
 
 
 @blp.route("/task/<id:task_id>", methods=["PUT"], parameters=TASK_ID)
@@ -52,12 +53,12 @@ def create_task(args: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, st
 @requires("task:update")
 @blp.arguments(TaskUpdateSchema())
 @blp.response(200, TaskSchema, description="The changed task",
-              headers=response_headers("ETag"))
+              headers=response_headers("ETag", "X-Event-Seq"))
 def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Change any fields of a task (send `If-Match` with its ETag to avoid lost updates)."""
     command = UpdateTask(task_id, args, expected_version())
-    task = commands.update_task(deps().uow(), command, command_context())
-    return task, 200, task_headers(task)
+    done = commands.update_task(deps().uow(), command, command_context())
+    return done.body, 200, task_headers(done)
 
 
 @blp.route("/task/<id:task_id>", methods=["DELETE"], parameters=TASK_ID)
@@ -66,10 +67,11 @@ def update_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, Any], int
 @documents_errors(blp, 401, 403, 404, 412)
 @requires("task:delete")
 @blp.arguments(DeleteQuerySchema(), location="query")
-@blp.response(200, MessageSchema)
-def delete_task(args: dict[str, Any], task_id: int) -> dict[str, str]:
+@blp.response(200, MessageSchema, headers=response_headers("X-Event-Seq"))
+def delete_task(args: dict[str, Any], task_id: int) -> tuple[dict[str, str], int, dict[str, str]]:
     """Soft-delete a task, or purge it with `?purge=true` (needs task:purge)."""
     if args["purge"]:
         require_permission("task:purge")
     command = DeleteTask(task_id, args["purge"], expected_version())
-    return commands.delete_task(deps().uow(), command, command_context())
+    done = commands.delete_task(deps().uow(), command, command_context())
+    return done.body, 200, position_headers(done.position)

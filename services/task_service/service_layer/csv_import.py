@@ -21,7 +21,7 @@ from services.task_service.adapters.bulk_import import CopySpool
 from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX, Context
 from services.task_service.service_layer.idempotency import IdempotentRequest, once_per_key
 from services.task_service.service_layer.tasks import Clock, utcnow
-from services.task_service.service_layer.unit_of_work import UnitOfWork
+from services.task_service.service_layer.unit_of_work import Committed, UnitOfWork
 
 COLUMNS = ("title", "description", "status", "priority", "due_date")
 MAX_REPORTED = 1000  # problems listed in `details`; the import is refused either way
@@ -202,7 +202,7 @@ def _finish(spool: IO[bytes], count: int, problems: list[dict[str, Any]], digest
 
 def import_csv(uow: UnitOfWork, parsed: ParsedCsv, context: Context,
                idempotency: IdempotentRequest | None = None, clock: Clock = utcnow,
-               ) -> dict[str, int]:
+               ) -> Committed[dict[str, int]]:
     """Write every row as a task with its `TaskCreated` event, all in one transaction."""
     now = clock()
 

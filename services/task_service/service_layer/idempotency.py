@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from services.task_service.adapters.repository import StoredResponse
 from services.task_service.domain.model import IdempotencyKeyReused
-from services.task_service.service_layer.unit_of_work import UnitOfWork
+from services.task_service.service_layer.unit_of_work import Committed, UnitOfWork
 
 Body = TypeVar("Body", bound=dict[str, Any])
 
@@ -23,8 +23,9 @@ class KeyStore(Protocol):
               ) -> StoredResponse | None:
         """Claim the key or return its stored response."""
 
-    def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any]) -> None:
-        """Store the response of a claimed key."""
+    def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any],
+               position: int) -> None:
+        """Store the response of a claimed key and the position of its last event."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ def fingerprint_of(payload: Any) -> str:
 
 
 def replay_or_claim(store: KeyStore, request: IdempotentRequest | None, now: datetime
-                    ) -> dict[str, Any] | None:
-    """The stored body of a repeated request, or None after claiming a new key."""
+                    ) -> StoredResponse | None:
+    """The stored response of a repeated request, or None after claiming a new key."""
     if request is None:
         return None
     stored = store.claim(request.user_id, request.key, request.fingerprint, now)
@@ -53,25 +54,27 @@ def replay_or_claim(store: KeyStore, request: IdempotentRequest | None, now: dat
         return None
     if stored.fingerprint != request.fingerprint:
         raise IdempotencyKeyReused(request.key)
-    return stored.body
+    return stored
 
 
 def remember(store: KeyStore, request: IdempotentRequest | None, status: int,
-             body: dict[str, Any]) -> None:
+             body: dict[str, Any], position: int) -> None:
     """Store the response of a claimed key (no-op without a key)."""
     if request is not None:
-        store.record(request.user_id, request.key, status, body)
+        store.record(request.user_id, request.key, status, body, position)
 
 
 def once_per_key(uow: UnitOfWork, request: IdempotentRequest | None, status: int, now: datetime,
-                 work: Callable[[], Body]) -> Body:
+                 work: Callable[[], Body]) -> Committed[Body]:
     """In one transaction: the stored response of a repeated request, else what `work` does
-    and returns, its response remembered with its effect."""
+    and returns, its response remembered with its effect; with the position of its events."""
     with uow:
         replay = replay_or_claim(uow.idempotency, request, now)
-        if replay is not None:
-            return cast(Body, replay)
+        if replay is not None:  # a response stored before positions: the head is past it
+            position = replay.position or uow.events.last_position()
+            return Committed(cast(Body, replay.body), position)
         body = work()
-        remember(uow.idempotency, request, status, body)
+        position = uow.events.last_position()
+        remember(uow.idempotency, request, status, body, position)
         uow.commit()
-    return body
+    return Committed(body, position)

@@ -21,7 +21,7 @@ from services.task_service.domain.model import (
     soft_delete,
 )
 from services.task_service.service_layer.idempotency import IdempotentRequest, once_per_key
-from services.task_service.service_layer.unit_of_work import UnitOfWork
+from services.task_service.service_layer.unit_of_work import Committed, UnitOfWork
 
 Clock = Callable[[], datetime]
 SOFT_DELETED = {"message": "Task soft deleted successfully"}
@@ -35,7 +35,7 @@ def utcnow() -> datetime:
 
 def create_task(uow: UnitOfWork, command: CreateTask, context: Context,
                 idempotency: IdempotentRequest | None = None, clock: Clock = utcnow,
-                ) -> dict[str, Any]:
+                ) -> Committed[dict[str, Any]]:
     """Store a new task and its `TaskCreated` event in one transaction."""
     now = clock()
 
@@ -48,19 +48,19 @@ def create_task(uow: UnitOfWork, command: CreateTask, context: Context,
 
 
 def update_task(uow: UnitOfWork, command: UpdateTask, context: Context, clock: Clock = utcnow,
-                ) -> dict[str, Any]:
+                ) -> Committed[dict[str, Any]]:
     """Change a task's fields and/or status, with their events, if the version matches."""
     now = clock()
     with uow:
         task = _locked(uow, command.task_id, command.expected_version)
         uow.events.append(apply_update(task, command.changes, now), context, now)
-        result = snapshot(task)
+        result = Committed(snapshot(task), uow.events.last_position())
         uow.commit()
     return result
 
 
 def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: Clock = utcnow,
-                ) -> dict[str, str]:
+                ) -> Committed[dict[str, str]]:
     """Soft-delete a task (its events stay), or purge it (a purge also takes deleted ones)."""
     now = clock()
     with uow:
@@ -70,8 +70,9 @@ def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: C
             uow.tasks.remove(task)
         else:
             uow.events.append([soft_delete(task, now)], context, now)
+        position = uow.events.last_position()
         uow.commit()
-    return PURGED if command.purge else SOFT_DELETED
+    return Committed(PURGED if command.purge else SOFT_DELETED, position)
 
 
 def _locked(uow: UnitOfWork, task_id: int, expected_version: int | None,

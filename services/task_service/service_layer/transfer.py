@@ -16,10 +16,11 @@ MAX_CATCH_UP_DAYS = 7  # a schedule down for longer runs only the last week's da
 
 @dataclass(frozen=True)
 class TransferRequested:
-    """The date and the id of its `DailyTransferRequested` event."""
+    """The date, and the id and position of its `DailyTransferRequested` event."""
 
     date: date
     event_id: str
+    position: int
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ def request_transfer(uow: UnitOfWork, day: date, context: Context, clock: Clock 
                      ) -> TransferRequested:
     """Append `DailyTransferRequested {date}`: every request is an event of its own."""
     with uow:
-        [(_seq, event_id)] = uow.events.append([transfer_event(day)], context, clock())
+        [(seq, event_id)] = uow.events.append([transfer_event(day)], context, clock())
         uow.commit()
-    return TransferRequested(day, str(event_id))
+    return TransferRequested(day, str(event_id), seq)
 
 
 def missed_dates(last: date | None, latest: date) -> list[date]:
@@ -69,5 +70,5 @@ def run_schedule(uow: UnitOfWork, schedule: Schedule, context: Context, clock: C
         ids = uow.events.append([transfer_event(day, scheduled=True) for day in due],
                                 context, now)
         uow.commit()
-    return [TransferRequested(day, str(event_id))
-            for day, (_seq, event_id) in zip(due, ids, strict=True)]
+    return [TransferRequested(day, str(event_id), seq)
+            for day, (seq, event_id) in zip(due, ids, strict=True)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
+from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.task_service.adapters.bulk_import import BulkTaskWriter
 from services.task_service.adapters.event_store import EventStore
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
+
+Body = TypeVar("Body")
+
+
+@dataclass(frozen=True)
+class Committed(Generic[Body]):
+    """What a command answers, and the position in the event log of its last event (a read
+    given it as `min_seq` sees the change)."""
+
+    body: Body
+    position: int
 
 
 class UnitOfWork:

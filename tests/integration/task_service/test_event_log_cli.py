@@ -55,7 +55,7 @@ def invoke(*args: str) -> Result:
 
 def write_tasks(engine: Engine, count: int) -> list[int]:
     """Create tasks (one event each); return their ids."""
-    return [create_task(UnitOfWork(engine), CreateTask(f"t{i}"), CONTEXT)["id"]
+    return [create_task(UnitOfWork(engine), CreateTask(f"t{i}"), CONTEXT).body["id"]
             for i in range(count)]
 
 

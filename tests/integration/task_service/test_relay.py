@@ -41,7 +41,7 @@ CONTEXT = Context(Actor(7, "writer", "admin"), "req-relay")
 
 def write_tasks(engine: Engine, count: int, prefix: str = "task") -> list[int]:
     """Create tasks one transaction each; return their ids."""
-    return [create_task(UnitOfWork(engine), CreateTask(f"{prefix} {i}"), CONTEXT)["id"]
+    return [create_task(UnitOfWork(engine), CreateTask(f"{prefix} {i}"), CONTEXT).body["id"]
             for i in range(count)]
 
 
