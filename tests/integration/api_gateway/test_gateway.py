@@ -35,7 +35,8 @@ def gateway_settings(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace:
                      upstream_url: str, **overrides: object) -> Settings:
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("REDIS_NAMESPACE", namespace)
-    for key in ("AUTH_SERVICE_URL", "TASK_SERVICE_URL", "LOGGER_SERVICE_URL"):
+    for key in ("AUTH_SERVICE_URL", "TASK_SERVICE_URL", "LOGGER_SERVICE_URL",
+                "WEBHOOKS_SERVICE_URL"):
         monkeypatch.setenv(key, upstream_url)
     return replace(Settings.from_env(Env("test")), **overrides)  # type: ignore[arg-type]
 
@@ -249,7 +250,7 @@ def test_readyz_reports_each_upstream(monkeypatch: pytest.MonkeyPatch, redis_url
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"redis": "ok", "auth": "ok", "tasks": "ok",
-                                             "logger": "error"}
+                                             "logger": "error", "webhooks": "ok"}
     assert str(down) not in response.get_data(as_text=True)  # no addresses for the public
 
 
