@@ -4,7 +4,6 @@ consumer), works on replays, and sends the deliveries; three loops, one per thre
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from services.webhooks_service.service_layer.delivery import Dispatcher
 from services.webhooks_service.service_layer.fanout import CHECKPOINT_NAME, Fanout
 from services.webhooks_service.service_layer.replay import Replayer
 from shared.db import PostgresAdvisoryLock, engine_for
+from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
 from shared.settings import process_settings
 from shared.stream.consumer import StreamConsumer
@@ -96,10 +96,8 @@ def run_webhooks() -> None:
     serve_metrics(settings.delivery.metrics_port, "Webhooks")
     engine = engine_for(settings.database_url, settings.common)
     client = redis.Redis.from_url(settings.common.redis_url)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
     process = build_process(settings, engine, client)
+    stop = stop_on_signals("Webhooks", then=process.dispatcher.wake)
     log.info("webhooks %s started on %s (group %s)", process.consumer.options.consumer,
              settings.common.stream_key(), process.consumer.options.group)
     try:
