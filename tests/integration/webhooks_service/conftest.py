@@ -1,4 +1,5 @@
-"""Fixtures of the webhooks service's integration tests: its database and its API."""
+"""Fixtures of the webhooks service's integration tests: its database, its API, and the
+`webhooks` process's loops with a receiver on loopback."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from sqlalchemy.engine import Engine
 from services.webhooks_service.config import Settings
 from services.webhooks_service.entrypoints.app import create_app
 from shared.config import Env
+from testbed.receiver import Receiver
 from testbed.tokens import TokenFactory
+from tests.fakes.bus import PublishingRedisBus
+from tests.integration.webhooks_service.delivery_kit import Kit, running, settings
 
 TOKENS = TokenFactory()
 
@@ -62,3 +66,26 @@ def member() -> dict[str, str]:
     """The Authorization header of a member."""
     return TOKENS.headers(role="member", username="mia")
 
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver answering 200."""
+    found = Receiver().start()
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def kit(engine: Engine, redis_client: redis.Redis, namespace: str) -> Kit:
+    """The stream and the database."""
+    return Kit(engine, PublishingRedisBus(redis_client, f"{namespace}:events"))
+
+
+@pytest.fixture
+def process(monkeypatch: pytest.MonkeyPatch, webhooks_url: str, redis_url: str, namespace: str,
+            engine: Engine, redis_client: redis.Redis) -> Iterator[None]:
+    """The `webhooks` loops, running."""
+    with running(settings(monkeypatch, webhooks_url, redis_url, namespace), engine,
+                 redis_client):
+        yield
