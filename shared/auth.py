@@ -29,9 +29,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({
         "task:read", "task:create", "task:update", "task:delete", "task:import",
         "task:purge", "audit:read", "user:manage", "ops:transfer", "webhooks:manage",
+        "events:read",
     }),
+    # Internal consumers (an indexer, a sync bridge): they follow the event feed, nothing else.
+    "service": frozenset({"events:read"}),
 }
-ROLES = ("admin", "manager", "member")
+ROLES = ("admin", "manager", "member", "service")
 TASK_WRITES = frozenset({"task:update", "task:delete", "task:import", "task:purge"})
 
 AUTHENTICATION_REQUIRED = "Authentication required"

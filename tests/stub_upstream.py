@@ -27,6 +27,7 @@ def echo_app(jwks: dict | None = None) -> Flask:
             "path": f"/{path}", "method": request.method, "query": request.query_string.decode(),
             "body": request.get_data(as_text=True),
             "headers": {k: v for k, v in request.headers.items()},
+            "served_by": app.config.get("NAME"),
         })
         response.status_code = 201 if request.method == "POST" else 200
         response.headers["Location"] = "/task/7"

@@ -49,6 +49,9 @@ class Settings:
     idempotency_ttl_hours: int = setting("IDEMPOTENCY_TTL_HOURS", 24)
     task_redelivery_seconds: int = setting("CELERY_REDELIVERY_SECONDS", 3600)
     relay_metrics_port: int = setting("RELAY_METRICS_PORT", 9101)
+    # Feed reads (`GET /events?wait=`) of one process that may wait at once; each holds a
+    # server thread, so keep it below WEB_THREADS (others answer at once, empty).
+    feed_max_waiting: int = setting("FEED_MAX_WAITING", 2)
     relay: RelayConfig = field(default_factory=RelayConfig)
 
     @classmethod

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, g, request
 
 from services.api_gateway.adapters.client_address import forwarded_for
 from services.api_gateway.api.deps import deps
+from services.api_gateway.config import Settings
 from services.api_gateway.service_layer.routing import ROUTES, Route
 from shared.auth import authenticate
 from shared.errors import ApiError
@@ -40,10 +41,10 @@ def _forwarder(route: Route) -> Callable[..., Response]:
         if not route.public:
             authenticate()
         found = deps()
-        reply = found.upstreams[route.upstream].forward(
+        reply = found.upstreams[route.upstream_for(request.args)].forward(
             request.method, request.path, query=request.query_string,
             headers=_request_headers(found.settings.trusted_proxies), body=_body(route),
-            read_timeout=found.settings.upload_timeout if route.upload else None,
+            read_timeout=_read_timeout(route, found.settings),
         )
         headers = [(name, value) for name, value in reply.headers
                    if name.lower() != REQUEST_ID_HEADER.lower()]
@@ -51,6 +52,13 @@ def _forwarder(route: Route) -> Callable[..., Response]:
 
     forward.__doc__ = f"Forward {', '.join(route.methods)} {route.rule} to {route.upstream}."
     return forward
+
+
+def _read_timeout(route: Route, settings: Settings) -> float | None:
+    """The upload timeout for uploads; a long poll's wait on top of the usual one."""
+    if route.upload:
+        return settings.upload_timeout
+    return settings.read_timeout + route.waits if route.waits else None
 
 
 def register_routes(app: Flask, login_limit: Callable[[Callable], Callable],

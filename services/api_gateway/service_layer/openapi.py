@@ -146,10 +146,26 @@ def _merge_one(merged: dict[str, Any], spec: Mapping[str, Any], allowed: set) ->
             for response in operation["responses"].values():
                 if "$ref" not in response:
                     response.setdefault("headers", {}).update(RATE_LIMITED)
-            merged["paths"].setdefault(path, {})[method] = operation
+            served = merged["paths"].setdefault(path, {})
+            served[method] = _combined(served[method], operation) if method in served else operation
     for kind, entries in spec.get("components", {}).items():
         if kind != "securitySchemes":
             merged["components"].setdefault(kind, {}).update(copy.deepcopy(entries))
+
+
+def _combined(first: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """One operation that two services answer, the gateway choosing by a query parameter:
+    the first's summary, both descriptions, every parameter (those of one service only are
+    optional), every response (the first's win on a clash)."""
+    combined = copy.deepcopy(first)
+    combined["description"] = "\n\n".join(
+        text for text in (first.get("description"), other.get("description")) if text)
+    named = {(p.get("in"), p.get("name")) for p in first.get("parameters", [])}
+    for parameter in other.get("parameters", []):
+        if (parameter.get("in"), parameter.get("name")) not in named:
+            combined["parameters"].append({**copy.deepcopy(parameter), "required": False})
+    combined["responses"] = {**copy.deepcopy(other["responses"]), **combined["responses"]}
+    return combined
 
 
 def _with_parameters(shared: list[dict[str, Any]], own: list[dict[str, Any]]

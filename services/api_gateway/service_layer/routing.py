@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+FEED_MAX_WAIT = 30.0  # the task service's longest `GET /events?wait=`
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,15 @@ class Route:
     login: bool = False  # subject to the stricter login limit
     password: bool = False  # checks a password: failed attempts count against the username
     upload: bool = False  # large bodies, long timeout
+    waits: float = 0.0  # seconds the service may hold the answer back (a long poll)
+    # (query parameter, upstream): a request naming that parameter goes to that upstream
+    by_query: tuple[tuple[str, str], ...] = ()
+
+    def upstream_for(self, query_names: Iterable[str]) -> str:
+        """The upstream serving a request with these query parameters."""
+        names = set(query_names)
+        return next((upstream for name, upstream in self.by_query if name in names),
+                    self.upstream)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -33,7 +45,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/transfer", ("POST",), "tasks"),
     Route("/tasks", ("GET",), "logger"),
     Route("/tasks/current", ("GET",), "logger"),
-    Route("/tasks/current/<id:task_id>", ("GET",), "logger"),
+    # As it is now from the read side; as it was (`as_of`) folded from the event store.
+    Route("/tasks/current/<id:task_id>", ("GET",), "logger", by_query=(("as_of", "tasks"),)),
+    Route("/tasks/current/<id:task_id>/history", ("GET",), "tasks"),
+    Route("/events", ("GET",), "tasks", waits=FEED_MAX_WAIT),
     Route("/task/<id:task_id>", ("GET",), "logger"),
     Route("/audit", ("GET",), "logger"),
     Route("/webhooks", ("GET", "POST"), "webhooks"),
@@ -59,3 +74,4 @@ def openapi_path(rule: str) -> str:
 def public_operations() -> set[tuple[str, str]]:
     """(OpenAPI path, lower-case method) of every forwarded operation."""
     return {(openapi_path(r.rule), m.lower()) for r in ROUTES for m in r.methods}
+

@@ -6,11 +6,12 @@ from typing import Any
 
 from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
-from services.logger_service.api.schemas import AuditEntrySchema, AuditQuery, QueryBlueprint
+from services.logger_service.api.schemas import AuditEntrySchema, AuditQuery
 from services.logger_service.service_layer import queries
 from shared.auth import requires
 from shared.headers import response_headers
 from shared.http import documents_errors, permission_doc
+from shared.query_strings import QueryBlueprint
 
 blp = QueryBlueprint("audit", __name__, description="Audit trail of status changes")
 

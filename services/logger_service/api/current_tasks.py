@@ -9,13 +9,14 @@ from flask import Response
 
 from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
-from services.logger_service.api.schemas import CurrentTasksQuery, QueryBlueprint, ReadQuery
+from services.logger_service.api.schemas import CurrentTasksQuery, ReadQuery
 from services.logger_service.service_layer import current_tasks
 from shared.auth import requires
 from shared.errors import ApiError
 from shared.etags import versioned
 from shared.headers import response_headers
 from shared.http import documents_errors, permission_doc
+from shared.query_strings import QueryBlueprint
 from shared.task_schema import TaskSchema
 
 blp = QueryBlueprint("current_tasks", __name__,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, NoReturn
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.logger_service.service_layer.filters import SORT_FIELDS, TaskFilter, TaskOrder
-from shared.errors import ApiError
-from shared.http import Blueprint, JsonObjectParser
 from shared.ids import id_field
 from shared.pagination import PageQuery
 from shared.positions import min_seq_field
@@ -23,33 +21,6 @@ INVALID_ORDER = "Invalid order, expected asc or desc"
 INVALID_DUE_RANGE = "Invalid due_from, it must not be after due_to"
 Q_MAX = 200
 INVALID_Q = f"Invalid q, expected 1 to {Q_MAX} characters of text to search for"
-
-
-class QueryParser(JsonObjectParser):
-    """Parses query strings; a bad value is a 400 with the first problem as the message."""
-
-    DEFAULT_VALIDATION_STATUS = 400
-
-    def handle_error(self, error: Any, req: Any, schema: Any, *, error_status_code: Any,
-                     error_headers: Any) -> NoReturn:
-        """Raise the contract's 400."""
-        messages = error.normalized_messages()
-        raise ApiError(400, _first_message(messages), messages.get("query", messages))
-
-
-def _first_message(messages: Any) -> str:
-    """The first message in marshmallow's nested messages."""
-    while isinstance(messages, dict) and messages:
-        messages = next(iter(messages.values()))
-    if isinstance(messages, list) and messages:
-        return _first_message(messages[0])
-    return str(messages)
-
-
-class QueryBlueprint(Blueprint):
-    """A Blueprint whose bad query strings are 400s."""
-
-    ARGUMENTS_PARSER = QueryParser()
 
 
 class Day(fields.Date):

@@ -8,17 +8,13 @@ from flask import Response
 
 from services.logger_service.api.deps import deps
 from services.logger_service.api.pagination import pagination_headers
-from services.logger_service.api.schemas import (
-    QueryBlueprint,
-    ReadQuery,
-    TaskLogEntrySchema,
-    TasksQuery,
-)
+from services.logger_service.api.schemas import ReadQuery, TaskLogEntrySchema, TasksQuery
 from services.logger_service.service_layer import queries
 from shared.auth import requires
 from shared.errors import ApiError
 from shared.headers import response_headers
 from shared.http import documents_errors, permission_doc
+from shared.query_strings import QueryBlueprint
 
 blp = QueryBlueprint("tasks", __name__, description="TaskLogger: tasks as transferred each day")
 

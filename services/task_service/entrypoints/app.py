@@ -8,16 +8,20 @@ from typing import Any
 import redis
 from flask import Flask
 
-from services.task_service.api import admin, imports, tasks
+from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.task_history import TaskHistory
+from services.task_service.api import admin, imports, reads, tasks
 from services.task_service.api.deps import TaskDeps
 from services.task_service.api.errors import register_domain_errors
 from services.task_service.config import Settings, load_settings
+from services.task_service.service_layer.feed import WaitSlots
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.auth import jwks_verifier, use_verifier
 from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
+from shared.positions import AppliedPosition
 from shared.settings import process_settings
 
 DESCRIPTION = (
@@ -36,9 +40,12 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
     client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
-    provide(app, TaskDeps(lambda: UnitOfWork(engine, ttl), settings))
+    log = StoredEvents(engine)
+    provide(app, TaskDeps(lambda: UnitOfWork(engine, ttl), settings, log, TaskHistory(engine),
+                          AppliedPosition(log.head, settings.common.read_wait_seconds),
+                          WaitSlots(settings.feed_max_waiting)))
     use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))
-    for blueprint in (tasks.blp, imports.blp, admin.blp):
+    for blueprint in (tasks.blp, imports.blp, admin.blp, reads.blp):
         api.register_blueprint(blueprint)
     register_domain_errors(app)
     register_health(app, storage_checks(engine, client))

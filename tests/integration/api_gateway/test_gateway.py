@@ -312,3 +312,43 @@ def test_rate_limiting_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, redi
     client = create_app(settings, verifier=tokens.verifier()).test_client()
     body = {"username": "admin", "password": "guess"}
     assert [client.post("/auth/login", json=body).status_code for _ in range(3)] == [201] * 3
+
+
+@pytest.fixture
+def two_upstreams(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str,
+                  tokens: TokenFactory) -> Iterator[tuple[FlaskClient, Flask]]:
+    """A gateway whose task service and logger are two different servers."""
+    tasks, logger = echo_app(), echo_app()
+    tasks.config["NAME"], logger.config["NAME"] = "tasks", "logger"
+    with serve(tasks) as tasks_url, serve(logger) as logger_url:
+        settings = gateway_settings(monkeypatch, redis_url, namespace, logger_url,
+                                    read_timeout=0.3, retries=0)
+        settings = replace(settings, upstreams={**settings.upstreams, "tasks": tasks_url})
+        yield create_app(settings, verifier=tokens.verifier()).test_client(), tasks
+
+
+@pytest.mark.parametrize("path, served_by", [
+    ("/tasks/current/3", "logger"),
+    ("/tasks/current/3?min_seq=4", "logger"),
+    ("/tasks/current/3?as_of=2025-04-05T17:32:00Z", "tasks"),
+    ("/tasks/current/3?min_seq=4&as_of=12", "tasks"),
+    ("/tasks/current/3/history", "tasks"),
+    ("/tasks/current", "logger"),
+    ("/events?after=7", "tasks"),
+])
+def test_a_task_as_it_was_its_history_and_the_feed_go_to_the_event_store(
+        two_upstreams: tuple[FlaskClient, Flask], tokens: TokenFactory, path: str,
+        served_by: str) -> None:
+    client, _tasks = two_upstreams
+    response = client.get(path, headers=tokens.headers())
+    assert response.status_code == 200
+    assert (response.get_json()["served_by"], response.get_json()["path"]) == (
+        served_by, path.split("?")[0])
+
+
+def test_a_long_poll_of_the_feed_may_take_its_wait_but_other_reads_may_not(
+        two_upstreams: tuple[FlaskClient, Flask], tokens: TokenFactory) -> None:
+    client, tasks = two_upstreams
+    tasks.config["DELAY"] = 1.0  # past the 0.3 s read timeout; a long poll may wait 30 s more
+    assert client.get("/events?wait=5", headers=tokens.headers()).status_code == 200
+    assert client.get("/tasks/current/3/history", headers=tokens.headers()).status_code == 504

@@ -170,3 +170,24 @@ def test_every_operation_has_examples_of_its_request_and_responses(
     for path, method, operation in operations(document):
         found = examples_of(document, operation)
         assert found and all(found), (path, method, found)
+
+
+def test_an_operation_two_services_answer_is_documented_once_with_both_parts() -> None:
+    """`GET /tasks/current/{task_id}`: the logger's now, the task service's `as_of`."""
+    path = "/tasks/current/{task_id}"
+
+    def spec(description: str, parameter: str, status: str) -> dict[str, Any]:
+        return {"paths": {path: {"get": {
+            "summary": description, "description": description, "responses": {
+                status: {"description": status}},
+            "parameters": [
+                {"in": "path", "name": "task_id", "required": True, "example": 1},
+                {"in": "query", "name": parameter, "required": True, "example": 1}]}}}}
+
+    merged = merge_specs({"logger": spec("now", "min_seq", "304"),
+                          "tasks": spec("then", "as_of", "404")})
+    operation = merged["paths"][path]["get"]
+    assert (operation["summary"], operation["description"]) == ("now", "now\n\nthen")
+    parameters = {p["name"]: p.get("required") for p in operation["parameters"] if "name" in p}
+    assert parameters == {"task_id": True, "min_seq": True, "as_of": False}
+    assert {"304", "404", "429", "503"} <= set(operation["responses"])
