@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-unit test-integration test-e2e test-containers wheelhouse bench chaos fuzz lint typecheck db-upgrade create-admin clean
+.PHONY: run test test-unit test-integration test-e2e test-containers test-cluster wheelhouse bench chaos fuzz lint typecheck db-upgrade create-admin clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared services testbed bench
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/cluster
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/contract
@@ -33,6 +33,12 @@ test-e2e: $(STAMP)
 # started; the Kubernetes overlays rendered and validated. Needs (or installs) Docker.
 test-containers: $(STAMP)
 	$(BIN)/python -m tests.containers
+
+# The deployment past one machine, run here: a local Redis Cluster (3 masters, 3 replicas, from
+# redis-server and redis-cli) under every Redis use. Not part of `make test`: it needs those
+# binaries (Debian: apt-get install redis-server).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest tests/cluster -p no:cacheprovider
 
 # Wheels of every dependency for offline image builds (deploy/wheelhouse/, BASE_IMAGE's Python).
 wheelhouse: $(STAMP)

@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.redis_client import cluster_url
 from shared.run_state import load_run_state
 from shared.timezones import UnknownTimezone, zone
 
@@ -32,7 +33,7 @@ PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "admin",
 SECRET_VARIABLES = frozenset({
     "DATABASE_URL", "AUTH_DATABASE_URL", "TASKS_DATABASE_URL", "LOGGER_DATABASE_URL",
     "WEBHOOKS_DATABASE_URL",
-    "REDIS_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS",
+    "REDIS_URL", "REDIS_CLUSTER_URL", "CELERY_BROKER_URL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEYS",
 })
 SECRET_FILE_SUFFIX = "_FILE"
 
@@ -201,10 +202,17 @@ class Env:
         return self._checked_url("DATABASE_URL", service_database_url(base, service))
 
     def redis_url(self) -> builtins.str:
-        """Return the Redis URL (also the Celery broker), which every environment needs."""
+        """Return the Redis URL, which every environment needs.
+
+        `REDIS_CLUSTER_URL` (some nodes of a Redis Cluster) wins over `REDIS_URL` and comes
+        back in the `redis+cluster://` form; `REDIS_URL` may also be written in that form.
+        """
+        nodes = self.str("REDIS_CLUSTER_URL")
+        if nodes:
+            return self._checked_url("REDIS_CLUSTER_URL", cluster_url(nodes))
         url = self.str("REDIS_URL")
         if not url:
-            raise ConfigError("REDIS_URL is not set")
+            raise ConfigError("REDIS_URL (or REDIS_CLUSTER_URL) is not set")
         return self._checked_url("REDIS_URL", url)
 
     def _checked_url(self, key: builtins.str, url: builtins.str) -> builtins.str:

@@ -30,6 +30,7 @@ from typing import Protocol
 import redis
 
 from shared.logs import first_line
+from shared.redis_client import redis_client
 from shared.settings import CommonSettings
 
 log = logging.getLogger("taskstream.auth.revocation")
@@ -104,7 +105,7 @@ class RedisRevocations:
 
 def redis_revocations(common: CommonSettings) -> RedisRevocations:
     """The marks of this deployment, over a client that gives up quickly."""
-    client = redis.Redis.from_url(common.redis_url, socket_timeout=0.5,
+    client = redis_client(common.redis_url, socket_timeout=0.5,
                                   socket_connect_timeout=0.5)
     return RedisRevocations(client, common.stream_key(KEY_SUFFIX), common.tokens.max_lifetime)
 

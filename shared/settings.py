@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared.config import ConfigError, Env
 from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
+from shared.redis_client import hash_tagged, is_cluster_url
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -155,9 +156,19 @@ class CommonSettings:
         return read_settings(cls, env, environment=env.name, redis_url=env.redis_url(),
                              tokens=TokenSettings.from_env(env))
 
+    @property
+    def clustered(self) -> bool:
+        """True when Redis is a Redis Cluster."""
+        return is_cluster_url(self.redis_url)
+
     def stream_key(self, suffix: str = "events") -> str:
-        """Return a Redis key inside this deployment's namespace."""
-        return f"{self.namespace}:{suffix}"
+        """Return a Redis key inside this deployment's namespace.
+
+        On a Redis Cluster the key is its own hash tag (`{taskstream:events}`), so the keys
+        made from it (`...:dead`, `...:backfill`) share its slot.
+        """
+        key = f"{self.namespace}:{suffix}"
+        return hash_tagged(key) if self.clustered else key
 
 
 class ProcessSettings(Protocol):

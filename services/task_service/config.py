@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
-from shared.config import Env
+from shared.config import ConfigError, Env
 from shared.settings import (
     CommonSettings,
     read_settings,
@@ -48,6 +48,9 @@ class Settings:
     csv_max_rows: int = setting("CSV_MAX_ROWS", 1_000_000)
     idempotency_ttl_hours: int = setting("IDEMPOTENCY_TTL_HOURS", 24)
     task_redelivery_seconds: int = setting("CELERY_REDELIVERY_SECONDS", 3600)
+    # Empty: Celery's broker is REDIS_URL's server. A Redis Cluster cannot be one (kombu has
+    # no cluster transport): a clustered deployment names RabbitMQ here (`amqp://...`).
+    celery_broker_url: str = setting("CELERY_BROKER_URL", "")
     relay_metrics_port: int = setting("RELAY_METRICS_PORT", 9101)
     # Feed reads (`GET /events?wait=`) of one process that may wait at once; each holds a
     # server thread, so keep it below WEB_THREADS (others answer at once, empty).
@@ -58,9 +61,18 @@ class Settings:
     def from_env(cls, env: Env) -> Settings:
         """Read the settings."""
         common = CommonSettings.from_env(env)
-        return read_settings(
+        settings = read_settings(
             cls, env, common=common, database_url=env.database_url("tasks"),
             relay=read_settings(RelayConfig, env, RELAY_OPTIONS, namespace=common.namespace))
+        if common.clustered and not settings.celery_broker_url:
+            raise ConfigError("Redis is a Redis Cluster, which cannot be Celery's broker: set "
+                              "CELERY_BROKER_URL (RabbitMQ, amqp://user:password@host:5672//)")
+        return settings
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker: `CELERY_BROKER_URL`, else the Redis server of `REDIS_URL`."""
+        return self.celery_broker_url or self.common.redis_url
 
 
 def load_settings() -> Settings:

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from shared.redis_client import is_cluster
 from shared.stream.entries import (
     PAYLOAD_FIELD,
     Delivery,
@@ -70,11 +71,7 @@ class RedisStreamBus:
         self.dead_stream = f"{stream}:dead"
         self.backfill_key = f"{stream}:backfill"  # sorted set: payload scored by seq
         self.backfill_requests_key = f"{stream}:backfill:requests"  # set of "first-last"
-        # The consumer's hot path reads entries as Redis sends them: redis-py's reply
-        # callback would turn every entry's fields into a dict first, which cost more than
-        # the read itself. Same connection pool; only this client's XREADGROUP is left as is.
-        self._unparsed = redis.Redis(connection_pool=client.connection_pool)
-        self._unparsed.set_response_callback("XREADGROUP", _as_sent)
+        self._unparsed = _unparsed_reads(client)
         self._trim = client.register_script(TRIM_SCRIPT)
 
     def publish_encoded(self, entries: Sequence[Encoded]) -> int:
@@ -252,6 +249,21 @@ class RedisStreamBus:
         return found
 
 
+def _unparsed_reads(client: redis.Redis) -> redis.Redis:
+    """A client whose XREADGROUP replies are left as Redis sends them.
+
+    The consumer's hot path: redis-py's reply callback would turn every entry's fields into
+    a dict first, which cost more than the read itself. Same connection pool; only this
+    client's XREADGROUP is left as is. A cluster client parses on each node's own client, so
+    there the replies stay parsed (`_payload_of` reads both).
+    """
+    if is_cluster(client):
+        return client
+    unparsed = redis.Redis(connection_pool=client.connection_pool)
+    unparsed.set_response_callback("XREADGROUP", _as_sent)
+    return unparsed
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -265,8 +277,11 @@ def _as_sent(response: Any, **_options: Any) -> Any:
     return response
 
 
-def _payload_of(fields: list[Any]) -> Any:
-    """The payload field of an entry's flat `[name, value, ...]` list (publish writes it first)."""
+def _payload_of(fields: list[Any] | dict[Any, Any]) -> Any:
+    """The payload field of an entry's flat `[name, value, ...]` list (publish writes it first),
+    or of its parsed fields."""
+    if isinstance(fields, dict):
+        return fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD, b""))
     if _text(fields[0]) == PAYLOAD_FIELD:
         return fields[1]
     named = dict(zip(map(_text, fields[::2]), fields[1::2], strict=True))

@@ -6,7 +6,8 @@ headers. This storage takes the entry and reads the window in one Lua script, an
 the window it saw for the rest of the request, so the second question costs nothing.
 Everything else (keys, expiry, the window's meaning) is `limits`' own RedisStorage.
 
-It is selected by prefixing the Redis URL's scheme with `taskstream+`.
+It is selected by prefixing the Redis URL's scheme with `taskstream+`; a `redis+cluster://`
+URL selects the same on `limits`' Redis Cluster storage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import time
 
 from flask import g, has_request_context
-from limits.storage import RedisStorage
+from limits.storage import RedisClusterStorage, RedisStorage
 
 SCHEME_PREFIX = "taskstream+"
 
@@ -65,13 +66,9 @@ return {acquired, redis.call('lindex', key, found), found + 1}
 """
 
 
-class WindowReportingRedisStorage(RedisStorage):
-    """`limits`' RedisStorage whose moving-window acquire also reports the window."""
-
-    STORAGE_SCHEME = [f"{SCHEME_PREFIX}{scheme}" for scheme in ("redis", "rediss", "redis+unix")]
-
-    def __init__(self, uri: str, **options: float | str | bool) -> None:
-        super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)  # type: ignore[arg-type]
+class ReportsWindow(RedisStorage):
+    """The moving-window acquire that also reports the window (on one server or a cluster:
+    the script touches one key)."""
 
     def initialize_storage(self, uri: str) -> None:
         """Register limits' scripts and this storage's own."""
@@ -95,6 +92,25 @@ class WindowReportingRedisStorage(RedisStorage):
             if seen is not None:
                 return seen
         return super().get_moving_window(key, limit, expiry)
+
+
+class WindowReportingRedisStorage(ReportsWindow):
+    """`limits`' RedisStorage whose moving-window acquire also reports the window."""
+
+    STORAGE_SCHEME = [f"{SCHEME_PREFIX}{scheme}" for scheme in ("redis", "rediss", "redis+unix")]
+
+    def __init__(self, uri: str, **options: float | str | bool) -> None:
+        super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)  # type: ignore[arg-type]
+
+
+class WindowReportingRedisClusterStorage(ReportsWindow, RedisClusterStorage):
+    """`limits`' RedisClusterStorage whose moving-window acquire also reports the window."""
+
+    STORAGE_SCHEME = [f"{SCHEME_PREFIX}redis+cluster"]
+
+    def __init__(self, uri: str, **options: float | str | bool) -> None:
+        RedisClusterStorage.__init__(
+            self, uri.removeprefix(SCHEME_PREFIX), **options)  # type: ignore[arg-type]
 
 
 def _windows() -> dict[tuple[str, int], tuple[float, int]]:

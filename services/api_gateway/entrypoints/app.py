@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import redis
 from flask import Flask
 from flask_cors import CORS
 
@@ -25,6 +24,7 @@ from shared.auth import TokenVerifier, jwks_verifier, use_verifier
 from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.health import ReadinessCheck, register_health
 from shared.http import init_http, provide
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 
 # Response headers a browser client may read when CORS is on.
@@ -44,8 +44,7 @@ def build_upstreams(settings: Settings) -> dict[str, Upstream]:
 
 def _readiness_checks(settings: Settings, upstreams: dict[str, Upstream]
                       ) -> dict[str, ReadinessCheck]:
-    client = redis.Redis.from_url(settings.common.redis_url, socket_timeout=1,
-                                  socket_connect_timeout=1)
+    client = redis_client(settings.common.redis_url, socket_timeout=1, socket_connect_timeout=1)
     checks: dict[str, ReadinessCheck] = {"redis": client.ping}
     for name, upstream in upstreams.items():
         checks[name] = partial(_check_upstream, upstream)

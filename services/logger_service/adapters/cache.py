@@ -2,7 +2,7 @@
 
 Every transaction that changes a TaskLogger date's rows gives the date a new, higher version
 in the projection database (`date_versions`, numbered by a sequence, committed with the
-change). The projector copies it to Redis (`<prefix>:version:<D>`). A page is cached under
+change). The projector copies it to Redis (`<prefix>:version:{<D>}`). A page is cached under
 its date, page and size, tagged with the version it was read under; a reader fetches the
 date's version and the page in one MGET and uses the page only when the two agree:
 
@@ -67,15 +67,16 @@ class DatePageCache:
         self.prefix = f"{namespace}:logger:dates"
         self.ttl_seconds = ttl_seconds
         self.version_of = version_of
-        self._set_version = client.register_script(SET_VERSION)
 
+    # A date's keys share the hash tag `{<date>}`: on a Redis Cluster the MGET of a version
+    # and a page reaches one node.
     def version_key(self, day: dt.date) -> str:
         """The key of a date's version."""
-        return f"{self.prefix}:version:{day.isoformat()}"
+        return f"{self.prefix}:version:{{{day.isoformat()}}}"
 
     def page_key(self, day: dt.date, page: int, per_page: int) -> str:
         """The key of one cached page of a date."""
-        return f"{self.prefix}:page:{day.isoformat()}:{page}:{per_page}"
+        return f"{self.prefix}:page:{{{day.isoformat()}}}:{page}:{per_page}"
 
     def lookup(self, day: dt.date, page: int, per_page: int
                ) -> tuple[int | None, CachedPage | None]:
@@ -114,8 +115,10 @@ class DatePageCache:
         pipe = self.client.pipeline(transaction=False)
         ttl = CHANGING_TTL_SECONDS if changing else 0
         for day, version in versions.items():
-            self._set_version(keys=[self.version_key(day)],
-                              args=[-version if changing else version, ttl], client=pipe)
+            # EVAL, not EVALSHA: a Redis Cluster pipeline refuses EVALSHA (Redis keeps the
+            # compiled script either way), and spelled out: its eval() is something else.
+            pipe.execute_command("EVAL", SET_VERSION, 1, self.version_key(day),
+                                 -version if changing else version, ttl)
         pipe.execute()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from flask import Flask
 
 from services.logger_service.adapters.cache import DatePageCache
@@ -19,6 +18,7 @@ from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
 from shared.positions import AppliedPosition
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     """Build the app; `engine`, `redis` and `token_verifier` may be handed in by tests."""
     settings = settings or process_settings(load_settings, "logger")
     engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
-    client = test_overrides.get("redis") or redis.Redis.from_url(settings.common.redis_url)
+    client = test_overrides.get("redis") or redis_client(settings.common.redis_url)
     app = Flask(__name__)
     init_http(app)
     use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))

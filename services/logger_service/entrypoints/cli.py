@@ -32,6 +32,7 @@ from services.logger_service.service_layer.projection import PROJECTION_NAME
 from services.logger_service.service_layer.status import projection_status
 from shared.config import Env
 from shared.db import PostgresAdvisoryLock, create_db_engine
+from shared.redis_client import redis_client
 from shared.stream.applier_lock import ApplierLock
 from shared.stream.redis_bus import RedisStreamBus
 
@@ -74,7 +75,7 @@ def operations() -> Iterator[Ops]:
     """Open the logger database and Redis for one command."""
     settings = load_settings()
     engine = create_db_engine(settings.database_url, attempts=1)
-    client = redis.Redis.from_url(settings.common.redis_url)
+    client = redis_client(settings.common.redis_url)
     try:
         yield Ops(settings, engine, client)
     finally:

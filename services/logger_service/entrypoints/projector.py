@@ -19,6 +19,7 @@ from services.logger_service.service_layer.projection import PROJECTION_NAME, Lo
 from shared.db import PostgresAdvisoryLock, engine_for
 from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 from shared.stream.consumer import StreamConsumer
 from shared.stream.observer import Observers
@@ -48,7 +49,7 @@ def run_projector() -> None:
     common = settings.common
     serve_metrics(settings.projector.metrics_port, "Projector")
     engine = engine_for(settings.database_url, common)
-    client = redis.Redis.from_url(common.redis_url)
+    client = redis_client(common.redis_url)
     consumer = build_consumer(settings, engine, client)
     stop = stop_on_signals("Projector")
     log.info("projector %s started on %s (group %s)", consumer.options.consumer,

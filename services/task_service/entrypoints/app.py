@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import redis
 from flask import Flask
 
 from services.task_service.adapters.event_store import StoredEvents
@@ -22,6 +21,7 @@ from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
 from shared.positions import AppliedPosition
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 
 DESCRIPTION = (
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     api = create_api(app, "Taskstream tasks", DESCRIPTION)
     init_http(app)  # after flask-smorest, so that the JSON error handlers win over its own
     engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
-    client = test_overrides.get("redis_client") or redis.Redis.from_url(settings.common.redis_url)
+    client = test_overrides.get("redis_client") or redis_client(settings.common.redis_url)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     log = StoredEvents(engine)
     provide(app, TaskDeps(lambda: UnitOfWork(engine, ttl), settings, log, TaskHistory(engine),

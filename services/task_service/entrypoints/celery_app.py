@@ -36,19 +36,27 @@ PURGE_KEYS_TASK = "taskstream.purge_idempotency_keys"
 SCHEDULER = Actor(None, "scheduler", "system")
 
 
-def celery_config(settings: Settings) -> dict[str, Any]:
-    """Celery settings: Redis broker inside the namespace, the beat schedule, our own keys."""
+def redis_transport_options(settings: Settings) -> dict[str, Any]:
+    """The Redis broker's options: keys inside the namespace, quick redelivery."""
     return {
-        "broker_url": settings.common.redis_url,
-        "broker_transport_options": {
-            "global_keyprefix": f"{settings.common.namespace}:celery:",
-            # A task taken by a worker that died before finishing it (acks_late) goes back
-            # to the queue after this long; every task here is safe to run twice. Workers
-            # look for such tasks every few seconds (kombu's default is every ~100 s).
-            "visibility_timeout": settings.task_redelivery_seconds,
-            "unacked_restore_interval": min(10, settings.task_redelivery_seconds),
-            "unacked_restore_throttle": 1,
-        },
+        "global_keyprefix": f"{settings.common.namespace}:celery:",
+        # A task taken by a worker that died before finishing it (acks_late) goes back
+        # to the queue after this long; every task here is safe to run twice. Workers
+        # look for such tasks every few seconds (kombu's default is every ~100 s).
+        "visibility_timeout": settings.task_redelivery_seconds,
+        "unacked_restore_interval": min(10, settings.task_redelivery_seconds),
+        "unacked_restore_throttle": 1,
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings: the broker (Redis inside the namespace, or RabbitMQ), the beat
+    schedule, our own keys."""
+    on_redis = settings.broker_url.startswith(("redis", "rediss"))
+    return {
+        "broker_url": settings.broker_url,
+        # RabbitMQ gives an unacknowledged task back as soon as its worker's connection drops.
+        "broker_transport_options": redis_transport_options(settings) if on_redis else {},
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
         "task_acks_late": True,

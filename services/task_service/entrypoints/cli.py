@@ -8,7 +8,6 @@ import time
 from datetime import datetime
 
 import click
-import redis
 from sqlalchemy.engine import Engine
 
 from services.task_service.adapters.event_store import StoredEvents
@@ -18,6 +17,7 @@ from services.task_service.service_layer import event_log
 from shared.db import engine_for
 from shared.events import Actor, to_dict
 from shared.lifecycle import stop_on_signals
+from shared.redis_client import redis_client
 
 CLI_ACTOR = Actor(None, "cli", "system")
 
@@ -103,7 +103,7 @@ def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
     from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
-    client = redis.Redis.from_url(settings.common.redis_url)
+    client = redis_client(settings.common.redis_url)
     stream, line = settings.common.stream_key(), _ProgressLine()
     try:
         done = run(StoredEvents(_engine(settings)), RedisStreamBus(client, stream), from_seq,
@@ -154,7 +154,7 @@ def tail(type_: str | None, task_id: int | None, from_seq: int | None,
     from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
-    client = redis.Redis.from_url(settings.common.redis_url)
+    client = redis_client(settings.common.redis_url)
     wanted, printed = TailFilter(type_, task_id), 0
     stop = stop_on_signals("events tail")
     try:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import redis
-
 from services.task_service.config import load_settings
 from services.task_service.service_layer.relay import Relay
 from shared.db import engine_for
 from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 from shared.stream.redis_bus import RedisStreamBus
 
@@ -22,7 +21,7 @@ def run_relay() -> None:
     settings = process_settings(load_settings, "relay")
     common = settings.common
     serve_metrics(settings.relay_metrics_port, "Relay")
-    client = redis.Redis.from_url(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis_client(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
     relay = Relay(engine_for(settings.database_url, common),
                   RedisStreamBus(client, common.stream_key()), settings.relay)
     stop_on_signals("Relay", then=relay.stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from flask import Flask
 
 from services.webhooks_service.adapters.subscriptions import sql_transaction
@@ -19,6 +18,7 @@ from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
 from shared.health import register_health, storage_checks
 from shared.http import create_api, init_http, provide
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 
 DESCRIPTION = ("Webhook subscriptions of Taskstream: the `webhooks` process delivers the "
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     api = create_api(app, "Taskstream webhooks", DESCRIPTION)
     init_http(app)
     engine = test_overrides.get("engine") or engine_for(settings.database_url, settings.common)
-    client = test_overrides.get("redis") or redis.Redis.from_url(settings.common.redis_url)
+    client = test_overrides.get("redis") or redis_client(settings.common.redis_url)
     use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))
     sender = settings.delivery.sender
     provide(app, WebhookDeps(sql_transaction(engine),

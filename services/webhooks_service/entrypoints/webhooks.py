@@ -26,6 +26,7 @@ from services.webhooks_service.service_layer.replay import Replayer
 from shared.db import PostgresAdvisoryLock, engine_for
 from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
+from shared.redis_client import redis_client
 from shared.settings import process_settings
 from shared.stream.consumer import StreamConsumer
 from shared.stream.redis_bus import RedisStreamBus
@@ -95,7 +96,7 @@ def run_webhooks() -> None:
     settings = process_settings(load_settings, "webhooks")
     serve_metrics(settings.delivery.metrics_port, "Webhooks")
     engine = engine_for(settings.database_url, settings.common)
-    client = redis.Redis.from_url(settings.common.redis_url)
+    client = redis_client(settings.common.redis_url)
     process = build_process(settings, engine, client)
     stop = stop_on_signals("Webhooks", then=process.dispatcher.wake)
     log.info("webhooks %s started on %s (group %s)", process.consumer.options.consumer,
