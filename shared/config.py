@@ -212,7 +212,7 @@ class Env:
             return self._checked_url("REDIS_CLUSTER_URL", cluster_url(nodes))
         url = self.str("REDIS_URL")
         if not url:
-            raise ConfigError("REDIS_URL (or REDIS_CLUSTER_URL) is not set")
+            raise ConfigError("REDIS_URL is not set")
         return self._checked_url("REDIS_URL", url)
 
     def _checked_url(self, key: builtins.str, url: builtins.str) -> builtins.str:
