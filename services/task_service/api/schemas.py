@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX
 from services.task_service.service_layer.feed import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT
-from shared.events import parse_timestamp
+from services.task_service.service_layer.history import parse_point
 from shared.pagination import PageQuery, bounded_integer
 from shared.positions import min_seq_field
 
@@ -110,11 +110,8 @@ class AsOf(fields.Field):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any
                      ) -> int | datetime:
-        raw = str(value).strip()
-        if raw.isdigit() and len(raw) <= 18:
-            return int(raw)
         try:
-            return parse_timestamp(raw)
+            return parse_point(str(value))
         except ValueError:
             raise ValidationError(INVALID_AS_OF) from None
 

@@ -50,7 +50,7 @@ def transfer(day: datetime | None) -> None:
 
 @click.group("tasks")
 def tasks() -> None:
-    """Task state commands."""
+    """Tasks: show one as it is or was, rebuild the state table."""
 
 
 @tasks.command("rebuild-state")
@@ -61,6 +61,31 @@ def rebuild_state() -> None:
 
     count = rebuild(UnitOfWork(_engine(load_settings())))
     click.echo(f"Rebuilt task_manager from the event store: {count} tasks")
+
+
+@tasks.command("show")
+@click.argument("task_id", type=click.IntRange(min=1))
+@click.option("--as-of", "as_of", default=None, metavar="T",
+              help="The task as it was then: an ISO 8601 time (UTC without an offset) or a "
+                   "position of the event log.")
+def show_task(task_id: int, as_of: str | None) -> None:
+    """Print a task as it is (or was, with --as-of), folded from its events, as JSON."""
+    from services.task_service.adapters.task_history import TaskHistory
+    from services.task_service.domain.model import TaskNotFound
+    from services.task_service.service_layer.history import NotYetCreated, parse_point, task_at
+
+    try:
+        point = None if as_of is None else parse_point(as_of)
+    except ValueError:
+        raise click.BadParameter("expected an ISO 8601 time or an event position",
+                                 param_hint="--as-of") from None
+    try:
+        task = task_at(TaskHistory(_engine(load_settings())), task_id, point)
+    except TaskNotFound:
+        raise click.ClickException(f"Task {task_id} not found") from None
+    except NotYetCreated:
+        raise click.ClickException(f"Task {task_id} did not exist yet at {as_of}") from None
+    click.echo(json.dumps(task, indent=2, ensure_ascii=False))
 
 
 @click.group("events")

@@ -9,9 +9,21 @@ from types import SimpleNamespace
 from typing import Any, Protocol, cast
 
 from services.task_service.domain.model import TaskEvent, TaskNotFound, TaskState, fold, snapshot
+from shared.events import parse_timestamp
 
 # A point of a task's history: an event position, a time, or None for the latest.
 Point = int | datetime | None
+
+
+def parse_point(raw: str) -> int | datetime:
+    """A point as people write it: an event position (digits) or an ISO 8601 time (UTC
+    when it has no offset); ValueError for anything else."""
+    text = raw.strip()
+    if text.isdigit():
+        if len(text) > 18:  # past any bigint seq
+            raise ValueError(f"{raw!r} is past any position of the event log")
+        return int(text)
+    return parse_timestamp(text)
 
 
 class NotYetCreated(LookupError):
