@@ -70,12 +70,14 @@ def unix_millis(moment: datetime) -> int:
 
 
 def new_event_id(seq: int, occurred_at: datetime) -> uuid.UUID:
-    """The id of the event `seq`: a UUIDv7 (RFC 9562), time-ordered.
+    """An event id: a UUIDv7 (RFC 9562), time-ordered, around a unique counter `seq` (the
+    task service uses its events' internal ids, given before their seq).
 
     48 bits of `occurred_at`'s Unix milliseconds, the version (7), then `seq` as a 48-bit
     counter around the variant bits (its top 12 bits, the variant, its next 2 bits, 2 zero
-    bits, its low 34 bits), then 24 random bits: unique because seq is, and ascending with
-    seq within a millisecond. The bulk import's SQL builds the same layout (a test pins it).
+    bits, its low 34 bits), then 24 random bits: unique because the counter is, and ascending
+    with it within a millisecond. The task service's SQL builds the same layout (a test pins
+    it).
     """
     high = (unix_millis(occurred_at) << 16) | 0x7000 | ((seq >> 36) & 0xFFF)
     low = (0b10 << 62) | (((seq >> 34) & 0b11) << 60) | ((seq & ((1 << 34) - 1)) << 24)

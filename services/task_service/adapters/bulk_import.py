@@ -3,8 +3,12 @@
 The validated rows arrive in COPY text format (`CopySpool`). They are COPYed to a staging
 table whose `id` defaults to the next value of `task_manager`'s own id sequence, so every
 row gets its task id in file order as it lands. The tasks are inserted first, without the
-append lock; only the events insert runs under it (seq = head + the row's position), so
-other writers wait as briefly as possible. Neither insert sorts anything.
+sequencing lock; only the events insert runs under it (seq = head + the row's position:
+numbering a million events after the commit, row by row, would cost more than inserting
+them), so other writers' events wait as briefly as possible for their seqs. Their commits
+never wait. Neither insert sorts anything. Event ids are UUIDv7 around the events' internal
+ids (`event_id_sql`), ascending, so they append to the end of the `event_id` index instead
+of landing at random places in it (a third of the insert's time with random UUIDs).
 
 The SQL is made from the event contract: every field of `TaskCreated` (`CREATED_FIELDS`)
 is computed once per row — from its CSV column, from the importing user, or else from
@@ -28,10 +32,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.event_store import (
+    ID_SEQUENCE,
+    EventStore,
+    event_id_sql,
     event_metadata,
     json_object_arguments,
-    lock_appends,
-    notify,
 )
 from services.task_service.adapters.orm import TaskRecord
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
@@ -40,18 +45,6 @@ from shared.events import unix_millis
 SPOOL_BYTES = 8 * 1024 * 1024
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _ID_SEQUENCE = text("SELECT pg_get_serial_sequence('task_manager', 'id')")
-
-# `shared.events.new_event_id`'s UUIDv7 layout (a test pins it): the 48-bit counter after the
-# millisecond timestamp is the event's seq, so the ids ascend with seq and a million new ids
-# append to the end of the event_id index instead of landing at random places in it (a third
-# of the insert's time with random UUIDs).
-_EVENT_ID_V7 = """CAST(
-       lpad(to_hex(CAST(:epoch_ms AS bigint)), 12, '0') || '7'
-       || lpad(to_hex(((:head + n) >> 36) & 4095), 3, '0')
-       || to_hex(8 | (((:head + n) >> 34) & 3))
-       || lpad(to_hex((:head + n) & 17179869183), 9, '0')
-       || lpad(to_hex(CAST(floor(random() * 16777216) AS int)), 6, '0') AS uuid)"""
-
 
 def copy_text(rows: list[tuple[Any, ...]]) -> str:
     """Rows in COPY text format (NULL written as an empty field: no value is ever empty).
@@ -140,18 +133,20 @@ def import_sql(columns: tuple[str, ...]) -> ImportSql:
             f"INSERT INTO task_manager (id, {', '.join(values)}, created_at, updated_at, "
             f"version) SELECT id, {', '.join(values.values())}, :now, :now, 1 FROM csv_import"),
         insert_events=text(
-            "INSERT INTO events (seq, event_id, task_id, version, type, data, metadata, "
-            f"occurred_at) SELECT :head + n, {_EVENT_ID_V7}, id, 1, 'TaskCreated', "
-            f"jsonb_build_object({json_object_arguments(CREATED_FIELDS, data)}), "
-            "CAST(:metadata AS jsonb), :now FROM csv_import"),
+            "INSERT INTO events (id, seq, event_id, task_id, version, type, data, metadata, "
+            f"occurred_at) SELECT row_id, :head + n, {event_id_sql('row_id')}, id, 1, "
+            f"'TaskCreated', jsonb_build_object({json_object_arguments(CREATED_FIELDS, data)}), "
+            f"CAST(:metadata AS jsonb), :now FROM (SELECT nextval('{ID_SEQUENCE}') AS row_id, "
+            "csv_import.* FROM csv_import) AS staged"),
     )
 
 
 class BulkTaskWriter:
     """Writes a validated CSV's rows inside the unit of work's transaction."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventStore) -> None:
         self.session = session
+        self.events = events
 
     def insert_created(self, copy_file: IO[bytes], columns: tuple[str, ...], context: Context,
                        now: datetime) -> int:
@@ -161,12 +156,12 @@ class BulkTaskWriter:
         values = {"user_id": int(context.actor.id or 0), "now": now, **_defaults(columns)}
         count = int(self.session.execute(  # type: ignore[attr-defined]
             sql.insert_tasks, values).rowcount or 0)
-        head = lock_appends(self.session)  # lock order everywhere: task_manager, then appends
+        head = self.events.lock()  # lock order everywhere: task_manager, then seqs
         self.session.execute(sql.insert_events, {
             **values, "head": head, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context)),
         })
-        notify(self.session, head + count)
+        self.events.appended_in_bulk(count)
         return count
 
     def _stage(self, sql: ImportSql, copy_file: IO[bytes]) -> None:

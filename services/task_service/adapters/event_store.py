@@ -1,28 +1,45 @@
-"""The event store on PostgreSQL: appends under one lock, reads by seq.
+"""The event store on PostgreSQL: appends that commit concurrently, numbered after commit.
 
-Appends take a transaction-scoped advisory lock and assign `seq = max(seq) + 1`. The lock is
-held until commit, so an event with a higher seq can never become visible before one with a
-lower seq: seq order is commit order, and seqs are contiguous (no holes from rollbacks).
+A command inserts its events with an internal `id` (an identity) and no `seq`, and commits
+without waiting for anyone: independent commands share disk flushes (group commit). The
+public `seq` is given afterwards by a sequencing transaction (`Sequencer.step`): under a
+transaction-scoped advisory lock it numbers the committed, unnumbered events `head + 1, …` in
+`id` order, a bounded chunk at a time, and commits with `synchronous_commit` on. Only
+committed events are numbered and numbering transactions never overlap, so the seqs anyone
+can see are always exactly `1..head`, and a rolled-back command leaves no hole: its events
+never existed. Per-task order holds because a later change of a task locks the task's row,
+which its earlier change held until commit, so its events' ids are larger and they become
+visible later. The relay runs the step before it reads; a command runs it right after its
+commit to learn its own position ("helping along": one step numbers everything committed so
+far, so one transaction serves many commands).
+
+A writer that must know its seqs inside its own transaction (the CSV import, the daily
+transfer's check-and-append, the state rebuild) takes the lock with `EventStore.lock()`,
+which first numbers what is pending, and appends with seqs given at once; the lock is held
+until its commit, so nothing is numbered in between.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from services.task_service.adapters.orm import SCHEDULED_TRANSFER, EventRecord
+from services.task_service.adapters.orm import SCHEDULED_TRANSFER
 from services.task_service.domain.model import Context, NewEvent, TaskEvent
-from shared.events import ENVELOPE_FIELDS, SCHEMA_VERSION, Actor, EventEnvelope, new_event_id
+from shared.events import ENVELOPE_FIELDS, SCHEMA_VERSION, Actor, EventEnvelope, unix_millis
 
-APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key serialising appends
+APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key: who may give out seqs
 NOTIFY_CHANNEL = "taskstream_events"
+SEQUENCE_CHUNK = 5_000  # events numbered per sequencing transaction
+ID_SEQUENCE = "events_id_seq"
 
 _HEAD = text("SELECT coalesce(max(seq), 0) FROM events")
 _TASK_EVENTS = text(
@@ -31,6 +48,43 @@ _TASK_EVENTS = text(
 )
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
+_LOCK = "SELECT pg_advisory_xact_lock(%(key)s), set_config('synchronous_commit', 'on', true)"
+# One numbering step: the next seqs to the oldest committed unnumbered events (found through
+# the partial index on `id WHERE seq IS NULL`); wakes the relay; answers how many it numbered,
+# the seq of the event `mine` (NULL while it has none) and the head after the step.
+_NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events),
+due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
+    SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT %(limit)s) AS oldest),
+numbered AS (UPDATE events SET seq = head.seq + due.rank FROM due, head
+             WHERE events.id = due.id RETURNING events.id, events.seq),
+woken AS (SELECT pg_notify(%(channel)s, max(seq)::text) FROM numbered HAVING count(*) > 0)
+SELECT (SELECT count(*) FROM numbered),
+       coalesce((SELECT seq FROM numbered WHERE id = %(mine)s),
+                (SELECT seq FROM events WHERE id = %(mine)s)),
+       coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
+       (SELECT count(*) FROM woken)"""
+
+
+def event_id_sql(counter: str) -> str:
+    """SQL for `shared.events.new_event_id(counter, :epoch_ms)`: a UUIDv7 whose 48-bit counter
+    is the event's internal id, so ids ascend and a bulk insert appends to the end of the
+    `event_id` index (a test pins this to the Python function)."""
+    return f"""CAST(
+       lpad(to_hex(CAST(:epoch_ms AS bigint)), 12, '0') || '7'
+       || lpad(to_hex(({counter} >> 36) & 4095), 3, '0')
+       || to_hex(8 | (({counter} >> 34) & 3))
+       || lpad(to_hex({counter} & 17179869183), 9, '0')
+       || lpad(to_hex(CAST(floor(random() * 16777216) AS int)), 6, '0') AS uuid)"""
+
+
+_INSERT_EVENTS = text(f"""INSERT INTO events (id, seq, event_id, task_id, version, type, data,
+    metadata, occurred_at)
+SELECT row_id, new.seq, {event_id_sql("row_id")}, task_id, version, type, data,
+       CAST(:metadata AS jsonb), :now
+FROM (SELECT nextval('{ID_SEQUENCE}') AS row_id, given.* FROM jsonb_to_recordset(
+    CAST(:rows AS jsonb)) AS given(seq bigint, task_id bigint, version int, type text,
+    data jsonb)) AS new
+RETURNING id, seq, event_id""")
 
 
 def event_metadata(context: Context) -> dict[str, Any]:
@@ -41,14 +95,31 @@ def event_metadata(context: Context) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Written:
+    """Where a transaction's last event is: its seq when it was given at once, else its
+    internal id (numbered after the commit); neither when it wrote no event."""
+
+    seq: int | None = None
+    row_id: int | None = None
+
+
 def lock_appends(session: Session | Connection) -> int:
-    """Take the append lock for this transaction; return the store's head seq."""
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
-    return int(session.execute(_HEAD).scalar_one())
+    """Take the sequencing lock until commit, number every committed event that waits for a
+    seq, and return the head: the next seqs are this transaction's to give."""
+    cursor = session.connection().connection.cursor() if isinstance(session, Session) \
+        else session.connection.cursor()
+    cursor.execute(_LOCK, {"key": APPEND_LOCK_KEY})
+    while True:
+        cursor.execute(_NUMBER, {"limit": SEQUENCE_CHUNK, "mine": 0, "channel": NOTIFY_CHANNEL})
+        numbered, _, head, _ = cursor.fetchone() or (0, None, 0, 0)
+        if numbered < SEQUENCE_CHUNK:
+            return int(head)
 
 
 def notify(session: Session | Connection, head: int) -> None:
-    """Wake the relay when this transaction commits."""
+    """Wake the relay when this transaction commits (only writers holding the lock do: a
+    notifying commit takes a database-wide lock, which would queue concurrent commits)."""
     session.execute(text("SELECT pg_notify(:channel, :head)"),
                     {"channel": NOTIFY_CHANNEL, "head": str(head)})
 
@@ -58,37 +129,51 @@ class EventStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.head: int | None = None  # set while this transaction holds the sequencing lock
+        self.written = Written()
 
     def lock(self) -> int:
-        """Take the append lock now (it is re-entrant); return the head seq."""
+        """Take the sequencing lock now (appends then get their seqs at once); the head."""
         self.session.flush()
-        return lock_appends(self.session)
+        if self.head is None:
+            self.head = lock_appends(self.session)
+        return self.head
 
     def append(self, events: Sequence[NewEvent], context: Context, now: datetime
-               ) -> list[tuple[int, uuid.UUID]]:
-        """Append events after any pending state change; return their seqs and ids."""
+               ) -> list[tuple[int | None, uuid.UUID]]:
+        """Append events after any pending state change; their seqs (None until numbered,
+        unless this transaction holds the lock) and event ids."""
         if not events:
             return []
-        self.session.flush()  # state changes first, so the lock is held as briefly as possible
-        head = lock_appends(self.session)
-        metadata = event_metadata(context)
-        ids = [(seq, new_event_id(seq, now)) for seq in range(head + 1, head + len(events) + 1)]
-        rows = [{
-            "seq": seq, "event_id": event_id, "task_id": event.task_id,
-            "version": event.version, "type": event.type, "data": event.data,
-            "meta": metadata, "occurred_at": now,
-        } for (seq, event_id), event in zip(ids, events, strict=True)]
-        self.session.execute(insert(EventRecord), rows)
-        notify(self.session, head + len(rows))
-        return ids
+        self.session.flush()  # the state change first (its row lock orders a task's events)
+        head = self.head
+        rows = [{"seq": None if head is None else head + n, "task_id": event.task_id,
+                 "version": event.version, "type": event.type, "data": event.data}
+                for n, event in enumerate(events, start=1)]
+        stored = self.session.execute(_INSERT_EVENTS, {
+            "rows": json.dumps(rows, default=str), "metadata": json.dumps(event_metadata(context)),
+            "now": now, "epoch_ms": unix_millis(now)}).all()
+        last_id = max(row_id for row_id, _, _ in stored)
+        if head is None:
+            self.written = Written(row_id=last_id)
+        else:
+            self.head = head + len(rows)
+            self.written = Written(self.head)
+            notify(self.session, self.head)
+        return [(seq, event_id) for _, seq, event_id in stored]
 
-    def last_position(self) -> int:
-        """The position of the latest event this transaction sees: after an append, its own
-        last event (the append lock keeps later ones out until the commit); else the head."""
-        return int(self.session.execute(_HEAD).scalar_one())
+    def appended_in_bulk(self, count: int) -> None:
+        """Record `count` events inserted with seqs `head + 1 …` under the lock, and wake
+        the relay when they commit."""
+        assert self.head is not None, "bulk appends take the lock first"
+        if count:
+            self.head += count
+            self.written = Written(self.head)
+            notify(self.session, self.head)
 
     def task_events(self) -> Iterator[TaskEvent]:
-        """Every event of a task, in seq order, streamed: what the task table is folded from."""
+        """Every event of a task, in seq order, streamed: what the task table is folded from
+        (called under the lock, when every committed event has its seq)."""
         rows = self.session.execute(_TASK_EVENTS.execution_options(yield_per=10_000))
         for row in rows:
             yield tuple(row)  # type: ignore[misc]
@@ -97,6 +182,53 @@ class EventStore:
         """The latest date the daily schedule has requested a transfer for, if any."""
         found = self.session.execute(LAST_SCHEDULED).scalar()
         return date.fromisoformat(found) if found else None
+
+
+class Sequencer:
+    """Numbers committed events, each step its own short transaction (see the module)."""
+
+    def __init__(self, engine: Engine, chunk: int = SEQUENCE_CHUNK) -> None:
+        self.engine = engine
+        self.chunk = chunk
+
+    def step(self, mine: int = 0) -> tuple[int, int | None, int]:
+        """One numbering transaction: (events numbered, the seq of event `mine`, head)."""
+        pooled = self.engine.raw_connection()
+        try:
+            connection: Any = pooled.driver_connection
+            connection.autocommit = True  # the statements below are one implicit transaction
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"{_LOCK}; {_NUMBER}", {
+                        "key": APPEND_LOCK_KEY, "limit": self.chunk, "mine": mine,
+                        "channel": NOTIFY_CHANNEL})
+                    numbered, seq, head, _ = cursor.fetchone()
+            finally:
+                connection.autocommit = False
+        finally:
+            pooled.close()
+        return int(numbered), None if seq is None else int(seq), int(head)
+
+    def number_all(self) -> int:
+        """Number everything committed so far; return the head."""
+        while True:
+            numbered, _, head = self.step()
+            if numbered < self.chunk:
+                return head
+
+    def position(self, written: Written) -> int:
+        """The seq of a committed transaction's last event, numbering it if need be (the
+        head, after numbering what is pending, when it wrote none)."""
+        if written.seq is not None:
+            return written.seq
+        if written.row_id is None:
+            return self.number_all()
+        while True:
+            numbered, seq, _ = self.step(written.row_id)
+            if seq is not None:
+                return seq
+            if numbered == 0:
+                raise LookupError(f"event {written.row_id} is not in the store")
 
 
 def store_head(connection: Connection) -> int:

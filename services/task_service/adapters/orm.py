@@ -71,11 +71,14 @@ SCHEDULED_TRANSFER = "type = 'DailyTransferRequested' AND (data->>'scheduled') =
 
 
 class EventRecord(Base):
-    """One stored event. `seq` is assigned under the append lock: gap-free, in commit order."""
+    """One stored event: `id` given at insert, `seq` (gap-free, the public position) after
+    the commit that made it visible, by the sequencer (see `adapters/event_store.py`)."""
 
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("task_id", "version"),
+        UniqueConstraint("seq"),
+        Index("ix_events_unsequenced", "id", postgresql_where=text("seq IS NULL")),
         # The daily schedule's transfer happens once per date (explicit requests repeat).
         Index(
             "uq_events_scheduled_transfer_date", text("(data->>'date')"), unique=True,
@@ -83,7 +86,8 @@ class EventRecord(Base):
         ),
     )
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
     task_id: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int | None] = mapped_column(Integer)
@@ -105,4 +109,5 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     event_position: Mapped[int | None] = mapped_column(BigInteger)
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger)  # events.id, until numbered
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

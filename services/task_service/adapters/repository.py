@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from services.task_service.adapters.event_store import Written
 from services.task_service.adapters.orm import IdempotencyRecord, TaskRecord
 from services.task_service.domain.model import CreateTask
 
@@ -65,7 +66,7 @@ class StoredResponse:
     fingerprint: str
     status_code: int
     body: dict[str, Any]
-    position: int | None  # of the first request's last event (None: stored before positions)
+    written: Written  # the first request's last event (neither part: stored before positions)
 
 
 class IdempotencyStore:
@@ -94,15 +95,16 @@ class IdempotencyStore:
             IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key,
         )).scalar_one()
         return StoredResponse(row.fingerprint, row.status_code or 0, row.response or {},
-                              row.event_position)
+                              Written(row.event_position, row.last_event_id))
 
     def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any],
-               position: int) -> None:
-        """Store the response of a claimed key and the position of its last event, in the
-        same transaction as its effect."""
+               written: Written) -> None:
+        """Store the response of a claimed key and where its last event is (its seq, or its
+        id until it is numbered), in the same transaction as its effect."""
         row = self.session.get(IdempotencyRecord, (user_id, key))
         if row is not None:
-            row.status_code, row.response, row.event_position = status_code, body, position
+            row.status_code, row.response = status_code, body
+            row.event_position, row.last_event_id = written.seq, written.row_id
 
     def purge_expired(self, now: datetime) -> int:
         """Delete keys older than the retention period; return how many."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+from services.task_service.adapters.event_store import Written
 from services.task_service.adapters.repository import StoredResponse
 from services.task_service.domain.model import IdempotencyKeyReused
 from services.task_service.service_layer.unit_of_work import Committed, UnitOfWork
@@ -24,8 +25,8 @@ class KeyStore(Protocol):
         """Claim the key or return its stored response."""
 
     def record(self, user_id: int, key: str, status_code: int, body: dict[str, Any],
-               position: int) -> None:
-        """Store the response of a claimed key and the position of its last event."""
+               written: Written) -> None:
+        """Store the response of a claimed key and where its last event is."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,10 @@ def replay_or_claim(store: KeyStore, request: IdempotentRequest | None, now: dat
 
 
 def remember(store: KeyStore, request: IdempotentRequest | None, status: int,
-             body: dict[str, Any], position: int) -> None:
+             body: dict[str, Any], written: Written) -> None:
     """Store the response of a claimed key (no-op without a key)."""
     if request is not None:
-        store.record(request.user_id, request.key, status, body, position)
+        store.record(request.user_id, request.key, status, body, written)
 
 
 def once_per_key(uow: UnitOfWork, request: IdempotentRequest | None, status: int, now: datetime,
@@ -70,11 +71,11 @@ def once_per_key(uow: UnitOfWork, request: IdempotentRequest | None, status: int
     and returns, its response remembered with its effect; with the position of its events."""
     with uow:
         replay = replay_or_claim(uow.idempotency, request, now)
-        if replay is not None:  # a response stored before positions: the head is past it
-            position = replay.position or uow.events.last_position()
-            return Committed(cast(Body, replay.body), position)
-        body = work()
-        position = uow.events.last_position()
-        remember(uow.idempotency, request, status, body, position)
-        uow.commit()
-    return Committed(body, position)
+        if replay is None:
+            body = work()
+            written = uow.events.written
+            remember(uow.idempotency, request, status, body, written)
+            uow.commit()
+    if replay is not None:  # a response stored before positions: the head is past it
+        return Committed(cast(Body, replay.body), uow.position(replay.written))
+    return Committed(body, uow.position(written))

@@ -1,5 +1,8 @@
 """The relay: publishes committed events from the event store to the Redis stream, in seq order.
 
+Before each pass it numbers the committed events that have no seq yet (`Sequencer`), so the
+log advances even when the commands that wrote them died before numbering them.
+
 The stream is its own bookkeeping: entry ids are `<seq>-0`, so on every pass the relay reads
 the stream's head and publishes the store's events above it. A crash between XADD and
 anything else loses nothing and duplicates nothing (Redis refuses an id at or below the head).
@@ -22,7 +25,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.event_store import Sequencer, StoredEvents
 from services.task_service.adapters.listener import Listener
 from services.task_service.adapters.relay_status import write_status
 from services.task_service.config import RelayConfig
@@ -53,6 +56,7 @@ class Relay:
     def __init__(self, engine: Engine, bus: RedisStreamBus, config: RelayConfig) -> None:
         self.engine = engine
         self.events = StoredEvents(engine)
+        self.sequencer = Sequencer(engine)
         self.bus = bus
         self.config = config
         self.stopping = False
@@ -86,7 +90,10 @@ class Relay:
         return bool(self.config.maxlen) or head.length >= head.seq
 
     def publish_pending(self) -> int:
-        """Publish every committed event above the stream's head; return how many."""
+        """Number the committed events that have no seq yet (their writers number them too,
+        but may have died first), then publish every event above the stream's head; return
+        how many."""
+        self.sequencer.number_all()
         head = self.stream_head()
         published = 0
         for entries in self._batches(head):

@@ -45,9 +45,10 @@ def request_transfer(uow: UnitOfWork, day: date, context: Context, clock: Clock 
                      ) -> TransferRequested:
     """Append `DailyTransferRequested {date}`: every request is an event of its own."""
     with uow:
+        uow.events.lock()  # numbered at once: what it transfers is what precedes it
         [(seq, event_id)] = uow.events.append([transfer_event(day)], context, clock())
         uow.commit()
-    return TransferRequested(day, str(event_id), seq)
+    return TransferRequested(day, str(event_id), int(seq or 0))
 
 
 def missed_dates(last: date | None, latest: date) -> list[date]:
@@ -70,5 +71,5 @@ def run_schedule(uow: UnitOfWork, schedule: Schedule, context: Context, clock: C
         ids = uow.events.append([transfer_event(day, scheduled=True) for day in due],
                                 context, now)
         uow.commit()
-    return [TransferRequested(day, str(event_id), seq)
+    return [TransferRequested(day, str(event_id), int(seq or 0))
             for day, (seq, event_id) in zip(due, ids, strict=True)]

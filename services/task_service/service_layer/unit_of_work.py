@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
-from services.task_service.adapters.event_store import EventStore
+from services.task_service.adapters.event_store import EventStore, Sequencer, Written
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
 
 Body = TypeVar("Body")
@@ -38,13 +38,14 @@ class UnitOfWork:
     def __init__(self, engine: Engine, idempotency_ttl: timedelta = timedelta(hours=24)) -> None:
         self.session_factory = sessionmaker(engine, expire_on_commit=False)
         self.idempotency_ttl = idempotency_ttl
+        self.sequencer = Sequencer(engine)
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
         self.tasks = TaskRepository(self.session)
         self.events = EventStore(self.session)
         self.idempotency = IdempotencyStore(self.session, self.idempotency_ttl)
-        self.imports = BulkTaskWriter(self.session)
+        self.imports = BulkTaskWriter(self.session, self.events)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -55,6 +56,11 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit the change and its events together."""
         self.session.commit()
+
+    def position(self, written: Written) -> int:
+        """After the commit: the seq of the last event written (numbering it now if the
+        relay has not yet), or the head when none was."""
+        return self.sequencer.position(written)
 
     def rollback(self) -> None:
         """Drop everything done in this unit."""

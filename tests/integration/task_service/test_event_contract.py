@@ -74,27 +74,28 @@ def test_imported_events_carry_what_created_event_makes_of_their_task(
         (e.type, e.task_id, e.version, e.data) for e in expected]
 
 
-# A seq that sets bits in every part of the id's 48-bit counter (see `new_event_id`).
+# An id that sets bits in every part of the event id's 48-bit counter (see `new_event_id`).
 HIGH_SEQ = (0xABC << 36) | (0b11 << 34) | 0x1DEADBEEF
 
 
-def test_every_event_id_is_new_event_ids_uuid7_for_its_seq_and_time(
+def test_every_event_id_is_new_event_ids_uuid7_for_its_internal_id_and_time(
         client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
     """Appends and the bulk import's SQL make the same layout; only the random bits differ."""
-    with engine.begin() as connection:  # the next events get seqs above HIGH_SEQ
+    with engine.begin() as connection:  # the next events get ids and seqs above HIGH_SEQ
         connection.execute(text(
-            "INSERT INTO events (seq, event_id, type, data, metadata, occurred_at) VALUES "
-            "(:seq, :id, 'DailyTransferRequested', '{\"date\": \"2025-01-01\"}', '{}', now())"),
-            {"seq": HIGH_SEQ, "id": uuid.uuid4()})
+            "INSERT INTO events (id, seq, event_id, type, data, metadata, occurred_at) VALUES "
+            "(:seq, :seq, :id, 'DailyTransferRequested', '{\"date\": \"2025-01-01\"}', '{}', "
+            "now())"), {"seq": HIGH_SEQ, "id": uuid.uuid4()})
+        connection.execute(text("SELECT setval('events_id_seq', :seq)"), {"seq": HIGH_SEQ})
     exercise(client, tokens)
     assert upload(client, tokens, CSV).status_code == 201
     with engine.connect() as connection:
         rows = connection.execute(text(
-            "SELECT seq, event_id, occurred_at FROM events WHERE seq > :seq ORDER BY seq"),
+            "SELECT id, event_id, occurred_at FROM events WHERE seq > :seq ORDER BY seq"),
             {"seq": HIGH_SEQ}).all()
     ids = [uuid.UUID(str(row.event_id)) for row in rows]
     assert len(ids) == 13
     assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
     assert [i.int >> 24 for i in ids] == [
-        new_event_id(row.seq, row.occurred_at).int >> 24 for row in rows]
+        new_event_id(row.id, row.occurred_at).int >> 24 for row in rows]
     assert ids == sorted(ids)

@@ -78,7 +78,8 @@ def test_a_response_stored_before_positions_replays_with_the_head(
     client.post("/task", json={"title": "a"}, headers=headers)
     client.post("/task", json={"title": "b"}, headers=tokens.headers())
     with engine.begin() as connection:
-        connection.execute(text("UPDATE idempotency_keys SET event_position = NULL"))
+        connection.execute(text(
+            "UPDATE idempotency_keys SET event_position = NULL, last_event_id = NULL"))
     again = client.post("/task", json={"title": "a"}, headers=headers)
     assert again.status_code == 201 and again.headers["X-Event-Seq"] == "2"
 
