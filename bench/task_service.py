@@ -381,38 +381,74 @@ def relay(pg: str, rds: str) -> list[dict[str, Any]]:
 
 # --- concurrent appends -------------------------------------------------------------------
 
-def _writer(db_url: str, with_lock: bool, ready: Any, go: Any, counts: Any, index: int
-            ) -> None:
+# The transaction a command needs, for pgbench: a task row and an event row, then commit.
+PGBENCH_SCRIPT = """BEGIN;
+INSERT INTO task_manager (title, status, priority, created_by, created_at, updated_at, version)
+  VALUES ('pgbench task', 'active', 'medium', 1, now(), now(), 1);
+INSERT INTO events (event_id, task_id, version, type, data, metadata, occurred_at)
+  VALUES (gen_random_uuid(), lastval(), 1, 'TaskCreated',
+          '{"title": "pgbench task", "status": "active", "priority": "medium"}',
+          '{"actor": {"id": 1, "username": "bench", "role": "admin"}}', now());
+COMMIT;
+"""
+
+
+def pgbench_binary() -> str | None:
+    """pgbench from PATH, else the one bundled with pgserver, else None."""
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    try:
+        from pgserver._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    bundled = POSTGRES_BIN_PATH / "pgbench"
+    return str(bundled) if bundled.exists() else None
+
+
+def pgbench_rate(binary: str, db_url: str, clients: int) -> float:
+    """Transactions/s of pgbench running the two-insert command transaction."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        done = subprocess.run(
+            [binary, "-n", "-f", script.name, "-c", str(clients), "-j", str(min(clients, 2)),
+             "-T", str(int(SECONDS)), libpq_url(db_url)],
+            check=True, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    raise RuntimeError(f"no tps in pgbench's output: {done.stdout}")
+
+
+def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int) -> None:
     """One writer process: once told to go, create tasks (one event each) for SECONDS."""
-    from services.task_service.adapters import event_store
     from services.task_service.domain.model import Context, CreateTask
     from services.task_service.service_layer.tasks import create_task
     from services.task_service.service_layer.unit_of_work import UnitOfWork
     from shared.events import Actor
 
-    if not with_lock:  # reference only: a plain sequence, which is NOT gap-free
-        event_store.lock_appends = lambda session: int(  # type: ignore[assignment]
-            session.execute(text("SELECT nextval('bench_seq') - 1")).scalar_one())
     engine = create_engine(db_url, pool_size=1)
     with engine.connect():
         pass
     context, done = Context(Actor(1, "bench", "admin"), "bench"), 0
+    unit = UnitOfWork(engine)
     ready.release()
     go.wait()
     deadline = time.monotonic() + SECONDS
     while time.monotonic() < deadline:
-        create_task(UnitOfWork(engine), CreateTask(f"writer {index} task {done}"), context)
+        create_task(unit, CreateTask(f"writer {index} task {done}"), context)
         done += 1
     counts[index] = done
     engine.dispose()
 
 
-def append_rate(db_url: str, writers: int, with_lock: bool) -> float:
-    """Events/s appended by `writers` processes, each committing one task at a time."""
+def append_rate(db_url: str, writers: int) -> float:
+    """Events/s appended by `writers` processes, each committing one task at a time and
+    learning its event's seq; checks the log is exactly 1..N afterwards."""
     context = multiprocessing.get_context("spawn")
     counts, ready, go = context.Array("q", writers), context.Semaphore(0), context.Event()
-    processes = [context.Process(target=_writer,
-                                 args=(db_url, with_lock, ready, go, counts, i))
+    processes = [context.Process(target=_writer, args=(db_url, ready, go, counts, i))
                  for i in range(writers)]
     for process in processes:
         process.start()
@@ -427,31 +463,41 @@ def append_rate(db_url: str, writers: int, with_lock: bool) -> float:
         raise RuntimeError("a writer process failed")
     engine = create_engine(db_url)
     with engine.connect() as connection:
-        stored = connection.execute(text("SELECT count(*) FROM events")).scalar_one()
+        stored, top, numbered = connection.execute(
+            text("SELECT count(*), max(seq), count(seq) FROM events")).one()
     engine.dispose()
-    if stored != appended:
-        raise RuntimeError(f"{appended} creates but {stored} events")
+    if not stored == top == numbered == appended:
+        raise RuntimeError(f"{appended} creates but {stored} events, {numbered} numbered, "
+                           f"head {top}")
     return appended / SECONDS
 
 
 def concurrent_appends(pg: str) -> list[dict[str, Any]]:
-    """Events/s with 1, 4, 16 writers: the append lock, and a plain sequence for reference."""
-    found = []
-    for with_lock in (True, False):
-        for writers in WRITERS:
-            with tasks_database(pg) as db_url:
-                engine = create_engine(db_url)
-                with engine.begin() as connection:
-                    connection.execute(text("CREATE SEQUENCE bench_seq"))
-                engine.dispose()
-                rate = append_rate(db_url, writers, with_lock)
-            how = ("gap-free append lock (as shipped)" if with_lock else
-                   "plain sequence instead of the lock (reference, not gap-free)")
-            found.append(result(
-                f"appends, {writers} concurrent writer{'s' if writers > 1 else ''}, "
-                f"{'append lock' if with_lock else 'sequence'}", rate, "events/s", COMMAND,
-                f"{how}; each writer a process running create_task (one task + one event "
-                f"per transaction, synchronous_commit on), {SECONDS:g} s"))
+    """Events/s with 1, 4, 16 writers beside pgbench's two-insert transaction at as many
+    clients, each pair measured one after the other on fresh databases."""
+    found, binary = [], pgbench_binary()
+    for writers in WRITERS:
+        plural = "s" if writers > 1 else ""
+        with tasks_database(pg) as db_url:
+            rate = append_rate(db_url, writers)
+        found.append(result(
+            f"appends, {writers} concurrent writer{plural}", rate, "events/s", COMMAND,
+            "each writer a process running create_task (one task + one event per "
+            "transaction, synchronous_commit on, then its seq: numbered after the commit), "
+            f"{SECONDS:g} s"))
+        if binary is None:
+            print("pgbench not found: install the PostgreSQL client (apt-get install "
+                  "postgresql-client) for the reference figures", file=sys.stderr)
+            continue
+        with tasks_database(pg) as db_url:
+            reference = pgbench_rate(binary, db_url, writers)
+        found.append(result(
+            f"pgbench two-insert transaction, {writers} client{plural}", reference, "tx/s",
+            COMMAND, f"pgbench -c {writers}: insert a task row, insert an event row, commit "
+            f"(the reference: what the server commits), {SECONDS:g} s, same server"))
+        found.append(result(
+            f"appends / pgbench ratio, {writers} writer{plural}", rate / reference, "x",
+            COMMAND, "target >= 0.3 at 16" if writers == 16 else "measured side by side"))
     return found
 
 
