@@ -13,13 +13,15 @@ from services.task_service.domain.model import TaskEvent
 from shared.events import ENVELOPE_FIELDS
 
 # A task's events are read along the unique (task_id, version) index: version order is the
-# task's seq order.
+# task's seq order. Only numbered events are shown: one committed a moment ago gets its seq
+# within milliseconds (adapters/event_store.py), and until then it is not in the log.
 _ENVELOPES = text(
     f"SELECT json_build_object({json_object_arguments(ENVELOPE_FIELDS, ENVELOPE_SQL)})::text "
-    "FROM events WHERE task_id = :task_id ORDER BY version LIMIT :limit OFFSET :offset")
-_COUNT = text("SELECT count(*) FROM events WHERE task_id = :task_id")
+    "FROM events WHERE task_id = :task_id AND seq IS NOT NULL ORDER BY version "
+    "LIMIT :limit OFFSET :offset")
+_COUNT = text("SELECT count(*) FROM events WHERE task_id = :task_id AND seq IS NOT NULL")
 _UNTIL = ("SELECT type, task_id, version, data, occurred_at FROM events "
-          "WHERE task_id = :task_id AND {column} <= :point ORDER BY version")
+          "WHERE task_id = :task_id AND seq IS NOT NULL AND {column} <= :point ORDER BY version")
 _CURRENT = text("SELECT 1 FROM task_manager WHERE id = :task_id AND deleted_at IS NULL")
 
 
