@@ -57,6 +57,13 @@ class DeliverySettings:
     workers: int = setting("WEBHOOKS_WORKERS", 8)
     poll_seconds: float = setting("WEBHOOKS_POLL_SECONDS", 1.0)
     metrics_port: int = setting("WEBHOOKS_METRICS_PORT", 9103)
+    lease_margin_seconds: float = setting("WEBHOOKS_LEASE_MARGIN_SECONDS", 30.0)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed delivery stays with its sender: a crashed sender's deliveries
+        are sent again once this has passed."""
+        return self.sender.longest_request + self.lease_margin_seconds
 
     @classmethod
     def from_env(cls, env: Env, https_only: bool) -> DeliverySettings:

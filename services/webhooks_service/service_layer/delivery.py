@@ -25,8 +25,6 @@ from shared.stream.transient import is_transient
 
 log = logging.getLogger("taskstream.webhooks")
 
-LEASE_MARGIN_SECONDS = 30.0
-
 
 class Sender(Protocol):
     """Sends one request to a webhook target."""
@@ -46,6 +44,7 @@ class DeliveryObserver(Protocol):
     """Who hears what the senders did (metrics)."""
 
     def recorded(self, outcomes: Sequence[Outcome]) -> None: ...
+    def tick(self) -> None: ...
 
 
 Transaction = Callable[[], AbstractContextManager[OutboxQueues]]
@@ -62,7 +61,7 @@ class Dispatcher:
         self.settings = settings
         self.observer = observer
         self.decide = decide_outcome or (lambda a, b: decide(a, b, settings.retry))
-        self.lease_seconds = settings.sender.longest_request + LEASE_MARGIN_SECONDS
+        self.lease_seconds = settings.lease_seconds
         self.wakeup = threading.Event()
         self.in_flight: set[Future[Outcome]] = set()
         self.unrecorded: list[Outcome] = []
@@ -77,6 +76,8 @@ class Dispatcher:
         with ThreadPoolExecutor(self.settings.workers, "webhook-send") as pool:
             while not stop.is_set():
                 self.wakeup.clear()
+                if self.observer is not None:
+                    self.observer.tick()  # gauges stay current while nothing new comes
                 if not self._pass(pool):
                     self.wakeup.wait(self._pause())
             self._finish()
