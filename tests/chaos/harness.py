@@ -12,7 +12,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +26,9 @@ from shared.config import service_database_url
 from testbed.polling import wait_for
 from testbed.stack import ROOT, TASKSTREAM, Stack, running_stack
 
-# The stream processes the harness manages itself; honcho runs the rest of the Procfile.
-MANAGED = ("relay", "projector")
+# The stream processes the harness manages itself (name: `taskstream` arguments); honcho runs
+# the rest of the Procfile.
+MANAGED: dict[str, tuple[str, ...]] = {"relay": ("relay",), "projector": ("projector",)}
 
 # Small batches and quick takeovers, so that kills land inside batches and recovery is fast.
 CHAOS_ENV = {
@@ -217,15 +218,18 @@ def copy_logs(logs: list[Path], target: Path) -> None:
             shutil.copy(log, target / log.name)
 
 
-def managed_processes(env: dict[str, str], log_dir: Path) -> dict[str, ManagedProcess]:
-    """`taskstream relay` and `taskstream projector`, not started yet."""
-    return {name: ManagedProcess(name, [str(TASKSTREAM), name], env, log_dir)
-            for name in MANAGED}
+def managed_processes(env: dict[str, str], log_dir: Path,
+                      managed: Mapping[str, tuple[str, ...]] = MANAGED
+                      ) -> dict[str, ManagedProcess]:
+    """`taskstream relay`, `taskstream projector` (or those `managed` names), not started."""
+    return {name: ManagedProcess(name, [str(TASKSTREAM), *args], env, log_dir)
+            for name, args in managed.items()}
 
 
 @contextmanager
 def chaos_stack(extra_env: dict[str, str] | None = None, timeout: float = 120.0,
-                keep_logs: Path | None = None) -> Iterator[ChaosStack]:
+                keep_logs: Path | None = None,
+                managed: Mapping[str, tuple[str, ...]] = MANAGED) -> Iterator[ChaosStack]:
     """Start private PostgreSQL and Redis, the stack without relay/projector, then those two.
 
     With `keep_logs`, every process's log is copied there when the stack stops.
@@ -238,7 +242,7 @@ def chaos_stack(extra_env: dict[str, str] | None = None, timeout: float = 120.0,
         redis_server = EmbeddedRedis(workdir / "redis", port=free_port())
         redis_url = redis_server.start()
         stack_of_things.callback(redis_server.stop)
-        procfile = procfile_without(MANAGED, workdir / "Procfile.chaos")
+        procfile = procfile_without(tuple(managed), workdir / "Procfile.chaos")
         env = dict(CHAOS_ENV, **(extra_env or {}))
         stack = stack_of_things.enter_context(
             running_stack(pg_url, redis_url, timeout=timeout, extra_env=env, procfile=procfile))
@@ -246,7 +250,7 @@ def chaos_stack(extra_env: dict[str, str] | None = None, timeout: float = 120.0,
         if keep_logs is not None:
             stack_of_things.callback(
                 lambda: copy_logs([stack.log_path, *workdir.glob("*.log")], keep_logs))
-        chaos.processes = managed_processes(stack.env, workdir)
+        chaos.processes = managed_processes(stack.env, workdir, managed)
         stack_of_things.callback(chaos.close)
         chaos.ensure_running()
         wait_for(lambda: chaos.run_cli("projections", "status", "--json").returncode == 0,
