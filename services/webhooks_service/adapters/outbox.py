@@ -253,12 +253,22 @@ def _row(outcome: Outcome) -> dict[str, Any]:
             "retry_in": outcome.retry_in, "finished": outcome.finished}
 
 
-def outbox_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlOutbox]]:
-    """A unit-of-work factory: each call opens one transaction, committed on a clean exit."""
+def outbox_transaction(engine: Engine, flushed: bool = True
+                       ) -> Callable[[], AbstractContextManager[SqlOutbox]]:
+    """A unit-of-work factory: each call opens one transaction, committed on a clean exit.
+
+    With `flushed=False` the commit does not wait for the WAL to reach the disk
+    (`synchronous_commit = off`): for the senders' leases and answers only, where what a
+    server crash could take back is a lease (it runs out) or an answer (the delivery is sent
+    again, with the same `webhook-id`), both of which at-least-once already allows. Queueing
+    events is always flushed: its checkpoint lets the stream entries be acknowledged.
+    """
 
     @contextmanager
     def transaction() -> Iterator[SqlOutbox]:
         with engine.begin() as connection:
+            if not flushed:
+                connection.execute(text("SET LOCAL synchronous_commit = off"))
             yield SqlOutbox(connection)
 
     return transaction

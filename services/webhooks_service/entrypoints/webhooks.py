@@ -57,7 +57,8 @@ def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> We
     bus = RedisStreamBus(client, settings.common.stream_key())
     metrics = WebhookMetrics(bus, lambda: read_checkpoint(engine, CHECKPOINT_NAME),
                              lambda: outbox_figures(engine))
-    dispatcher = Dispatcher(transaction, CurlSender(delivery.sender), delivery, metrics)
+    dispatcher = Dispatcher(outbox_transaction(engine, flushed=False),
+                            CurlSender(delivery.sender), delivery, metrics)
     lock = PostgresAdvisoryLock(settings.database_url,
                                 f"{CHECKPOINT_NAME}:{delivery.options.group}")
     consumer = StreamConsumer(bus, Fanout(transaction, dispatcher.wake),

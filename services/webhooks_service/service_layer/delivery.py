@@ -85,8 +85,7 @@ class Dispatcher:
     def _pass(self, pool: ThreadPoolExecutor) -> bool:
         """Record what came back and claim what there is room for; False if nothing moved."""
         try:
-            recorded = self._record_finished()
-            claimed = self._claim(pool)
+            moved = self._exchange(pool)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -94,7 +93,7 @@ class Dispatcher:
             log.warning("webhook senders paused; retrying: %s", first_line(exc))
             return False
         self.outages = 0
-        return bool(recorded or claimed)
+        return moved > 0
 
     def _pause(self) -> float:
         """How long to wait for a wake-up: the poll, or the backoff of an outage."""
@@ -102,18 +101,40 @@ class Dispatcher:
             return backoff_seconds(self.outages, 0.5)
         return self.settings.poll_seconds
 
-    def _claim(self, pool: ThreadPoolExecutor) -> int:
-        """Claim due deliveries while there is room, and start sending them."""
-        room = self.settings.workers - len(self.in_flight)
-        if room <= 0:
+    def _exchange(self, pool: ThreadPoolExecutor | None) -> int:
+        """In one transaction, record the answers that came back (and any a failed commit
+        left) and claim due deliveries while there is room (none without a pool), then start
+        sending them; return how many were recorded and claimed.
+
+        Room is twice the senders: each sender finds its next delivery waiting when it
+        finishes one (the wait is well inside the lease's margin)."""
+        done = [future for future in self.in_flight if future.done()]
+        self.in_flight.difference_update(done)
+        self.unrecorded.extend(future.result() for future in done)
+        outcomes, self.unrecorded = self.unrecorded, []
+        room = 0 if pool is None else 2 * self.settings.workers - len(self.in_flight)
+        if not outcomes and room <= 0:
             return 0
-        with self.transaction() as outbox:
-            claimed = outbox.claim(room, self.lease_seconds)
+        try:
+            with self.transaction() as outbox:
+                if outcomes:
+                    outbox.record(outcomes)
+                claimed = outbox.claim(room, self.lease_seconds) if room > 0 else []
+        except Exception:
+            self.unrecorded = outcomes + self.unrecorded
+            raise
+        if outcomes and self.observer is not None:
+            self.observer.recorded(outcomes)
+        if pool is not None:
+            self._start(pool, claimed)
+        return len(outcomes) + len(claimed)
+
+    def _start(self, pool: ThreadPoolExecutor, claimed: list[Attempt]) -> None:
+        """Hand claimed deliveries to the senders; each answer wakes the loop."""
         for attempt in claimed:
             future = pool.submit(self._attempt, attempt)
             future.add_done_callback(lambda _done: self.wakeup.set())
             self.in_flight.add(future)
-        return len(claimed)
 
     def _attempt(self, attempt: Attempt) -> Outcome:
         """Send one delivery and decide what follows (never raises)."""
@@ -125,30 +146,12 @@ class Dispatcher:
             answer = Answer(None, f"{type(exc).__name__}: {exc}")
         return self.decide(attempt, answer)
 
-    def _record_finished(self) -> int:
-        """Record the answers that came back (and any a failed commit left), in one txn."""
-        done = [future for future in self.in_flight if future.done()]
-        self.in_flight.difference_update(done)
-        self.unrecorded.extend(future.result() for future in done)
-        if not self.unrecorded:
-            return 0
-        outcomes, self.unrecorded = self.unrecorded, []
-        try:
-            with self.transaction() as outbox:
-                outbox.record(outcomes)
-        except Exception:
-            self.unrecorded = outcomes + self.unrecorded
-            raise
-        if self.observer is not None:
-            self.observer.recorded(outcomes)
-        return len(outcomes)
-
     def _finish(self) -> None:
         """Wait for the requests in flight and record them (left to their leases if not)."""
         for future in list(self.in_flight):
             future.result()
         try:
-            self._record_finished()
+            self._exchange(None)
         except Exception as exc:
             if not is_transient(exc):
                 raise
