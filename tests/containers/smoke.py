@@ -22,6 +22,7 @@ METRICS = {
     "logger": ("http://logger:5003/metrics", "taskstream_http_requests_total"),
     "relay": ("http://relay:9101/metrics", "taskstream_relay_published_total"),
     "projector": ("http://projector:9102/metrics", "taskstream_projector_events_applied_total"),
+    "webhooks": ("http://webhooks:9103/metrics", "taskstream_webhook_deliveries_total"),
 }
 # Run inside the gateway's container: fetch each URL, print {name: [status, body]}.
 FETCH = """
