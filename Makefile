@@ -34,10 +34,15 @@ test-e2e: $(STAMP)
 test-containers: $(STAMP)
 	$(BIN)/python -m tests.containers
 
-# The deployment past one machine, run here: a local Redis Cluster (3 masters, 3 replicas, from
-# redis-server and redis-cli) under every Redis use. Not part of `make test`: it needs those
-# binaries (Debian: apt-get install redis-server).
+# The deployment past one machine, run here (docs/operations.md): a local Redis Cluster (3
+# masters, 3 replicas) under every Redis use, RabbitMQ for Celery, two replicas of each HTTP
+# service behind HAProxy, two relays, three projector members, then a chaos run through the
+# load balancer. Not part of `make test`: it needs redis-server and redis-cli, HAProxy and a
+# RabbitMQ on 127.0.0.1:5672 (Debian: apt-get install redis-server haproxy rabbitmq-server).
+# `python -m tests.cluster` is a longer run (CHAOS_SEED, CHAOS_COMMANDS, CHAOS_FAULTS, ...).
 test-cluster: $(STAMP)
+	@for tool in redis-server redis-cli haproxy; do PATH="$$PATH:/usr/sbin" command -v $$tool >/dev/null || \
+		{ echo "make test-cluster needs $$tool (Debian: apt-get install redis-server haproxy)"; exit 1; }; done
 	$(BIN)/python -m pytest tests/cluster -p no:cacheprovider
 
 # Wheels of every dependency for offline image builds (deploy/wheelhouse/, BASE_IMAGE's Python).

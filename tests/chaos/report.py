@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.chaos.checks import Findings, check_everything, wait_for_quiescence
 from tests.chaos.harness import ChaosStack
-from tests.chaos.scenario import Record, ScenarioConfig, drive
+from tests.chaos.scenario import Injector, Record, ScenarioConfig, drive
 
 
 @dataclass
@@ -77,11 +77,11 @@ class ChaosReport:
         return "\n".join(lines)
 
 
-def run_chaos(chaos: ChaosStack, config: ScenarioConfig, quiesce_timeout: float = 120.0
-              ) -> ChaosReport:
+def run_chaos(chaos: ChaosStack, config: ScenarioConfig, quiesce_timeout: float = 120.0,
+              injector_class: type[Injector] = Injector) -> ChaosReport:
     """Drive traffic with faults, wait for quiescence, check everything."""
     started = time.monotonic()
-    record = drive(chaos, config)
+    record = drive(chaos, config, injector_class)
     driven = time.monotonic()
     wait_for_quiescence(chaos, quiesce_timeout)
     quiet = time.monotonic()

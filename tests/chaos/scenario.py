@@ -107,12 +107,13 @@ class Record:
             self.turn.notify_all()
 
 
-def plan_faults(config: ScenarioConfig) -> list[Fault]:
+def plan_faults(config: ScenarioConfig, kinds_known: tuple[str, ...] = FAULT_KINDS
+                ) -> list[Fault]:
     """The faults of a run: every kind once (when there are enough), the rest at random."""
     rng = random.Random(f"{config.seed}-faults")
-    kinds = list(FAULT_KINDS)
+    kinds = list(kinds_known)
     rng.shuffle(kinds)
-    chosen = kinds[:config.faults] + [rng.choice(FAULT_KINDS)
+    chosen = kinds[:config.faults] + [rng.choice(kinds_known)
                                       for _ in range(config.faults - len(kinds))]
     spacing = config.commands / (config.faults + 1)
     return [Fault(kind, int(spacing * (i + 1)), round(rng.uniform(0.1, 1.5), 2))
@@ -255,6 +256,8 @@ class Driver:
 class Injector:
     """Applies the planned faults in order, each once enough commands have been sent."""
 
+    KINDS = FAULT_KINDS
+
     def __init__(self, chaos: ChaosStack, faults: list[Fault], record: Record,
                  drivers_done: threading.Event) -> None:
         self.chaos = chaos
@@ -321,7 +324,8 @@ class Injector:
         self.chaos.start_postgres()
 
 
-def drive(chaos: ChaosStack, config: ScenarioConfig) -> Record:
+def drive(chaos: ChaosStack, config: ScenarioConfig,
+          injector_class: type[Injector] = Injector) -> Record:
     """Run the traffic and the faults together; return when both are over."""
     record = Record()
     days = itertools.count()
@@ -331,7 +335,8 @@ def drive(chaos: ChaosStack, config: ScenarioConfig) -> Record:
     drivers = [threading.Thread(target=Driver(chaos, config, n, record, days).run,
                                 args=(share,), name=f"chaos-driver-{n}")
                for n, share in enumerate(shares)]
-    injector = Injector(chaos, plan_faults(config), record, drivers_done)
+    injector = injector_class(chaos, plan_faults(config, injector_class.KINDS), record,
+                              drivers_done)
     fault_thread = threading.Thread(target=injector.run, name="chaos-injector")
     for thread in [*drivers, fault_thread]:
         thread.start()

@@ -1,0 +1,26 @@
+"""The clustered deployment under chaos: a Redis master, relays, projector members and one
+replica of each HTTP service killed under load; nothing lost or duplicated, and the rate
+limit, `Idempotency-Key` and `If-Match` hold across replicas."""
+
+from __future__ import annotations
+
+import os
+
+from tests.chaos.scenario import ScenarioConfig
+from tests.cluster.chaos import ClusterInjector, run_cluster_chaos
+from tests.cluster.deployment import cluster_deployment
+
+
+def test_the_clustered_deployment_loses_nothing_under_faults() -> None:
+    config = ScenarioConfig(seed=int(os.environ.get("CHAOS_SEED", "7")), commands=200,
+                            faults=len(ClusterInjector.KINDS), workers=3)
+    with cluster_deployment() as chaos:
+        outcome = run_cluster_chaos(chaos, config)
+    print(outcome.text())
+    figures = outcome.report.figures()
+    assert set(outcome.report.record.injected) == set(ClusterInjector.KINDS), outcome.text()
+    assert figures["commands_accepted"] > config.commands // 2, outcome.text()
+    assert figures["lost"] == 0 and figures["duplicated"] == 0, outcome.text()
+    assert outcome.report.findings.problems() == [], outcome.text()
+    assert outcome.before.problems() == [] and outcome.after.problems() == [], outcome.text()
+    assert figures["events"] == figures["stream_entries"] == figures["checkpoint"] > 0
