@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.core import BENCH_DOC, RESULTS, machine
 
-BENCHMARKS = ("skeleton", "gateway", "task_service", "logger_service", "webhooks")
+BENCHMARKS = ("skeleton", "gateway", "task_service", "logger_service", "webhooks", "reads")
 
 
 def _selected() -> list[str]:
