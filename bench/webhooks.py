@@ -3,7 +3,8 @@ backlog beside raw POSTs to the same receiver.
 
 - Lag: the whole system (`taskstream run`) and a receiver on loopback that verifies every
   signature (testbed.receiver), subscribed to `TaskCreated`; `POST /task` at 100/s for 20 s
-  through the gateway; from each 201 to the receiver taking that task's delivery.
+  through the gateway; from each 201 to the receiver taking that task's delivery, beside
+  the projector's lag for the same tasks (to the row in the logger's `task_state`).
 - Backlog: `BENCH_WEBHOOKS_EVENTS` (default 100,000) `TaskCreated` events in the stream, one
   subscription from the start of the log, `taskstream webhooks run` started, until a fast
   receiver (bench.webhook_receiver, its own process) has taken them all; beside it, the same
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,16 +26,17 @@ from typing import Any
 import pycurl
 import redis
 import requests
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bench.core import percentile, result, servers
-from bench.logger_service import created, fill_stream, logger_database
+from bench.logger_service import _watch_applied, created, fill_stream, logger_database
 from services.webhooks_service.adapters.subscriptions import sql_transaction
 from services.webhooks_service.config import DeliverySettings
 from services.webhooks_service.service_layer import subscriptions as webhooks
 from services.webhooks_service.service_layer.fanout import CHECKPOINT_NAME
 from services.webhooks_service.service_layer.subscriptions import TargetRules
+from shared.config import service_database_url
 from shared.events import encode
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
@@ -54,16 +57,16 @@ def _send_steadily(stack: Stack, headers: dict[str, str], rate: int, seconds: in
     """POST /task at `rate` per second; return each task id with the time of its 201."""
     sent: dict[int, float] = {}
     session = requests.Session()
-    start = time.time()
+    start = time.perf_counter()
 
     def one(index: int) -> None:
-        delay = start + index / rate - time.time()
+        delay = start + index / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         reply = session.post(f"{stack.base_url}/task", headers=headers,
                              json={"title": f"lag {index}"})
         reply.raise_for_status()
-        sent[int(reply.json()["id"])] = time.time()
+        sent[int(reply.json()["id"])] = time.perf_counter()
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(rate * seconds)))
@@ -72,8 +75,11 @@ def _send_steadily(stack: Stack, headers: dict[str, str], rate: int, seconds: in
 
 def delivery_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
                  ) -> list[dict[str, Any]]:
-    """From a 201 of POST /task (through the gateway) to the receiver taking its event."""
+    """From a 201 of POST /task (through the gateway) to the receiver taking its event; the
+    projector's lag (to the task in the logger's task_state) measured alongside."""
     receiver = Receiver().start()
+    projected: dict[int, float] = {}
+    stop = threading.Event()
     try:
         with running_stack(pg, rds, extra_env={"WEBHOOKS_ALLOW_PRIVATE": "true"}) as stack:
             headers = stack.login()
@@ -81,24 +87,40 @@ def delivery_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
                 "url": receiver.url, "event_types": ["TaskCreated"]})
             made.raise_for_status()
             receiver.secrets.append(made.json()["secret"])
-            sent = _send_steadily(stack, headers, rate, seconds)
-
-            def arrivals() -> dict[int, float]:
-                with receiver.lock:
-                    return {int(r.event["task_id"]): r.at for r in receiver.received}
-
-            wait_for(lambda: set(sent) <= set(arrivals()), 60, interval=0.1,
-                     what="every delivery")
-            seen = arrivals()
+            logger = create_engine(service_database_url(stack.env["DATABASE_URL"], "logger"))
+            watcher = threading.Thread(target=_watch_applied, args=(logger, projected, stop))
+            watcher.start()
+            try:
+                sent = _send_steadily(stack, headers, rate, seconds)
+                wait_for(lambda: set(sent) <= set(_arrivals(receiver)) and
+                         set(sent) <= set(projected), 60, interval=0.1, what="every delivery")
+            finally:
+                stop.set()
+                watcher.join()
+                logger.dispose()
     finally:
         receiver.stop()
     assert receiver.unverified == []
+    seen = _arrivals(receiver)
     lags = [max(0.0, seen[task] - at) * 1000 for task, at in sent.items()]
+    reference = [max(0.0, projected[task] - at) * 1000 for task, at in sent.items()]
     notes = (f"{rate} POST /task per second for {seconds} s through the gateway, {len(lags)} "
              "deliveries, each signature verified by the receiver (standardwebhooks); from "
              "the 201 to the delivery's arrival")
+    reference_notes = "the same tasks, from the 201 to the row in the logger's task_state"
     return [result("webhook delivery lag p50", percentile(lags, 50), "ms", COMMAND, notes),
-            result("webhook delivery lag p99", percentile(lags, 99), "ms", COMMAND, notes)]
+            result("webhook delivery lag p99", percentile(lags, 99), "ms", COMMAND, notes),
+            result("projector lag p50, same run", percentile(reference, 50), "ms", COMMAND,
+                   reference_notes),
+            result("projector lag p99, same run", percentile(reference, 99), "ms", COMMAND,
+                   reference_notes)]
+
+
+def _arrivals(receiver: Receiver) -> dict[int, float]:
+    """When each task's delivery arrived (perf_counter's clock, as the sends are timed)."""
+    offset = time.time() - time.perf_counter()
+    with receiver.lock:
+        return {int(r.event["task_id"]): r.at - offset for r in receiver.received}
 
 
 # -- backlog --------------------------------------------------------------------------------
