@@ -76,6 +76,7 @@ class ProbeResults:
     idempotent_tasks: int = 0
     if_match_statuses: Counter[int] = field(default_factory=Counter)
     stale_if_match: int = 0
+    scheduled_transfers: int = 0  # appended by the Celery worker, sent by beat via RabbitMQ
 
     def problems(self) -> list[str]:
         """Everything that did not hold."""
@@ -103,7 +104,9 @@ class ProbeResults:
                 f"  Idempotency-Key replays: {dict(self.idempotent_statuses)}, "
                 f"{self.idempotent_tasks} task made\n"
                 f"  If-Match, concurrent writers: {dict(self.if_match_statuses)}; stale: "
-                f"{self.stale_if_match}")
+                f"{self.stale_if_match}\n"
+                f"  scheduled transfers appended by the Celery worker: "
+                f"{self.scheduled_transfers}")
 
 
 def probe_replicas(chaos: ClusterChaosStack, workers: int = 6) -> ProbeResults:
@@ -135,6 +138,9 @@ def probe_replicas(chaos: ClusterChaosStack, workers: int = 6) -> ProbeResults:
         results.if_match_statuses = Counter(r.status_code for r in replies)
         results.stale_if_match = requests.put(url, json={"title": "late"}, timeout=30,
                                               headers={**headers, "If-Match": etag}).status_code
+    results.scheduled_transfers = chaos.scalar(
+        "tasks", "SELECT count(*) FROM events WHERE type = 'DailyTransferRequested' "
+        "AND metadata->'actor'->>'username' = 'scheduler'")
     return results
 
 
@@ -156,14 +162,18 @@ class ClusterChaosOutcome:
 
     @property
     def ok(self) -> bool:
-        """The chaos run passed and every probe held, before and after."""
-        return self.report.ok and not self.before.problems() and not self.after.problems()
+        """The chaos run passed, every probe held before and after, and Celery ran the
+        scheduled transfer."""
+        return (self.report.ok and not self.before.problems() and not self.after.problems()
+                and self.after.scheduled_transfers > 0)
 
     def text(self) -> str:
         """The figures for a person."""
         lines = [self.report.text(), "Across replicas, before the faults:", self.before.text(),
                  "Across replicas, after the faults:", self.after.text()]
         lines += [f"  PROBLEM: {p}" for p in self.before.problems() + self.after.problems()]
+        if not self.after.scheduled_transfers:
+            lines.append("  PROBLEM: no scheduled transfer: beat, RabbitMQ or the worker failed")
         return "\n".join(lines)
 
 

@@ -237,6 +237,8 @@ def deployment_env(database_url: str, redis_url: str, broker_url: str, data_dir:
         "RATE_LIMIT_DEFAULT": "100000/minute", "RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/minute",
         "RATE_LIMIT_LOGIN_USERNAME": "100000/minute",
         "WEBHOOKS_METRICS_PORT": "0", "CELERY_QUIET": "1",
+        # Beat asks every 2 s, so the scheduled transfer goes beat -> RabbitMQ -> worker soon.
+        "TRANSFER_CHECK_SECONDS": "2",
     })
     return env
 

@@ -23,4 +23,5 @@ def test_the_clustered_deployment_loses_nothing_under_faults() -> None:
     assert figures["lost"] == 0 and figures["duplicated"] == 0, outcome.text()
     assert outcome.report.findings.problems() == [], outcome.text()
     assert outcome.before.problems() == [] and outcome.after.problems() == [], outcome.text()
+    assert outcome.after.scheduled_transfers > 0, outcome.text()  # beat, RabbitMQ, worker
     assert figures["events"] == figures["stream_entries"] == figures["checkpoint"] > 0
