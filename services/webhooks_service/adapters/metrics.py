@@ -4,6 +4,7 @@ deliveries, failures, the retry queue's depth and the delivery lag."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -46,7 +47,7 @@ def failure_reason(outcome: Outcome) -> str:
 
 
 class WebhookMetrics:
-    """Hears the senders and the consumer; refreshes the gauges at most every `interval` s."""
+    """Hears the senders and the consumer; refreshes the gauges every `interval` s."""
 
     def __init__(self, bus: EventBus, checkpoint: Callable[[], int],
                  figures: Callable[[], OutboxFigures], interval: float = 1.0,
@@ -71,11 +72,16 @@ class WebhookMetrics:
                 GIVEN_UP.inc()
 
     def committed(self, applied: int, seconds: float) -> None:
-        """A batch of events was queued."""
-        self.tick()
+        """A batch of events was queued (the gauges follow in `run`)."""
 
     def dead_lettered(self, seq: int) -> None:
         """Nothing counted here (the dead-letter stream holds it)."""
+
+    def run(self, stop: threading.Event) -> None:
+        """Refresh the gauges every `interval` seconds until `stop` (a loop of its own, so
+        that neither a busy sender nor an idle stream leaves them stale)."""
+        while not stop.wait(self.interval):
+            self.tick()
 
     def tick(self) -> None:
         """Refresh the gauges when due (never raises)."""

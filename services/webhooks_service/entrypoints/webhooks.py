@@ -1,5 +1,6 @@
 """The `webhooks` process: queues the event stream for the subscriptions (the shared stream
-consumer), works on replays, and sends the deliveries; three loops, one per thread."""
+consumer), works on replays, sends the deliveries and keeps its gauges current; four loops,
+one per thread."""
 
 from __future__ import annotations
 
@@ -38,20 +39,21 @@ Loop = Callable[[threading.Event], None]
 
 @dataclass(frozen=True)
 class WebhookProcess:
-    """The process's three loops."""
+    """The process's loops."""
 
     consumer: StreamConsumer
     replayer: Replayer
     dispatcher: Dispatcher
+    metrics: WebhookMetrics
 
     def loops(self) -> dict[str, Loop]:
         """Each loop by name."""
         return {"queueing": self.consumer.run, "replays": self.replayer.run,
-                "sending": self.dispatcher.run}
+                "sending": self.dispatcher.run, "metrics": self.metrics.run}
 
 
 def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> WebhookProcess:
-    """Wire the outbox, the stream, the sender and the metrics into the three loops."""
+    """Wire the outbox, the stream, the sender and the metrics into the loops."""
     delivery = settings.delivery
     transaction = outbox_transaction(engine)
     bus = RedisStreamBus(client, settings.common.stream_key())
@@ -67,7 +69,7 @@ def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> We
                         chunk=delivery.options.batch_size, poll_seconds=delivery.poll_seconds)
     with transaction() as outbox:  # the first start begins at the end of the log
         outbox.start_at(CHECKPOINT_NAME, bus.head())
-    return WebhookProcess(consumer, replayer, dispatcher)
+    return WebhookProcess(consumer, replayer, dispatcher, metrics)
 
 
 def run_loops(loops: dict[str, Loop], stop: threading.Event) -> bool:

@@ -44,7 +44,6 @@ class DeliveryObserver(Protocol):
     """Who hears what the senders did (metrics)."""
 
     def recorded(self, outcomes: Sequence[Outcome]) -> None: ...
-    def tick(self) -> None: ...
 
 
 Transaction = Callable[[], AbstractContextManager[OutboxQueues]]
@@ -76,8 +75,6 @@ class Dispatcher:
         with ThreadPoolExecutor(self.settings.workers, "webhook-send") as pool:
             while not stop.is_set():
                 self.wakeup.clear()
-                if self.observer is not None:
-                    self.observer.tick()  # gauges stay current while nothing new comes
                 if not self._pass(pool):
                     self.wakeup.wait(self._pause())
             self._finish()

@@ -61,7 +61,7 @@ def settings(monkeypatch: pytest.MonkeyPatch, webhooks_url: str, redis_url: str,
 
 @contextmanager
 def running(found: Settings, engine: Engine, client: redis.Redis) -> Iterator[threading.Event]:
-    """The three loops in threads until the block ends; a loop's failure fails the test."""
+    """The loops in threads until the block ends; a loop's failure fails the test."""
     process = build_process(found, engine, client)
     stop = threading.Event()
     clean: list[bool] = []
