@@ -20,6 +20,7 @@ from services.logger_service.adapters.orm import (
 from services.logger_service.adapters.projection_store import read_checkpoint
 from services.logger_service.service_layer.filters import TaskFilter, TaskOrder
 from services.logger_service.service_layer.projection import PROJECTION_NAME
+from shared.task_values import PRIORITIES
 
 Row = dict[str, Any]
 entries = cast(Table, TaskLogEntry.__table__)
@@ -134,7 +135,12 @@ def current_tasks_query(filters: TaskFilter, order: TaskOrder) -> Select[Any]:
     """The tasks not deleted that the filter lets through, in order (the task id last)."""
     key, tie = SORT_KEYS[order.field], replicas.c.task_id
     ordering = (key.desc(), tie.desc()) if order.descending else (key.asc(), tie.asc())
-    return select(*CURRENT_COLUMNS).where(*current_conditions(filters)).order_by(*ordering)
+    conditions = current_conditions(filters)
+    if order.field == "priority" and filters.priorities:
+        # The priority filter once more, on the sort key: the walk of the sort's index then
+        # starts at those priorities instead of filtering its way past all the others.
+        conditions.append(key.in_([PRIORITIES.index(name) for name in filters.priorities]))
+    return select(*CURRENT_COLUMNS).where(*conditions).order_by(*ordering)
 
 
 def current_conditions(filters: TaskFilter) -> list[ColumnElement[bool]]:
