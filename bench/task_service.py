@@ -335,8 +335,10 @@ def raw_xadd_rate(client: redis.Redis, stream: str, payloads: list[tuple[str, st
     return len(payloads) / (time.perf_counter() - started)
 
 
-def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str) -> float:
-    """Events/s of the relay publishing the whole backlog (one `publish_pending` pass)."""
+def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str,
+               count: int = RELAY_EVENTS) -> float:
+    """Events/s of the relay publishing the whole backlog of `count` events (one
+    `publish_pending` pass)."""
     from services.task_service.config import RelayConfig
     from services.task_service.service_layer.relay import Relay
     from shared.stream.redis_bus import RedisStreamBus
@@ -346,7 +348,7 @@ def relay_rate(engine: Engine, client: redis.Redis, stream: str, namespace: str)
     started = time.perf_counter()
     published = relay.publish_pending()
     seconds = time.perf_counter() - started
-    if published != RELAY_EVENTS or client.xlen(stream) != RELAY_EVENTS:
+    if published != count or client.xlen(stream) != count:
         raise RuntimeError(f"relay published {published}, stream has {client.xlen(stream)}")
     return published / seconds
 

@@ -2,7 +2,8 @@
 
 Six `redis-server` processes in cluster mode, joined by `redis-cli --cluster create`, each
 on a free port (its cluster bus on port + 10000 must be free too). `kill_master` SIGKILLs the
-master of a key's slot and waits until its replica has taken the slot over.
+master of a key's slot and waits until its replica has taken the slot over. `single_redis` is
+one plain server of the same binary and settings, for references measured beside the cluster.
 """
 
 from __future__ import annotations
@@ -199,6 +200,26 @@ def redis_cluster(masters: int = 3, replicas_each: int = 1) -> Iterator[LocalRed
             yield cluster
         finally:
             cluster.stop()
+
+
+@contextmanager
+def single_redis() -> Iterator[str]:
+    """One plain redis-server (not in cluster mode), the same binary and settings as the
+    cluster's nodes, for a reference measured beside the cluster; yields its URL."""
+    binary, _cli = _binaries()
+    with tempfile.TemporaryDirectory(prefix="ts-redis-single-") as tmp:
+        port = free_port()
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp, "--logfile", f"{tmp}/redis.log"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        node = ClusterNode(port, Path(tmp), process)
+        try:
+            wait_for(node._answers, timeout=15, what=f"redis-server on {port}")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            node.stop()
 
 
 def _replicas_caught_up(master: redis.Redis) -> bool:
