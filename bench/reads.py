@@ -148,8 +148,10 @@ def current_tasks(pg: str, rds: str) -> list[dict[str, Any]]:
             with engine.begin() as connection:
                 connection.execute(FILL_TASK_STATE, {"first": first, "last": last,
                                                      "words": " ".join(WORDS)})
-        with engine.begin() as connection:
-            connection.execute(text("ANALYZE task_state"))
+        # As autovacuum leaves a table that has settled: statistics and the visibility map
+        # (the counts are index-only scans).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE task_state"))
         filled = time.perf_counter() - started
         tokens = TokenFactory()
         client = redis.Redis.from_url(rds)
@@ -176,7 +178,8 @@ def current_tasks(pg: str, rds: str) -> list[dict[str, Any]]:
         client.close()
     notes = (f"{TASKS:,} tasks in task_state (2% deleted), {SAMPLES} requests each with "
              "random status/priority/sort/order/page, 20 per page; in-process WSGI client of "
-             f"the logger app (no gateway); filled by INSERT ... SELECT in {filled:.0f} s")
+             f"the logger app (no gateway); filled by INSERT ... SELECT and VACUUM ANALYZE in "
+             f"{filled:.0f} s")
     return [
         result("current tasks page, filtered + sorted, p95", percentile(plain, 95), "ms",
                COMMAND, notes + "; target < 50 ms"),
