@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import redis
@@ -19,12 +22,13 @@ from sqlalchemy.engine import Engine, make_url
 
 from services.task_service.adapters.relay_status import read_status
 from services.task_service.config import RelayConfig, Settings
-from services.task_service.domain.model import Context, CreateTask, UpdateTask
+from services.task_service.domain.model import Context, CreateTask, UpdateTask, created_event
+from services.task_service.service_layer.csv_import import import_csv, parse_csv
 from services.task_service.service_layer.relay import Relay
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.transfer import request_transfer
 from services.task_service.service_layer.unit_of_work import UnitOfWork
-from shared.events import Actor
+from shared.events import Actor, decode
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from tests.fakes.bus import PublishingRedisBus
@@ -91,6 +95,95 @@ def test_concurrent_writers_reach_the_stream_once_in_seq_order(
     expected = store_seqs(engine)
     assert expected == list(range(1, len(expected) + 1))  # gap-free in the store itself
     wait_for(lambda: stream_seqs(redis_client, stream) == expected, timeout=20)
+
+
+class Op(NamedTuple):
+    """One write as its writer saw it: when it began and ended, and the position answered."""
+
+    began: float
+    ended: float
+    position: int
+
+
+class Abandoned(Exception):
+    """Raised inside a unit of work after its append, so that it rolls back."""
+
+
+def abandoned_create(engine: Engine) -> None:
+    """A command that appends its event and then rolls back."""
+    with pytest.raises(Abandoned), UnitOfWork(engine) as uow:
+        task = uow.tasks.create(CreateTask("never"), 7, datetime.now(UTC))
+        uow.events.append([created_event(task)], CONTEXT, datetime.now(UTC))
+        raise Abandoned
+
+
+def race_writer(engine: Engine, worker: int, shared: list[int]) -> list[Op]:
+    """Eight writes of one kind per worker: CSV imports, or creates and updates of shared
+    tasks with a rolled-back append among them."""
+    done = []
+    for round_ in range(8):
+        began = time.monotonic()
+        if worker % 4 == 0:
+            rows = "".join(f"w{worker} r{round_} {n}\n" for n in range(25)).encode()
+            position = import_csv(UnitOfWork(engine), parse_csv(io.BytesIO(b"title\n" + rows)),
+                                  CONTEXT).position
+        elif round_ % 2:
+            position = update_task(UnitOfWork(engine), UpdateTask(
+                shared[(worker + round_) % len(shared)], {"description": f"{worker}-{round_}"}),
+                CONTEXT).position
+        else:
+            if round_ == 4:
+                abandoned_create(engine)
+            position = create_task(UnitOfWork(engine), CreateTask(f"w{worker} {round_}"),
+                                   CONTEXT).position
+        done.append(Op(began, time.monotonic(), position))
+    return done
+
+
+def test_32_writers_and_imports_race_the_relays_and_the_stream_is_exactly_1_to_n(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """Commands, imports and rollbacks from 32 writers while two relays publish: the stream
+    carries every committed event once as 1..N, a task's events in version order, and a
+    write that ended before another began has the lower position (commit-visibility order)."""
+    run_relay(batch_size=7)
+    run_relay(batch_size=50)
+    shared = write_tasks(engine, 5, "shared")
+    with ThreadPoolExecutor(32) as pool:
+        ops = [op for done in pool.map(lambda w: race_writer(engine, w, shared), range(32))
+               for op in done]
+    with engine.connect() as connection:
+        stored = connection.execute(text(
+            "SELECT seq, event_id::text, task_id, version FROM events ORDER BY id")).all()
+    count = len(stored)
+    assert count == 5 + 8 * 8 * 25 + 24 * 8  # every committed event, none rolled back
+    assert sorted(row.seq for row in stored) == list(range(1, count + 1))
+    wait_for(lambda: stream_ids(redis_client, stream)[-1:] == [count], timeout=60)
+    published = [decode(fields[b"event"]) for _id, fields in redis_client.xrange(stream)]
+    assert [event.seq for event in published] == list(range(1, count + 1))
+    assert sorted(event.event_id for event in published) == sorted(r.event_id for r in stored)
+    versions: dict[int, list[int]] = {}
+    for event in published:
+        if event.task_id is not None:
+            versions.setdefault(event.task_id, []).append(event.version or 0)
+    assert all(seen == list(range(1, len(seen) + 1)) for seen in versions.values())
+    ordered = sorted(ops)
+    for n, earlier in enumerate(ordered):
+        later = [op for op in ordered[n + 1:] if op.began > earlier.ended]
+        assert all(op.position > earlier.position for op in later), (earlier, later[:3])
+
+
+def test_the_relay_numbers_events_whose_writer_never_did(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """A writer that dies between its commit and numbering its event loses nothing."""
+    with UnitOfWork(engine) as uow:
+        task = uow.tasks.create(CreateTask("orphan"), 7, datetime.now(UTC))
+        uow.events.append([created_event(task)], CONTEXT, datetime.now(UTC))
+        uow.commit()  # and no position asked for: nothing numbered it
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT seq FROM events")).scalar_one() is None
+    run_relay()
+    wait_for(lambda: stream_seqs(redis_client, stream) == [1], timeout=20)
+    assert store_seqs(engine) == [1]
 
 
 def test_relay_republishes_when_redis_loses_the_stream(
