@@ -191,40 +191,46 @@ class Sequencer:
         self.engine = engine
         self.chunk = chunk
 
-    def step(self, mine: int = 0) -> tuple[int, int | None, int]:
-        """One numbering transaction: (events numbered, the seq of event `mine`, head)."""
+    def step(self, mine: int = 0, connection: Connection | None = None
+             ) -> tuple[int, int | None, int]:
+        """One numbering transaction: (events numbered, the seq of event `mine`, head); on
+        `connection` (outside any transaction) when given, else on a pooled one."""
+        if connection is not None:
+            return self._step(connection.connection.driver_connection, mine)
         pooled = self.engine.raw_connection()
         try:
-            connection: Any = pooled.driver_connection
-            connection.autocommit = True  # the statements below are one implicit transaction
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(f"{_LOCK}; {_NUMBER}", {
-                        "key": APPEND_LOCK_KEY, "limit": self.chunk, "mine": mine,
-                        "channel": NOTIFY_CHANNEL})
-                    numbered, seq, head, _ = cursor.fetchone()
-            finally:
-                connection.autocommit = False
+            return self._step(pooled.driver_connection, mine)
         finally:
             pooled.close()
+
+    def _step(self, connection: Any, mine: int) -> tuple[int, int | None, int]:
+        connection.autocommit = True  # the statements below are one implicit transaction
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"{_LOCK}; {_NUMBER}", {
+                    "key": APPEND_LOCK_KEY, "limit": self.chunk, "mine": mine,
+                    "channel": NOTIFY_CHANNEL})
+                numbered, seq, head, _ = cursor.fetchone()
+        finally:
+            connection.autocommit = False
         return int(numbered), None if seq is None else int(seq), int(head)
 
-    def number_all(self) -> int:
+    def number_all(self, connection: Connection | None = None) -> int:
         """Number everything committed so far; return the head."""
         while True:
-            numbered, _, head = self.step()
+            numbered, _, head = self.step(connection=connection)
             if numbered < self.chunk:
                 return head
 
-    def position(self, written: Written) -> int:
+    def position(self, written: Written, connection: Connection | None = None) -> int:
         """The seq of a committed transaction's last event, numbering it if need be (the
         head, after numbering what is pending, when it wrote none)."""
         if written.seq is not None:
             return written.seq
         if written.row_id is None:
-            return self.number_all()
+            return self.number_all(connection)
         while True:
-            numbered, seq, _ = self.step(written.row_id)
+            numbered, seq, _ = self.step(written.row_id, connection)
             if seq is not None:
                 return seq
             if numbered == 0:

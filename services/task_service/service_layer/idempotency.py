@@ -71,11 +71,9 @@ def once_per_key(uow: UnitOfWork, request: IdempotentRequest | None, status: int
     and returns, its response remembered with its effect; with the position of its events."""
     with uow:
         replay = replay_or_claim(uow.idempotency, request, now)
-        if replay is None:
-            body = work()
-            written = uow.events.written
-            remember(uow.idempotency, request, status, body, written)
-            uow.commit()
-    if replay is not None:  # a response stored before positions: the head is past it
-        return Committed(cast(Body, replay.body), uow.position(replay.written))
-    return Committed(body, uow.position(written))
+        if replay is not None:  # a response stored before positions: the head is past it
+            return Committed(cast(Body, replay.body), uow.position(replay.written))
+        body = work()
+        remember(uow.idempotency, request, status, body, uow.events.written)
+        uow.commit()
+        return Committed(body, uow.position(uow.events.written))

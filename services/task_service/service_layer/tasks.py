@@ -54,9 +54,8 @@ def update_task(uow: UnitOfWork, command: UpdateTask, context: Context, clock: C
     with uow:
         task = _locked(uow, command.task_id, command.expected_version)
         uow.events.append(apply_update(task, command.changes, now), context, now)
-        body = snapshot(task)
         uow.commit()
-    return Committed(body, uow.position(uow.events.written))
+        return Committed(snapshot(task), uow.position(uow.events.written))
 
 
 def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: Clock = utcnow,
@@ -71,7 +70,8 @@ def delete_task(uow: UnitOfWork, command: DeleteTask, context: Context, clock: C
         else:
             uow.events.append([soft_delete(task, now)], context, now)
         uow.commit()
-    return Committed(PURGED if command.purge else SOFT_DELETED, uow.position(uow.events.written))
+        return Committed(PURGED if command.purge else SOFT_DELETED,
+                         uow.position(uow.events.written))
 
 
 def _locked(uow: UnitOfWork, task_id: int, expected_version: int | None,

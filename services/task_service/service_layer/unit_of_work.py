@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
 from services.task_service.adapters.event_store import EventStore, Sequencer, Written
@@ -36,12 +36,15 @@ class UnitOfWork:
     session: Session
 
     def __init__(self, engine: Engine, idempotency_ttl: timedelta = timedelta(hours=24)) -> None:
-        self.session_factory = sessionmaker(engine, expire_on_commit=False)
+        self.engine = engine
         self.idempotency_ttl = idempotency_ttl
         self.sequencer = Sequencer(engine)
 
     def __enter__(self) -> UnitOfWork:
-        self.session = self.session_factory()
+        # One pooled connection for the whole unit (one checkout, one pre-ping): the command's
+        # transaction, then the numbering step that tells the command its position.
+        self.connection = self.engine.connect()
+        self.session = Session(bind=self.connection, expire_on_commit=False)
         self.tasks = TaskRepository(self.session)
         self.events = EventStore(self.session)
         self.idempotency = IdempotencyStore(self.session, self.idempotency_ttl)
@@ -52,15 +55,17 @@ class UnitOfWork:
                  tb: TracebackType | None) -> None:
         self.session.rollback()
         self.session.close()
+        self.connection.close()
 
     def commit(self) -> None:
         """Commit the change and its events together."""
         self.session.commit()
 
     def position(self, written: Written) -> int:
-        """After the commit: the seq of the last event written (numbering it now if the
-        relay has not yet), or the head when none was."""
-        return self.sequencer.position(written)
+        """After the commit (or instead of one): the seq of the last event written (numbering
+        it now if the relay has not yet), or the head when none was."""
+        self.session.rollback()  # nothing left to keep: the step is a transaction of its own
+        return self.sequencer.position(written, self.connection)
 
     def rollback(self) -> None:
         """Drop everything done in this unit."""
