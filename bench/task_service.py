@@ -28,7 +28,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench.core import ROOT, result, servers
+from bench.core import ROOT, percentile, result, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from services.registry import migrate_service
@@ -270,7 +270,8 @@ TASK_BODY = {"title": "bench task", "priority": "high"}
 
 
 def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
-    """`POST /task` requests/s straight to the task service and through the gateway."""
+    """`POST /task` requests/s straight to the task service and through the gateway, beside
+    pgbench's two-insert transaction at as many clients, in the same run."""
     client = "wrk -t2" if tool_name() == "wrk" else "Python thread pool (wrk not installed)"
     extra = {"RATE_LIMIT_DEFAULT": "100000000/minute", "WEB_CONCURRENCY": "2"}
     with running_stack(pg, rds, extra_env=extra) as stack:
@@ -281,9 +282,67 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
     notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
              "(testbed.stack: gunicorn 2 gthread workers per service, relay and projector "
              "consuming the events); gateway rate limit raised out of the way")
-    return [
+    found = [
         result("POST /task direct to task_service", direct, "requests/s", COMMAND, notes),
         result("POST /task through the gateway", gateway, "requests/s", COMMAND, notes),
+    ]
+    binary = pgbench_binary()
+    if binary is None:
+        return found
+    with tasks_database(pg) as db_url:
+        reference = pgbench_rate(binary, db_url, CONNECTIONS)
+    return [*found,
+            result(f"pgbench two-insert transaction, {CONNECTIONS} clients (HTTP run)",
+                   reference, "tx/s", COMMAND, "measured right after the two HTTP figures"),
+            result("POST /task direct / pgbench ratio", direct / reference, "x", COMMAND,
+                   "target >= 0.2"),
+            result("POST /task through the gateway / pgbench ratio", gateway / reference, "x",
+                   COMMAND, "target >= 0.1")]
+
+
+def _post_tasks(base: str, headers: dict[str, str], stop: threading.Event,
+                samples: list[tuple[float, float]]) -> None:
+    """Send `POST /task` one after another until `stop`; record (start, seconds) of each."""
+    session = requests.Session()
+    while not stop.is_set():
+        started = time.perf_counter()
+        response = session.post(f"{base}/task", json=TASK_BODY, headers=headers, timeout=300)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /task: {response.status_code} {response.text[:300]}")
+        samples.append((started, time.perf_counter() - started))
+
+
+def commands_during_import(pg: str, rds: str) -> list[dict[str, Any]]:
+    """`POST /task` latency from 4 clients, alone and while the largest CSV import runs."""
+    rows, tokens = max(CSV_ROWS), TokenFactory()
+    samples: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-csv-") as tmp, jwks_server(tokens) as jwks:
+        path = Path(tmp) / "tasks.csv"
+        write_csv(path, rows)
+        with tasks_database(pg) as db_url, task_service(db_url, rds, jwks) as base:
+            headers, stop = tokens.headers(role="admin"), threading.Event()
+            clients = [threading.Thread(target=_post_tasks, args=(base, headers, stop, samples))
+                       for _ in range(4)]
+            for thread in clients:
+                thread.start()
+            time.sleep(SECONDS)
+            began = time.perf_counter()
+            import_seconds = upload_seconds(base, headers, path, rows)
+            stop.set()
+            for thread in clients:
+                thread.join()
+    alone = [took * 1000 for started, took in samples if started + took < began]
+    during = [took * 1000 for started, took in samples if started >= began]
+    notes = (f"4 clients sending POST /task one after another to the task service (gunicorn, "
+             f"2 gthread workers); {len(alone)} requests in the {SECONDS:g} s before, "
+             f"{len(during)} during the {rows:,}-row upload ({import_seconds:.1f} s, "
+             f"{rows / import_seconds:,.0f} rows/s)")
+    return [
+        result("POST /task p99, no import", percentile(alone, 99), "ms", COMMAND, notes),
+        result(f"POST /task p50 during a {rows:,}-row import", percentile(during, 50), "ms",
+               COMMAND, notes),
+        result(f"POST /task p99 during a {rows:,}-row import", percentile(during, 99), "ms",
+               COMMAND, notes + "; target < 250 ms"),
     ]
 
 
@@ -396,16 +455,20 @@ COMMIT;
 
 
 def pgbench_binary() -> str | None:
-    """pgbench from PATH, else the one bundled with pgserver, else None."""
+    """pgbench from PATH, else the one bundled with pgserver, else None (saying so)."""
     found = shutil.which("pgbench")
     if found:
         return found
     try:
         from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError:
-        return None
+        POSTGRES_BIN_PATH = Path("/nonexistent")
     bundled = POSTGRES_BIN_PATH / "pgbench"
-    return str(bundled) if bundled.exists() else None
+    if bundled.exists():
+        return str(bundled)
+    print("pgbench not found: install the PostgreSQL client (apt-get install "
+          "postgresql-client) for the reference figures; leaving them out", file=sys.stderr)
+    return None
 
 
 def pgbench_rate(binary: str, db_url: str, clients: int) -> float:
@@ -488,8 +551,6 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
             "transaction, synchronous_commit on, then its seq: numbered after the commit), "
             f"{SECONDS:g} s"))
         if binary is None:
-            print("pgbench not found: install the PostgreSQL client (apt-get install "
-                  "postgresql-client) for the reference figures", file=sys.stderr)
             continue
         with tasks_database(pg) as db_url:
             reference = pgbench_rate(binary, db_url, writers)
@@ -510,6 +571,7 @@ def run() -> list[dict[str, Any]]:
         found += relay(pg, rds)
         found += concurrent_appends(pg)
         found += command_throughput(pg, rds)
+        found += commands_during_import(pg, rds)
     return found
 
 
