@@ -82,7 +82,7 @@ def _column_type(name: str) -> str:
     return "text" if isinstance(kind, String) else kind.compile(postgresql.dialect())
 
 
-def _as_json(name: str, expression: str) -> str:
+def as_json(name: str, expression: str) -> str:
     """The value as the event's data carries it (a date as `YYYY-MM-DD`)."""
     if isinstance(TaskRecord.__table__.c[name].type, Date):
         return f"to_char({expression}, 'YYYY-MM-DD')"
@@ -124,7 +124,7 @@ def import_sql(columns: tuple[str, ...]) -> ImportSql:
     """The staging table, its COPY and the two inserts, for rows `(n, *columns)`."""
     staged = ", ".join(f"{name} {_column_type(name)}" for name in columns)
     values = created_values(columns)
-    data = {name: _as_json(name, expression) for name, expression in values.items()}
+    data = {name: as_json(name, expression) for name, expression in values.items()}
     return ImportSql(
         stage=f"CREATE TEMP TABLE csv_import (n bigint, {staged}, "
               "id bigint DEFAULT nextval({sequence})) ON COMMIT DROP",

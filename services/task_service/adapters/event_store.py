@@ -48,13 +48,23 @@ _TASK_EVENTS = text(
 )
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
-_LOCK = "SELECT pg_advisory_xact_lock(%(key)s), set_config('synchronous_commit', 'on', true)"
+# Whether this transaction may number is kept in a transaction-local setting, so that the
+# numbering statement, which takes its snapshot after the lock was decided, can tell.
+_LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('taskstream.numbering', 'true', "
+         "true), set_config('synchronous_commit', 'on', true)")
+_TRY_LOCK = ("SELECT set_config('taskstream.numbering', pg_try_advisory_xact_lock(%(key)s)::text, "
+             "true), set_config('synchronous_commit', 'on', true)")
+# Waits (shared, so every waiter wakes at once) for the step in progress, then looks again.
+_AFTER_STEP = ("SELECT pg_advisory_xact_lock_shared(%(key)s); "
+               "SELECT 0, seq, 0, 0, false FROM events WHERE id = %(mine)s")
 # One numbering step: the next seqs to the oldest committed unnumbered events (found through
 # the partial index on `id WHERE seq IS NULL`); wakes the relay; answers how many it numbered,
 # the seq of the event `mine` (NULL while it has none) and the head after the step.
 _NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events),
 due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
-    SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT %(limit)s) AS oldest),
+    SELECT id FROM events WHERE seq IS NULL
+    AND current_setting('taskstream.numbering', true) = 'true'
+    ORDER BY id LIMIT %(limit)s) AS oldest),
 numbered AS (UPDATE events SET seq = head.seq + due.rank FROM due, head
              WHERE events.id = due.id RETURNING events.id, events.seq),
 woken AS (SELECT pg_notify(%(channel)s, max(seq)::text) FROM numbered HAVING count(*) > 0)
@@ -62,7 +72,8 @@ SELECT (SELECT count(*) FROM numbered),
        coalesce((SELECT seq FROM numbered WHERE id = %(mine)s),
                 (SELECT seq FROM events WHERE id = %(mine)s)),
        coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
-       (SELECT count(*) FROM woken)"""
+       (SELECT count(*) FROM woken),
+       current_setting('taskstream.numbering', true) = 'true'"""
 
 
 def event_id_sql(counter: str) -> str:
@@ -112,7 +123,7 @@ def lock_appends(session: Session | Connection) -> int:
     cursor.execute(_LOCK, {"key": APPEND_LOCK_KEY})
     while True:
         cursor.execute(_NUMBER, {"limit": SEQUENCE_CHUNK, "mine": 0, "channel": NOTIFY_CHANNEL})
-        numbered, _, head, _ = cursor.fetchone() or (0, None, 0, 0)
+        numbered, _, head, _, _ = cursor.fetchone() or (0, None, 0, 0, True)
         if numbered < SEQUENCE_CHUNK:
             return int(head)
 
@@ -191,49 +202,67 @@ class Sequencer:
         self.engine = engine
         self.chunk = chunk
 
-    def step(self, mine: int = 0, connection: Connection | None = None
-             ) -> tuple[int, int | None, int]:
-        """One numbering transaction: (events numbered, the seq of event `mine`, head); on
+    def step(self, mine: int = 0, connection: Connection | None = None, wait: bool = True
+             ) -> tuple[int, int | None, int, bool]:
+        """One numbering transaction: (events numbered, the seq of event `mine`, head, whether
+        it held the lock). Without `wait` it numbers only if no other step is running. On
         `connection` (outside any transaction) when given, else on a pooled one."""
+        statements = f"{_LOCK if wait else _TRY_LOCK}; {_NUMBER}"
+        return self._run(statements, mine, connection)
+
+    def after_step(self, mine: int, connection: Connection | None = None) -> int | None:
+        """Wait for the step in progress to end; then the seq of event `mine` (None: none)."""
+        return self._run(_AFTER_STEP, mine, connection)[1]
+
+    def _run(self, statements: str, mine: int, connection: Connection | None
+             ) -> tuple[int, int | None, int, bool]:
         if connection is not None:
-            return self._step(connection.connection.driver_connection, mine)
+            return self._execute(connection.connection.driver_connection, statements, mine)
         pooled = self.engine.raw_connection()
         try:
-            return self._step(pooled.driver_connection, mine)
+            return self._execute(pooled.driver_connection, statements, mine)
         finally:
             pooled.close()
 
-    def _step(self, connection: Any, mine: int) -> tuple[int, int | None, int]:
-        connection.autocommit = True  # the statements below are one implicit transaction
+    def _execute(self, connection: Any, statements: str, mine: int
+                 ) -> tuple[int, int | None, int, bool]:
+        connection.autocommit = True  # the statements sent together are one transaction
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"{_LOCK}; {_NUMBER}", {
-                    "key": APPEND_LOCK_KEY, "limit": self.chunk, "mine": mine,
-                    "channel": NOTIFY_CHANNEL})
-                numbered, seq, head, _ = cursor.fetchone()
+                cursor.execute(statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
+                                            "mine": mine, "channel": NOTIFY_CHANNEL})
+                found = cursor.fetchone()
         finally:
             connection.autocommit = False
-        return int(numbered), None if seq is None else int(seq), int(head)
+        numbered, seq, head, _, locked = found or (0, None, 0, 0, False)
+        return int(numbered), None if seq is None else int(seq), int(head), bool(locked)
 
     def number_all(self, connection: Connection | None = None) -> int:
         """Number everything committed so far; return the head."""
         while True:
-            numbered, _, head = self.step(connection=connection)
+            numbered, _, head, _ = self.step(connection=connection)
             if numbered < self.chunk:
                 return head
 
     def position(self, written: Written, connection: Connection | None = None) -> int:
         """The seq of a committed transaction's last event, numbering it if need be (the
-        head, after numbering what is pending, when it wrote none)."""
+        head, after numbering what is pending, when it wrote none).
+
+        A command that finds another step running does not queue for the lock behind every
+        other command (each would then run a step of its own, one after another): it waits
+        for that step with a shared lock, which wakes all waiters together, and most find
+        their event numbered by it (flat combining)."""
         if written.seq is not None:
             return written.seq
         if written.row_id is None:
             return self.number_all(connection)
         while True:
-            numbered, seq, _ = self.step(written.row_id, connection)
+            numbered, seq, _, locked = self.step(written.row_id, connection, wait=False)
+            if seq is None and not locked:
+                seq = self.after_step(written.row_id, connection)
             if seq is not None:
                 return seq
-            if numbered == 0:
+            if locked and numbered == 0:
                 raise LookupError(f"event {written.row_id} is not in the store")
 
 

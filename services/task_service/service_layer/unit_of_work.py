@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, TypeVar
 
@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
 from services.task_service.adapters.event_store import EventStore, Sequencer, Written
+from services.task_service.adapters.orm import TaskRecord
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
+from services.task_service.adapters.task_creation import create_with_event
+from services.task_service.domain.model import Context, CreateTask
 
 Body = TypeVar("Body")
 
@@ -60,6 +63,14 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit the change and its events together."""
         self.session.commit()
+
+    def create_at_once(self, command: CreateTask, created_by: int, context: Context,
+                       now: datetime) -> TaskRecord:
+        """Create a task and its event in one statement, committed (nothing else may be in
+        this unit); the task as stored."""
+        task, self.events.written = create_with_event(
+            self.connection.connection.driver_connection, command, created_by, context, now)
+        return task
 
     def position(self, written: Written) -> int:
         """After the commit (or instead of one): the seq of the last event written (numbering

@@ -74,6 +74,22 @@ def test_imported_events_carry_what_created_event_makes_of_their_task(
         (e.type, e.task_id, e.version, e.data) for e in expected]
 
 
+def test_a_single_create_stores_what_created_event_makes_of_its_task(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    """The one-statement create's SQL-built TaskCreated equals `created_event` of the row,
+    with every field given and with the defaults."""
+    for body in ({"title": "Full", "description": "d \u2028 é", "status": "in_progress",
+                  "priority": "high", "due_date": "2024-02-29"}, {"title": "Bare"}):
+        assert client.post("/task", json=body, headers=tokens.headers(sub="9")).status_code == 201
+    with Session(engine) as session:
+        tasks = session.scalars(select(TaskRecord).order_by(TaskRecord.id)).all()
+        expected = [created_event(task) for task in tasks]
+    got = [event for event, _ in stored(engine)]
+    assert [(e.type, e.task_id, e.version, e.data) for e in got] == [
+        (e.type, e.task_id, e.version, e.data) for e in expected]
+    assert got[0].data["created_by"] == 9 and got[1].data["due_date"] is None
+
+
 # An id that sets bits in every part of the event id's 48-bit counter (see `new_event_id`).
 HIGH_SEQ = (0xABC << 36) | (0b11 << 34) | 0x1DEADBEEF
 
