@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
+import psycopg2
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import SCHEDULED_TRANSFER
@@ -74,6 +76,24 @@ SELECT (SELECT count(*) FROM numbered),
        coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
        (SELECT count(*) FROM woken),
        current_setting('taskstream.numbering', true) = 'true'"""
+
+
+def execute_raw(cursor: Any, statements: str, parameters: dict[str, Any]) -> None:
+    """Send several statements at once on a DBAPI cursor; a failure comes back as SQLAlchemy's
+    error of its kind (an `OperationalError` is a 503 at the edge), and a transaction the
+    statements opened is rolled back."""
+    try:
+        cursor.execute(statements, parameters)
+    except psycopg2.Error as exc:
+        if not cursor.connection.closed:
+            cursor.execute("ROLLBACK")
+        raise DBAPIError.instance(statements, parameters, exc, psycopg2.Error) from exc
+
+
+def numbering_sql(wait: bool, mine: str = "%(mine)s") -> str:
+    """A numbering step's statements: the lock (waited for, or only tried), then numbering
+    (when the lock is held) and its answer row, `mine` being the event asked about."""
+    return f"{_LOCK if wait else _TRY_LOCK}; {_NUMBER.replace('%(mine)s', mine)}"
 
 
 def event_id_sql(counter: str) -> str:
@@ -207,8 +227,7 @@ class Sequencer:
         """One numbering transaction: (events numbered, the seq of event `mine`, head, whether
         it held the lock). Without `wait` it numbers only if no other step is running. On
         `connection` (outside any transaction) when given, else on a pooled one."""
-        statements = f"{_LOCK if wait else _TRY_LOCK}; {_NUMBER}"
-        return self._run(statements, mine, connection)
+        return self._run(numbering_sql(wait), mine, connection)
 
     def after_step(self, mine: int, connection: Connection | None = None) -> int | None:
         """Wait for the step in progress to end; then the seq of event `mine` (None: none)."""
@@ -229,12 +248,12 @@ class Sequencer:
         connection.autocommit = True  # the statements sent together are one transaction
         try:
             with connection.cursor() as cursor:
-                cursor.execute(statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
-                                            "mine": mine, "channel": NOTIFY_CHANNEL})
+                execute_raw(cursor, statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
+                                                 "mine": mine, "channel": NOTIFY_CHANNEL})
                 found = cursor.fetchone()
         finally:
             connection.autocommit = False
-        numbered, seq, head, _, locked = found or (0, None, 0, 0, False)
+        numbered, seq, head, _, locked = found[:5] if found else (0, None, 0, 0, False)
         return int(numbered), None if seq is None else int(seq), int(head), bool(locked)
 
     def number_all(self, connection: Connection | None = None) -> int:

@@ -1,11 +1,12 @@
-"""A new task and its `TaskCreated` event in one statement, which is its own transaction.
+"""A new task and its `TaskCreated` event in one statement, committed, then numbered.
 
 `POST /task` without an `Idempotency-Key` has nothing else to write, so the task row and its
-event go in one `INSERT … RETURNING` with a data-modifying CTE, sent on a connection in
-autocommit: one round trip instead of five (BEGIN, the task, the event, COMMIT). The event's
-data is built in SQL from the inserted row, field by field from the event contract
-(`CREATED_FIELDS`), by the same expressions as the bulk import's (a test compares the event
-with `created_event` of the stored task).
+event go in one `INSERT` with a data-modifying CTE, in a transaction of its own, and the
+numbering step (`event_store`) follows in the same message to the server: `BEGIN; insert;
+COMMIT; try the lock; number`, one round trip instead of six (BEGIN, the task, the event,
+COMMIT, the step). The event's data is built in SQL from the inserted row, field by field
+from the event contract (`CREATED_FIELDS`), by the same expressions as the bulk import's (a
+test compares the event with `created_event` of the stored task).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Any
 
 from services.task_service.adapters.bulk_import import as_json
 from services.task_service.adapters.event_store import (
+    APPEND_LOCK_KEY,
     ID_SEQUENCE,
+    NOTIFY_CHANNEL,
     Written,
     event_id_sql,
     event_metadata,
+    execute_raw,
     json_object_arguments,
+    numbering_sql,
 )
 from services.task_service.adapters.orm import TaskRecord
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
@@ -49,22 +54,35 @@ event AS (
            CAST(%(metadata)s AS jsonb), %(now)s
     FROM (SELECT nextval('{ID_SEQUENCE}') AS row_id, task.* FROM task) AS created
     RETURNING id)
-SELECT task.*, (SELECT id FROM event) FROM task"""
+SELECT count(*) FROM event"""
+
+
+@cache
+def create_and_number_sql() -> str:
+    """The insert, committed, then a numbering step if no other is running; its one row:
+    (numbered, the event's seq or NULL, head, -, whether it numbered, the task's id, the
+    event's internal id)."""
+    mine = f"currval('{ID_SEQUENCE}')"
+    step = numbering_sql(wait=False, mine=mine)
+    return (f"BEGIN; {create_sql()}; COMMIT; {step}, "
+            f"currval(pg_get_serial_sequence('task_manager', 'id')), {mine}")
 
 
 def create_with_event(connection: Any, command: CreateTask, created_by: int, context: Context,
-                      now: datetime) -> tuple[TaskRecord, Written]:
-    """Insert the task and its event and commit them (`connection`: a DBAPI connection
-    outside any transaction); the task as stored, and where its event is."""
+                      now: datetime, chunk: int) -> tuple[TaskRecord, Written]:
+    """Insert the task and its event, commit them and try to number them (`connection`: a
+    DBAPI connection outside any transaction); the task as stored, and where its event is
+    (its seq when this step numbered it or found it numbered)."""
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute(create_sql(), {
+            execute_raw(cursor, create_and_number_sql(), {
                 **asdict(command), "created_by": created_by, "now": now,
-                "epoch_ms": unix_millis(now), "metadata": json.dumps(event_metadata(context))})
-            row = cursor.fetchone()
-            names = [column.name for column in cursor.description]
+                "epoch_ms": unix_millis(now), "key": APPEND_LOCK_KEY, "limit": chunk,
+                "channel": NOTIFY_CHANNEL, "metadata": json.dumps(event_metadata(context))})
+            _, seq, _, _, _, task_id, event_row = cursor.fetchone()
     finally:
         connection.autocommit = False
-    *values, event_row = row
-    return TaskRecord(**dict(zip(names[:-1], values, strict=True))), Written(row_id=event_row)
+    task = TaskRecord(id=task_id, **asdict(command), created_by=created_by, created_at=now,
+                      updated_at=now, version=1, deleted_at=None)
+    return task, Written(seq, event_row)

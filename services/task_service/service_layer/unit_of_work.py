@@ -66,10 +66,11 @@ class UnitOfWork:
 
     def create_at_once(self, command: CreateTask, created_by: int, context: Context,
                        now: datetime) -> TaskRecord:
-        """Create a task and its event in one statement, committed (nothing else may be in
-        this unit); the task as stored."""
+        """Create a task and its event in one statement, committed, and try to number the
+        event in the same round trip (nothing else may be in this unit); the task."""
         task, self.events.written = create_with_event(
-            self.connection.connection.driver_connection, command, created_by, context, now)
+            self.connection.connection.driver_connection, command, created_by, context, now,
+            self.sequencer.chunk)
         return task
 
     def position(self, written: Written) -> int:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
+from services.task_service.domain.model import Context, CreateTask
+from services.task_service.service_layer.tasks import create_task
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.events import Actor
 from testbed.tokens import TokenFactory
 
 
@@ -238,3 +244,17 @@ def test_health_and_openapi(client: FlaskClient) -> None:
     paths = client.get("/openapi.json").get_json()["paths"]
     assert {"/task", "/task/{task_id}", "/upload-csv", "/admin/transfer"} <= set(paths)
     assert paths["/task"]["post"]["summary"]
+
+
+def test_a_create_the_database_refuses_leaves_its_connection_usable(tasks_url: str) -> None:
+    """The one-round-trip create opens its own transaction: a failure must close it."""
+    engine = create_engine(tasks_url, pool_size=1, max_overflow=0)
+    context = Context(Actor(1, "admin", "admin"), "req")
+    try:
+        with pytest.raises(DBAPIError):  # longer than the column: the server refuses it
+            create_task(UnitOfWork(engine), CreateTask("x" * 201), context)
+        done = create_task(UnitOfWork(engine), CreateTask("fine"), context)
+        assert done.position == 1 and done.body["title"] == "fine"
+        assert count(engine, "task_manager") == count(engine, "events") == 1
+    finally:
+        engine.dispose()
