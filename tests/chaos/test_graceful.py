@@ -74,7 +74,7 @@ def test_http_service_answers_the_request_in_flight_when_sigterm_arrives(
     headers = chaos.stack.login()
     replies: list[requests.Response] = []
     with chaos.engine("tasks").connect() as blocker:
-        # Hold the event store's append lock: the request will wait inside its transaction.
+        # Hold the sequencing lock: the request commits, then waits for its seq.
         blocker.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         sender = threading.Thread(target=lambda: replies.append(requests.post(
             f"{url}/task", json={"title": "in flight at SIGTERM"}, headers=headers,

@@ -65,7 +65,7 @@ def run_schedule(uow: UnitOfWork, schedule: Schedule, context: Context, clock: C
     latest = schedule.latest(now)
     with uow:
         if not missed_dates(uow.events.last_scheduled_transfer(), latest):
-            return []  # the usual case, answered without the append lock
+            return []  # the usual case, answered without the sequencing lock
         uow.events.lock()  # check again and append under the lock: one run per date
         due = missed_dates(uow.events.last_scheduled_transfer(), latest)
         ids = uow.events.append([transfer_event(day, scheduled=True) for day in due],

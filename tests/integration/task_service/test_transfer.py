@@ -248,7 +248,7 @@ def test_a_check_whose_worker_is_killed_midway_runs_again_exactly_once(
     """acks_late: the task goes back to the queue when its worker dies before finishing."""
     env = {**worker_env(settings), "CELERY_REDELIVERY_SECONDS": "2"}
     name = settings.common.namespace
-    with engine.connect() as blocker:  # holds the append lock: the task stops inside it
+    with engine.connect() as blocker:  # holds the sequencing lock: the task stops inside it
         blocker.execute(text("SELECT pg_advisory_lock(:key)"), {"key": APPEND_LOCK_KEY})
         doomed = _celery(env, tmp_path / "doomed.log", "worker", "--concurrency", "1",
                          "--hostname", f"doomed-{name}@%h")
