@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -69,10 +70,13 @@ def missing_tools() -> list[str]:
 
 @dataclass(frozen=True)
 class EventPath:
-    """Events/s of the relay and of the projector over the same backlog, on one Redis."""
+    """Events/s of the relay and of the projector over the same backlog, on one Redis, and
+    the CPU seconds this process spent in each (the Redis client's share shows there)."""
 
     relay: float
     projector: float
+    relay_cpu: float
+    projector_cpu: float
 
     @property
     def combined(self) -> float:
@@ -98,24 +102,30 @@ def event_path(pg: str, single_url: str, cluster_url: str) -> tuple[EventPath, E
     streams = {side: _stream(urls[side], namespaces[side]) for side in urls}
     relayed: dict[str, float] = {}
     applied: dict[str, float] = {}
+    cpu: dict[tuple[str, str], float] = {}
     try:
         with tasks_database(pg) as db_url:
             engine: Engine = create_engine(db_url)
             fill_backlog(engine, EVENTS)
             for side in ("single", "cluster"):
+                started = time.process_time()
                 relayed[side] = relay_rate(engine, clients[side], streams[side],
                                            namespaces[side], EVENTS)
+                cpu["relay", side] = time.process_time() - started
             engine.dispose()
         for side in ("cluster", "single"):
             with logger_database(pg) as logger:
+                started = time.process_time()
                 applied[side] = projector_rate(
                     logger, RedisStreamBus(clients[side], streams[side]), EVENTS)
+                cpu["projector", side] = time.process_time() - started
             clients[side].delete(streams[side])
     finally:
         for client in clients.values():
             client.close()
-    return (EventPath(relayed["single"], applied["single"]),
-            EventPath(relayed["cluster"], applied["cluster"]))
+    single, cluster = (EventPath(relayed[side], applied[side], cpu["relay", side],
+                                 cpu["projector", side]) for side in ("single", "cluster"))
+    return single, cluster
 
 
 def event_results(single: EventPath, cluster: EventPath) -> list[dict[str, Any]]:
@@ -142,6 +152,15 @@ def event_results(single: EventPath, cluster: EventPath) -> list[dict[str, Any]]
                COMMAND, cluster_notes),
         result("projector from a backlog, single Redis", single.projector, "events/s",
                COMMAND, single_notes),
+        result("relay CPU in its process, Redis Cluster / single Redis",
+               cluster.relay_cpu / single.relay_cpu, "x", COMMAND,
+               f"{cluster.relay_cpu * 1e6 / EVENTS:.0f} vs {single.relay_cpu * 1e6 / EVENTS:.0f}"
+               " us per event (process CPU time: reading PostgreSQL, encoding, the Redis "
+               "client's pipeline)"),
+        result("projector CPU in its process, Redis Cluster / single Redis",
+               cluster.projector_cpu / single.projector_cpu, "x", COMMAND,
+               f"{cluster.projector_cpu * 1e6 / EVENTS:.0f} vs "
+               f"{single.projector_cpu * 1e6 / EVENTS:.0f} us per event (process CPU time)"),
     ]
 
 
