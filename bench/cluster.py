@@ -24,9 +24,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 from sqlalchemy import create_engine
@@ -243,18 +244,36 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _logged_in(entry: Any) -> dict[str, str] | None:
+    try:
+        return dict(entry.login())
+    except requests.RequestException:
+        return None
+
+
+def _created(entry: Any, headers: dict[str, str]) -> bool:
+    try:
+        reply = entry.session.post(f"{entry.base_url}/task", headers=headers, json=TASK_BODY,
+                                   timeout=60)
+    except requests.RequestException:
+        return False
+    if reply.status_code not in (201, 502, 503):
+        raise RuntimeError(f"POST /task answered {reply.status_code}: {reply.text[:500]}")
+    return reply.status_code == 201
+
+
 def commands(pg: str, cluster: LocalRedisCluster) -> list[dict[str, Any]]:
     """`POST /task` requests/s through HAProxy: two replicas of each beside one of each."""
     rates: dict[str, list[float]] = {"pairs": [], "one": []}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, \
             balanced_replicas(pg, cluster, Path(tmp)) as (pairs, one):
-        headers = pairs.login()
+        # HAProxy takes a replica in once its health checks pass: until then it answers 503.
+        headers = cast(dict[str, str], wait_for(partial(_logged_in, pairs), timeout=120,
+                                                interval=0.5, what="a login through HAProxy"))
         entries = {"pairs": pairs, "one": one}
         for entry in entries.values():  # both paths work before anything is timed
-            reply = entry.session.post(f"{entry.base_url}/task", headers=headers,
-                                       json=TASK_BODY, timeout=60)
-            if reply.status_code != 201:
-                raise RuntimeError(f"POST /task answered {reply.status_code}: {reply.text}")
+            wait_for(partial(_created, entry, headers), timeout=120, interval=0.5,
+                     what=f"POST /task through {entry.base_url}")
         for round_ in range(ROUNDS):
             order = ("pairs", "one") if round_ % 2 == 0 else ("one", "pairs")
             for side in order:
