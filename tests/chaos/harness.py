@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy import create_engine, text
@@ -105,8 +106,52 @@ class ManagedProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+class ManagedDeployment:
+    """What every chaos deployment offers over its `env`, `engines` and `processes`: its
+    databases, the CLI, and starting and killing its processes."""
+
+    engines: dict[str, Engine]
+    processes: dict[str, ManagedProcess]
+
+    if TYPE_CHECKING:
+        @property
+        def env(self) -> dict[str, str]:
+            """The environment every process of the deployment runs with."""
+
+    def engine(self, service: str) -> Engine:
+        """An engine on one service's database (pre-pinged: it survives restarts)."""
+        if service not in self.engines:
+            url = service_database_url(self.env["DATABASE_URL"], service)
+            self.engines[service] = create_engine(url, pool_pre_ping=True, pool_size=2)
+        return self.engines[service]
+
+    def scalar(self, service: str, sql: str) -> int:
+        """One integer from one service's database."""
+        with self.engine(service).connect() as connection:
+            return int(connection.execute(text(sql)).scalar_one())
+
+    def run_cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run `taskstream <args>` against this deployment."""
+        return subprocess.run([str(TASKSTREAM), *args], cwd=ROOT, env=self.env, timeout=timeout,
+                              capture_output=True, text=True, check=False)
+
+    def ensure_running(self) -> None:
+        """Start every managed process that is not running."""
+        for process in self.processes.values():
+            if not process.alive():
+                process.start()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one managed process."""
+        self.processes[name].kill()
+
+    def start(self, name: str) -> None:
+        """Start one managed process (again)."""
+        self.processes[name].start()
+
+
 @dataclass
-class ChaosStack:
+class ChaosStack(ManagedDeployment):
     """A running system over private servers, plus handles to hurt it."""
 
     stack: Stack
@@ -137,39 +182,6 @@ class ChaosStack:
         """A new client of the stack's own Redis."""
         return redis.Redis.from_url(self.redis_server.url, socket_timeout=5,
                                     socket_connect_timeout=2)
-
-    def engine(self, service: str) -> Engine:
-        """An engine on one service's database (pre-pinged: it survives restarts)."""
-        if service not in self.engines:
-            url = service_database_url(self.env["DATABASE_URL"], service)
-            self.engines[service] = create_engine(url, pool_pre_ping=True, pool_size=2)
-        return self.engines[service]
-
-    def scalar(self, service: str, sql: str) -> int:
-        """One integer from one service's database."""
-        with self.engine(service).connect() as connection:
-            return int(connection.execute(text(sql)).scalar_one())
-
-    def run_cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run `taskstream <args>` against this stack."""
-        return subprocess.run([str(TASKSTREAM), *args], cwd=ROOT, env=self.env, timeout=timeout,
-                              capture_output=True, text=True, check=False)
-
-    # -- the managed processes ----------------------------------------------------------------
-
-    def ensure_running(self) -> None:
-        """Start every managed process that is not running."""
-        for process in self.processes.values():
-            if not process.alive():
-                process.start()
-
-    def kill(self, name: str) -> None:
-        """SIGKILL one managed process."""
-        self.processes[name].kill()
-
-    def start(self, name: str) -> None:
-        """Start one managed process (again)."""
-        self.processes[name].start()
 
     # -- the servers --------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import redis
 import requests
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from services.embedded import free_port
@@ -35,7 +34,7 @@ from testbed.polling import wait_for
 from testbed.redis_cluster import LocalRedisCluster, redis_cluster
 from testbed.servers import postgres_server
 from testbed.stack import ADMIN_PASSWORD, ROOT, TASKSTREAM
-from tests.chaos.harness import CHAOS_ENV, ManagedProcess, copy_logs
+from tests.chaos.harness import CHAOS_ENV, ManagedDeployment, ManagedProcess, copy_logs
 
 BIN = Path(sys.executable).parent
 HTTP_SERVICES = {"gateway": "api_gateway", "auth": "auth_service", "tasks": "task_service",
@@ -76,7 +75,7 @@ class LoadBalancer:
 
 
 @dataclass
-class ClusterChaosStack:
+class ClusterChaosStack(ManagedDeployment):
     """The running deployment, with what the chaos drivers, faults and checks need."""
 
     stack: LoadBalancer
@@ -100,37 +99,6 @@ class ClusterChaosStack:
     def redis(self) -> redis.Redis:
         """A new client of the cluster."""
         return redis_client(self.cluster.url, socket_timeout=5, socket_connect_timeout=2)
-
-    def engine(self, service: str) -> Engine:
-        """An engine on one service's database."""
-        if service not in self.engines:
-            url = service_database_url(self.env["DATABASE_URL"], service)
-            self.engines[service] = create_engine(url, pool_pre_ping=True, pool_size=2)
-        return self.engines[service]
-
-    def scalar(self, service: str, sql: str) -> int:
-        """One integer from one service's database."""
-        with self.engine(service).connect() as connection:
-            return int(connection.execute(text(sql)).scalar_one())
-
-    def run_cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run `taskstream <args>` against this deployment."""
-        return subprocess.run([str(TASKSTREAM), *args], cwd=ROOT, env=self.env, timeout=timeout,
-                              capture_output=True, text=True, check=False)
-
-    def ensure_running(self) -> None:
-        """Start every process that is not running."""
-        for process in self.processes.values():
-            if not process.alive():
-                process.start()
-
-    def kill(self, name: str) -> None:
-        """SIGKILL one process (its whole session: a gunicorn master and its workers)."""
-        self.processes[name].kill()
-
-    def start(self, name: str) -> None:
-        """Start one process again."""
-        self.processes[name].start()
 
     def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
         """Wait until an HTTP replica answers `/readyz` with 200."""
