@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from importlib import import_module
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,14 +42,11 @@ from shared.config import service_database_url
 from shared.db import drop_database
 from shared.redis_client import hash_tagged, redis_client
 from shared.stream.redis_bus import RedisStreamBus
+from testbed import cluster_deployment as deployment
 from testbed.polling import wait_for
+from testbed.processes import ManagedProcess
 from testbed.redis_cluster import LocalRedisCluster, redis_cluster, single_redis
 from testbed.servers import postgres_server
-from tests.chaos.harness import ManagedProcess
-
-# The deployment `make test-cluster` starts, reused as it is. Imported by name: tests/ is not
-# type-checked with the packages (`make typecheck`), so mypy is not led into it from here.
-deployment = import_module("tests.cluster.deployment")
 
 COMMAND = "make bench BENCH=cluster"
 EVENTS = int(os.environ.get("BENCH_CLUSTER_EVENTS", "1000000"))
@@ -173,7 +169,7 @@ def balanced_replicas(pg: str, cluster: LocalRedisCluster, workdir: Path
     """Two gateway and two task service replicas, and one of each, behind one HAProxy.
 
     The processes, their environment and HAProxy's configuration are those of `make
-    test-cluster` (tests.cluster.deployment), on the same cluster and one database; one auth
+    test-cluster` (testbed.cluster_deployment), on the same cluster and one database; one auth
     replica serves both. Yields the two entries: the pairs' gateway frontend, the single one's.
     """
     with ExitStack() as stack:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.chaos.harness import chaos_stack
+from testbed.processes import chaos_stack
 from tests.chaos.report import run_chaos
 from tests.chaos.scenario import ScenarioConfig
 

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
-from tests.chaos.harness import ChaosStack
+from testbed.processes import ChaosStack
 from tests.chaos.scenario import CommandResult
 
 PROJECTION = "logger"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.chaos.harness import ChaosStack, chaos_stack
+from testbed.processes import ChaosStack, chaos_stack
 
 
 @pytest.fixture(scope="package")

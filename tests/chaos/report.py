@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed.processes import ChaosStack
 from tests.chaos.checks import Findings, check_everything, wait_for_quiescence
-from tests.chaos.harness import ChaosStack
 from tests.chaos.scenario import Injector, Record, ScenarioConfig, drive
 
 

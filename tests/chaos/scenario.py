@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from tests.chaos.harness import ChaosStack
+from testbed.processes import ChaosStack
 
 FAULT_KINDS = ("kill_relay", "kill_projector", "flush_redis", "restart_redis",
                "restart_postgres")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from tests.chaos.harness import ChaosStack
+from testbed.processes import ChaosStack
 from tests.chaos.report import run_chaos
 from tests.chaos.scenario import FAULT_KINDS, ScenarioConfig
 

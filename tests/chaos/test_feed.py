@@ -10,7 +10,7 @@ from collections.abc import Callable
 import requests
 
 from testbed.polling import wait_for
-from tests.chaos.harness import ChaosStack
+from testbed.processes import ChaosStack
 
 
 class FeedClient:

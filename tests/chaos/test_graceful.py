@@ -21,6 +21,7 @@ from sqlalchemy import text
 from services.embedded import free_port
 from services.task_service.adapters.event_store import APPEND_LOCK_KEY
 from testbed.polling import wait_for
+from testbed.processes import ChaosStack, ManagedProcess
 from tests.chaos.checks import (
     Findings,
     check_projections,
@@ -30,7 +31,6 @@ from tests.chaos.checks import (
     stream_entries,
     wait_for_quiescence,
 )
-from tests.chaos.harness import ChaosStack, ManagedProcess
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 

@@ -20,9 +20,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.polling import wait_for
+from testbed.processes import MANAGED, ChaosStack, chaos_stack
 from testbed.receiver import Received, Receiver
 from tests.chaos.checks import StoredEvent, stored_events
-from tests.chaos.harness import MANAGED, ChaosStack, chaos_stack
 from tests.chaos.test_graceful import backlog, exactly_once_everywhere
 
 # Loopback receivers allowed; quick retries, and a crashed sender's leases that run out soon.

@@ -11,9 +11,9 @@ import os
 import sys
 from pathlib import Path
 
+from testbed.cluster_deployment import cluster_deployment
 from tests.chaos.scenario import ScenarioConfig
 from tests.cluster.chaos import run_cluster_chaos
-from tests.cluster.deployment import cluster_deployment
 
 
 def main() -> int:

@@ -15,9 +15,7 @@ from typing import Any
 
 import requests
 
-from tests.chaos.report import ChaosReport, run_chaos
-from tests.chaos.scenario import Injector, ScenarioConfig
-from tests.cluster.deployment import (
+from testbed.cluster_deployment import (
     LOGIN_LIMIT,
     PROJECTORS,
     RELAYS,
@@ -25,6 +23,8 @@ from tests.cluster.deployment import (
     ClusterChaosStack,
     client_address,
 )
+from tests.chaos.report import ChaosReport, run_chaos
+from tests.chaos.scenario import Injector, ScenarioConfig
 
 HTTP_VICTIMS = ("gateway", "auth", "tasks", "logger")
 

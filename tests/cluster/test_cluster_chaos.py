@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
+from testbed.cluster_deployment import cluster_deployment
 from tests.chaos.scenario import ScenarioConfig
 from tests.cluster.chaos import ClusterInjector, run_cluster_chaos
-from tests.cluster.deployment import cluster_deployment
 
 
 def test_the_clustered_deployment_loses_nothing_under_faults() -> None:

@@ -31,10 +31,10 @@ from shared.config import service_database_url
 from shared.db import drop_database
 from shared.redis_client import hash_tagged, redis_client
 from testbed.polling import wait_for
+from testbed.processes import CHAOS_ENV, ManagedDeployment, ManagedProcess, copy_logs
 from testbed.redis_cluster import LocalRedisCluster, redis_cluster
 from testbed.servers import postgres_server
 from testbed.stack import ADMIN_PASSWORD, ROOT, TASKSTREAM
-from tests.chaos.harness import CHAOS_ENV, ManagedDeployment, ManagedProcess, copy_logs
 
 BIN = Path(sys.executable).parent
 HTTP_SERVICES = {"gateway": "api_gateway", "auth": "auth_service", "tasks": "task_service",
@@ -266,8 +266,7 @@ def cluster_deployment(keep_logs: Path | None = None) -> Iterator[ClusterChaosSt
         database = make_url(pg_url).set(drivername="postgresql",
                                         database=f"ts_cluster_{uuid.uuid4().hex[:10]}")
         database_url = database.render_as_string(hide_password=False)
-        stack.callback(lambda: [drop_database(service_database_url(database_url, service))
-                                for service in DATABASE_SERVICES])
+        stack.callback(drop_service_databases, database_url)
         cluster = stack.enter_context(redis_cluster())
         broker = stack.enter_context(rabbitmq_vhost())
         frontends = {service: free_port() for service in HTTP_SERVICES}
@@ -293,3 +292,9 @@ def cluster_deployment(keep_logs: Path | None = None) -> Iterator[ClusterChaosSt
         wait_for(lambda: _answers(f"{chaos.stack.base_url}/readyz"), timeout=60,
                  what="the gateways through HAProxy")
         yield chaos
+
+
+def drop_service_databases(database_url: str) -> None:
+    """Drop every service's database under `database_url`."""
+    for service in DATABASE_SERVICES:
+        drop_database(service_database_url(database_url, service))
