@@ -78,3 +78,24 @@ def _threads(url: str, headers: dict[str, str], seconds: int, connections: int,
     with ThreadPoolExecutor(connections) as pool:
         total = sum(pool.map(worker, range(connections)))
     return total / (time.monotonic() - started)
+
+
+def send_steadily(stack: Any, headers: dict[str, str], rate: int, seconds: int
+                  ) -> dict[int, float]:
+    """POST /task at `rate` per second; return each task id with the time of its 201."""
+    sent: dict[int, float] = {}
+    session = requests.Session()
+    start = time.perf_counter()
+
+    def one(index: int) -> None:
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        reply = session.post(f"{stack.base_url}/task", headers=headers,
+                             json={"title": f"lag {index}"})
+        reply.raise_for_status()
+        sent[int(reply.json()["id"])] = time.perf_counter()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(rate * seconds)))
+    return sent

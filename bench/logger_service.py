@@ -14,16 +14,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, cast
 
 import redis
-import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from bench.core import percentile, result, servers
+from bench.load import send_steadily
 from services.logger_service.adapters.cache import DatePageCache
 from services.logger_service.adapters.projection_store import SqlProjectionStore, sql_transaction
 from services.logger_service.config import ProjectorSettings, Settings
@@ -271,27 +270,6 @@ def _watch_applied(engine: Engine, seen: dict[int, float], stop: threading.Event
             stop.wait(0.001)
 
 
-def _send_steadily(stack: Any, headers: dict[str, str], rate: int, seconds: int
-                   ) -> dict[int, float]:
-    """POST /task at `rate` per second; return each task id with the time of its 201."""
-    sent: dict[int, float] = {}
-    session = requests.Session()
-    start = time.perf_counter()
-
-    def one(index: int) -> None:
-        delay = start + index / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        reply = session.post(f"{stack.base_url}/task", headers=headers,
-                             json={"title": f"lag {index}"})
-        reply.raise_for_status()
-        sent[int(reply.json()["id"])] = time.perf_counter()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(rate * seconds)))
-    return sent
-
-
 def end_to_end_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
                    ) -> list[dict[str, Any]]:
     """Time from a 201 of POST /task (through the gateway) to the task in task_state."""
@@ -303,7 +281,7 @@ def end_to_end_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
         watcher = threading.Thread(target=_watch_applied, args=(engine, seen, stop))
         watcher.start()
         try:
-            sent = _send_steadily(stack, headers, rate, seconds)
+            sent = send_steadily(stack, headers, rate, seconds)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not set(sent) <= set(seen):
                 time.sleep(0.05)

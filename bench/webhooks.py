@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from bench.core import percentile, result, servers
+from bench.load import send_steadily
 from bench.logger_service import _watch_applied, created, fill_stream, logger_database
 from services.webhooks_service.adapters.subscriptions import sql_transaction
 from services.webhooks_service.config import DeliverySettings
@@ -41,7 +42,7 @@ from shared.events import encode
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from testbed.receiver import Receiver
-from testbed.stack import TASKSTREAM, Stack, running_stack
+from testbed.stack import TASKSTREAM, running_stack
 
 COMMAND = "make bench BENCH=webhooks"
 EVENTS = int(os.environ.get("BENCH_WEBHOOKS_EVENTS", "100000"))
@@ -50,27 +51,6 @@ RAW_POSTS = 20_000
 
 
 # -- lag ------------------------------------------------------------------------------------
-
-
-def _send_steadily(stack: Stack, headers: dict[str, str], rate: int, seconds: int
-                   ) -> dict[int, float]:
-    """POST /task at `rate` per second; return each task id with the time of its 201."""
-    sent: dict[int, float] = {}
-    session = requests.Session()
-    start = time.perf_counter()
-
-    def one(index: int) -> None:
-        delay = start + index / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        reply = session.post(f"{stack.base_url}/task", headers=headers,
-                             json={"title": f"lag {index}"})
-        reply.raise_for_status()
-        sent[int(reply.json()["id"])] = time.perf_counter()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(rate * seconds)))
-    return sent
 
 
 def delivery_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
@@ -91,7 +71,7 @@ def delivery_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
             watcher = threading.Thread(target=_watch_applied, args=(logger, projected, stop))
             watcher.start()
             try:
-                sent = _send_steadily(stack, headers, rate, seconds)
+                sent = send_steadily(stack, headers, rate, seconds)
                 wait_for(lambda: set(sent) <= set(_arrivals(receiver)) and
                          set(sent) <= set(projected), 60, interval=0.1, what="every delivery")
             finally:
