@@ -30,7 +30,7 @@ from services.logger_service.entrypoints.app import create_app
 from services.logger_service.service_layer.projection import LoggerProjection
 from services.logger_service.service_layer.projection_rebuild import rebuild
 from services.registry import migrate_service
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from shared.config import Env, service_database_url
 from shared.db import drop_database, ensure_database
 from shared.events import Actor, EventEnvelope, encode

@@ -29,7 +29,7 @@ from services.logger_service.adapters.read_models import ProjectionReader
 from services.logger_service.config import Settings as LoggerSettings
 from services.logger_service.entrypoints.app import create_app as logger_app
 from services.logger_service.service_layer.filters import TaskFilter, TaskOrder
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.adapters.task_history import TaskHistory
 from services.task_service.config import Settings as TaskSettings
 from services.task_service.entrypoints.app import create_app as task_app

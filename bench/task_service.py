@@ -376,7 +376,7 @@ def fill_backlog(engine: Engine, count: int) -> None:
 
 def stored_payloads(engine: Engine, count: int) -> list[tuple[str, str]]:
     """Every event's entry id and encoded envelope, exactly as the relay publishes them."""
-    from services.task_service.adapters.event_store import read_encoded_after
+    from services.task_service.adapters.stored_events import read_encoded_after
 
     payloads: list[tuple[str, str]] = []
     with engine.connect() as connection:

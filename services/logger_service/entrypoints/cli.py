@@ -86,7 +86,7 @@ def operations() -> Iterator[Ops]:
 @contextmanager
 def event_store() -> Iterator[rebuilds.EventSource]:
     """The task service's event store, read-only (operator commands only)."""
-    from services.task_service.adapters.event_store import StoredEvents
+    from services.task_service.adapters.stored_events import StoredEvents
 
     engine = create_db_engine(Env.load().database_url("tasks"), attempts=1)
     try:

@@ -36,9 +36,9 @@ from services.task_service.adapters.event_store import (
     EventStore,
     event_id_sql,
     event_metadata,
-    json_object_arguments,
 )
 from services.task_service.adapters.orm import TaskRecord
+from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
 

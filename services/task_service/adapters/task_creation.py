@@ -26,10 +26,10 @@ from services.task_service.adapters.event_store import (
     event_id_sql,
     event_metadata,
     execute_raw,
-    json_object_arguments,
     numbering_sql,
 )
 from services.task_service.adapters.orm import TaskRecord
+from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
 

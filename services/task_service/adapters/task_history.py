@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import ENVELOPE_SQL, json_object_arguments
+from services.task_service.adapters.stored_events import ENVELOPE_SQL, json_object_arguments
 from services.task_service.domain.model import TaskEvent
 from shared.events import ENVELOPE_FIELDS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.adapters.task_history import TaskHistory
 from services.task_service.config import Settings
 from services.task_service.service_layer.feed import WaitSlots

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.adapters.task_history import TaskHistory
 from services.task_service.api import admin, imports, reads, tasks
 from services.task_service.api.deps import TaskDeps

@@ -10,7 +10,7 @@ from datetime import datetime
 import click
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.config import Settings, load_settings
 from services.task_service.domain.model import Context
 from services.task_service.service_layer import event_log

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from services.progress import Progress
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from shared.events import EventEnvelope, decode, format_timestamp
 from shared.stream.redis_bus import RedisStreamBus
 

@@ -25,9 +25,10 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service.adapters.event_store import Sequencer, StoredEvents
+from services.task_service.adapters.event_store import Sequencer
 from services.task_service.adapters.listener import Listener
 from services.task_service.adapters.relay_status import write_status
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.config import RelayConfig
 from shared.logs import first_line
 from shared.stream.entries import Encoded

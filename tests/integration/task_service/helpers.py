@@ -6,7 +6,7 @@ import redis
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import read_one, store_head
+from services.task_service.adapters.stored_events import read_one, store_head
 from shared.events import EventEnvelope, decode
 from shared.stream.entries import seq_of
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from services.logger_service.service_layer.projection import CREATED_PREFIX
-from services.task_service.adapters.event_store import read_encoded_after, read_one
 from services.task_service.adapters.orm import TaskRecord
+from services.task_service.adapters.stored_events import read_encoded_after, read_one
 from services.task_service.domain.model import created_event
 from shared.events import EventEnvelope, encode, new_event_id, to_dict
 from testbed.tokens import TokenFactory

@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import read_encoded_after
+from services.task_service.adapters.stored_events import read_encoded_after
 from services.task_service.config import Settings
 from shared.events import EVENT_TYPES, to_dict
 from testbed.tokens import TokenFactory

@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import StoredEvents
+from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.service_layer.feed import WaitSlots
 from shared.events import parse_json
 from shared.http import DEPENDENCIES
