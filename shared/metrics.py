@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -101,3 +102,29 @@ def serve_metrics(port: int, process: str) -> None:
     else:
         if port:
             log.info("%s metrics on port %d", process, port)
+
+
+class ThrottledGauges:
+    """Gauges read from storage at most every `interval` seconds: `tick` calls `refresh`
+    when due; a failed read is logged and never raised (metrics never stop a process)."""
+
+    def __init__(self, interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.next_refresh = 0.0
+
+    def tick(self) -> None:
+        """Refresh the gauges when due (never raises)."""
+        if self.clock() < self.next_refresh:
+            return
+        self.next_refresh = self.clock() + self.interval
+        try:
+            self.refresh()
+        except Exception as exc:  # metrics never stop the process
+            logging.getLogger("taskstream.metrics").debug(
+                "could not refresh %s: %s", type(self).__name__, exc)
+
+    def refresh(self) -> None:
+        """Read the figures into the gauges."""
+        raise NotImplementedError

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.logger_service.service_layer.status import lag_seconds
+from shared.metrics import ThrottledGauges
 from shared.stream.bus import EventBus
 
 log = logging.getLogger("taskstream.projector")
@@ -51,16 +52,14 @@ def count_cache(result: str) -> None:
     CACHE_REQUESTS.labels(result).inc()
 
 
-class ProjectorMetrics:
+class ProjectorMetrics(ThrottledGauges):
     """The consumer's observer: counts batches, refreshes lag at most every `interval` s."""
 
     def __init__(self, bus: EventBus, checkpoint: Callable[[], int],
                  interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(interval, clock)
         self.bus = bus
         self.checkpoint = checkpoint
-        self.interval = interval
-        self.clock = clock
-        self.next_refresh = 0.0
 
     def committed(self, applied: int, seconds: float) -> None:
         """Count the batch and time it."""
@@ -72,16 +71,6 @@ class ProjectorMetrics:
     def dead_lettered(self, seq: int) -> None:
         """Count a dead letter."""
         DEAD_LETTERED.inc()
-
-    def tick(self) -> None:
-        """Refresh the lag and dead-letter gauges when due (never raises)."""
-        if self.clock() < self.next_refresh:
-            return
-        self.next_refresh = self.clock() + self.interval
-        try:
-            self.refresh()
-        except Exception as exc:  # metrics never stop the projector
-            log.debug("could not refresh projector metrics: %s", exc)
 
     def refresh(self) -> None:
         """Read checkpoint, stream head and dead-letter count into the gauges."""

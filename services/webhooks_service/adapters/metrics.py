@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.webhooks_service.adapters.outbox import OutboxFigures
 from services.webhooks_service.service_layer.attempts import DELIVERED, FAILED, Outcome
+from shared.metrics import ThrottledGauges
 from shared.stream.bus import EventBus
 
 log = logging.getLogger("taskstream.webhooks")
@@ -46,18 +47,16 @@ def failure_reason(outcome: Outcome) -> str:
     return "refused" if (outcome.answer.error or "").startswith("refused") else "network"
 
 
-class WebhookMetrics:
+class WebhookMetrics(ThrottledGauges):
     """Hears the senders and the consumer; refreshes the gauges every `interval` s."""
 
     def __init__(self, bus: EventBus, checkpoint: Callable[[], int],
                  figures: Callable[[], OutboxFigures], interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(interval, clock)
         self.bus = bus
         self.checkpoint = checkpoint
         self.figures = figures
-        self.interval = interval
-        self.clock = clock
-        self.next_refresh = 0.0
 
     def recorded(self, outcomes: Sequence[Outcome]) -> None:
         """Count deliveries and failures; time each delivery from its event's commit."""
@@ -82,16 +81,6 @@ class WebhookMetrics:
         that neither a busy sender nor an idle stream leaves them stale)."""
         while not stop.wait(self.interval):
             self.tick()
-
-    def tick(self) -> None:
-        """Refresh the gauges when due (never raises)."""
-        if self.clock() < self.next_refresh:
-            return
-        self.next_refresh = self.clock() + self.interval
-        try:
-            self.refresh()
-        except Exception as exc:  # metrics never stop the process
-            log.debug("could not refresh webhook metrics: %s", exc)
 
     def refresh(self) -> None:
         """Read the outbox's figures and the stream's head into the gauges."""
