@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from flask import Flask, Response, jsonify
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from shared.logs import first_line
+from shared.outages import is_outage
 from shared.positions import PositionNotReached
 
 log = logging.getLogger("taskstream.errors")
@@ -90,6 +89,8 @@ def _handle_api_error(exc: ApiError) -> Response:
 
 
 def _handle_unexpected(exc: Exception) -> Response:
+    if is_outage(exc):  # however it surfaced (shared.outages): the client may retry
+        return _handle_unavailable(exc)
     log.exception("Unhandled error: %s", exc)
     return error_response(500, DEFAULT_MESSAGES[500])
 
@@ -111,9 +112,6 @@ def register_error_handlers(app: Flask) -> None:
     """Make every error of the app answer with the JSON shape, never HTML or a trace."""
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(PositionNotReached, _handle_not_reached)
-    # A database or Redis that is down (or restarting) is a 503 the client may retry.
-    app.register_error_handler(OperationalError, _handle_unavailable)
-    app.register_error_handler(redis.ConnectionError, _handle_unavailable)
-    app.register_error_handler(redis.TimeoutError, _handle_unavailable)
     app.register_error_handler(HTTPException, _handle_http)
+    # Anything else is a 500, unless it says a database or Redis is out of reach (a 503).
     app.register_error_handler(Exception, _handle_unexpected)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -77,16 +78,33 @@ SELECT (SELECT count(*) FROM numbered),
        current_setting('taskstream.numbering', true) = 'true'"""
 
 
+@contextmanager
+def round_trip(connection: Any) -> Iterator[Any]:
+    """A cursor of a DBAPI connection outside any transaction, in autocommit mode for
+    `execute_raw` (the statements sent together are one transaction); the connection is back
+    in its usual mode afterwards, unless it broke (setting a mode would then raise)."""
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        if not connection.closed:
+            connection.autocommit = False
+
+
 def execute_raw(cursor: Any, statements: str, parameters: dict[str, Any]) -> None:
     """Send several statements at once on a DBAPI cursor; a failure comes back as SQLAlchemy's
-    error of its kind (an `OperationalError` is a 503 at the edge), and a transaction the
-    statements opened is rolled back."""
+    error of its kind, marked invalidated when the connection is lost (`shared.outages`: a
+    503 at the edge), and a transaction the statements opened is rolled back."""
     try:
         cursor.execute(statements, parameters)
     except psycopg2.Error as exc:
         if not cursor.connection.closed:
-            cursor.execute("ROLLBACK")
-        raise DBAPIError.instance(statements, parameters, exc, psycopg2.Error) from exc
+            with suppress(psycopg2.Error):  # lost meanwhile: the server rolled it back
+                cursor.execute("ROLLBACK")
+        raise DBAPIError.instance(statements, parameters, exc, psycopg2.Error,
+                                  connection_invalidated=bool(cursor.connection.closed)
+                                  ) from exc
 
 
 def numbering_sql(wait: bool, mine: str = "%(mine)s") -> str:
@@ -239,19 +257,19 @@ class Sequencer:
         pooled = self.engine.raw_connection()
         try:
             return self._execute(pooled.driver_connection, statements, mine)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # lost: not to be handed out again
+                pooled.invalidate()
+            raise
         finally:
             pooled.close()
 
     def _execute(self, connection: Any, statements: str, mine: int
                  ) -> tuple[int, int | None, int, bool]:
-        connection.autocommit = True  # the statements sent together are one transaction
-        try:
-            with connection.cursor() as cursor:
-                execute_raw(cursor, statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
-                                                 "mine": mine, "channel": NOTIFY_CHANNEL})
-                found = cursor.fetchone()
-        finally:
-            connection.autocommit = False
+        with round_trip(connection) as cursor:
+            execute_raw(cursor, statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
+                                             "mine": mine, "channel": NOTIFY_CHANNEL})
+            found = cursor.fetchone()
         numbered, seq, head, _, locked = found[:5] if found else (0, None, 0, 0, False)
         return int(numbered), None if seq is None else int(seq), int(head), bool(locked)
 

@@ -27,6 +27,7 @@ from services.task_service.adapters.event_store import (
     event_metadata,
     execute_raw,
     numbering_sql,
+    round_trip,
 )
 from services.task_service.adapters.orm import TaskRecord
 from services.task_service.adapters.stored_events import json_object_arguments
@@ -73,16 +74,12 @@ def create_with_event(connection: Any, command: CreateTask, created_by: int, con
     """Insert the task and its event, commit them and try to number them (`connection`: a
     DBAPI connection outside any transaction); the task as stored, and where its event is
     (its seq when this step numbered it or found it numbered)."""
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            execute_raw(cursor, create_and_number_sql(), {
-                **asdict(command), "created_by": created_by, "now": now,
-                "epoch_ms": unix_millis(now), "key": APPEND_LOCK_KEY, "limit": chunk,
-                "channel": NOTIFY_CHANNEL, "metadata": json.dumps(event_metadata(context))})
-            _, seq, _, _, _, task_id, event_row = cursor.fetchone()
-    finally:
-        connection.autocommit = False
+    with round_trip(connection) as cursor:
+        execute_raw(cursor, create_and_number_sql(), {
+            **asdict(command), "created_by": created_by, "now": now,
+            "epoch_ms": unix_millis(now), "key": APPEND_LOCK_KEY, "limit": chunk,
+            "channel": NOTIFY_CHANNEL, "metadata": json.dumps(event_metadata(context))})
+        _, seq, _, _, _, task_id, event_row = cursor.fetchone()
     task = TaskRecord(id=task_id, **asdict(command), created_by=created_by, created_at=now,
                       updated_at=now, version=1, deleted_at=None)
     return task, Written(seq, event_row)

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
@@ -16,6 +17,7 @@ from services.task_service.adapters.orm import TaskRecord
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
 from services.task_service.adapters.task_creation import create_with_event
 from services.task_service.domain.model import Context, CreateTask
+from shared.outages import is_outage
 
 Body = TypeVar("Body")
 
@@ -56,6 +58,8 @@ class UnitOfWork:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if exc is not None and is_outage(exc):  # maybe lost beneath SQLAlchemy (a raw step)
+            self.connection.invalidate()
         self.session.rollback()
         self.session.close()
         self.connection.close()
@@ -77,7 +81,15 @@ class UnitOfWork:
         """After the commit (or instead of one): the seq of the last event written (numbering
         it now if the relay has not yet), or the head when none was."""
         self.session.rollback()  # nothing left to keep: the step is a transaction of its own
-        return self.sequencer.position(written, self.connection)
+        try:
+            return self.sequencer.position(written, self.connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The change is committed and only its connection was lost: a 503 would have the
+        # client send it again, so look for its position once more on a fresh connection.
+        self.connection.invalidate()
+        return self.sequencer.position(written)
 
     def rollback(self) -> None:
         """Drop everything done in this unit."""
