@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from shared.config import Env
 from shared.settings import CommonSettings, read_settings, setting, transfer_timezone
-from shared.stream.options import ConsumerOptions, default_consumer_name
+from shared.stream.options import ConsumerOptions
 
 GROUP = "logger"  # the projector's consumer group, unless PROJECTOR_GROUP names another
 
@@ -43,11 +43,6 @@ class ProjectorSettings:
         return read_settings(cls, env,
                              options=read_settings(ConsumerOptions, env, PROJECTOR_OPTIONS))
 
-    def consumer_options(self) -> ConsumerOptions:
-        """The options, naming this process as the consumer unless one was configured."""
-        if self.options.consumer:
-            return self.options
-        return replace(self.options, consumer=default_consumer_name())
 
 
 @dataclass(frozen=True)

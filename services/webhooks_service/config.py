@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from shared.config import ConfigError, Env
 from shared.settings import CommonSettings, read_settings, setting
-from shared.stream.options import ConsumerOptions, default_consumer_name
+from shared.stream.options import ConsumerOptions
 
 GROUP = "webhooks"  # the consumer group of the `webhooks` process, unless WEBHOOKS_GROUP says
 
@@ -72,11 +72,6 @@ class DeliverySettings:
         return read_settings(cls, env, sender=sender, retry=read_settings(RetryPolicy, env),
                              options=read_settings(ConsumerOptions, env, CONSUMER_OPTIONS))
 
-    def consumer_options(self) -> ConsumerOptions:
-        """The options, naming this process as the consumer unless one was configured."""
-        if self.options.consumer:
-            return self.options
-        return replace(self.options, consumer=default_consumer_name())
 
 
 @dataclass(frozen=True)

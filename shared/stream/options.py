@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 def default_consumer_name() -> str:
@@ -26,3 +26,7 @@ class ConsumerOptions:
     lock_poll_seconds: float = 1.0
     retry_delay_seconds: float = 0.5
     prefetch: bool = True
+
+    def named(self) -> ConsumerOptions:
+        """These options, naming this process as the consumer unless one was configured."""
+        return self if self.consumer else replace(self, consumer=default_consumer_name())

@@ -39,7 +39,7 @@ def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> S
         settings.database_url, f"{PROJECTION_NAME}:{settings.projector.group}"
     )
     metrics = ProjectorMetrics(bus, lambda: read_checkpoint(engine, PROJECTION_NAME)[0])
-    return StreamConsumer(bus, projection, settings.projector.consumer_options(), lock,
+    return StreamConsumer(bus, projection, settings.projector.options.named(), lock,
                           observer=Observers(metrics, versions))
 
 

@@ -64,7 +64,7 @@ def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> We
     lock = PostgresAdvisoryLock(settings.database_url,
                                 f"{CHECKPOINT_NAME}:{delivery.options.group}")
     consumer = StreamConsumer(bus, Fanout(transaction, dispatcher.wake),
-                              delivery.consumer_options(), lock, observer=metrics)
+                              delivery.options.named(), lock, observer=metrics)
     replayer = Replayer(transaction, bus, dispatcher.wake,
                         chunk=delivery.options.batch_size, poll_seconds=delivery.poll_seconds)
     with transaction() as outbox:  # the first start begins at the end of the log
