@@ -15,6 +15,8 @@ date's version and the page in one MGET and uses the page only when the two agre
   page it reads after that under it.
 - A version only grows (a Lua script refuses to lower one), so a page tagged with an older
   number can never match again.
+- A version key lives a day (`VERSION_TTL_SECONDS`) past its last publish: a date nobody
+  changes or reads leaves no key behind, and one read again is seeded as if evicted.
 
 Pages are kept as the JSON the API answers with, so a hit is passed on without being decoded.
 """
@@ -35,7 +37,7 @@ log = logging.getLogger("taskstream.logger.cache")
 
 Versions = Mapping[dt.date, int]
 
-# KEYS[1] a version key, ARGV[1] the version (negative: "being changed"), ARGV[2] a TTL or 0.
+# KEYS[1] a version key, ARGV[1] the version (negative: "being changed"), ARGV[2] its TTL.
 # Sets it unless the key holds a larger number, or the same one already final.
 SET_VERSION = """
 local current = redis.call('GET', KEYS[1])
@@ -44,14 +46,11 @@ if current then
   local held = math.abs(tonumber(current))
   if math.abs(new) < held or (math.abs(new) == held and new < 0) then return 0 end
 end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
 CHANGING_TTL_SECONDS = 60
+VERSION_TTL_SECONDS = 86_400
 
 
 class DatePageCache:
@@ -100,7 +99,8 @@ class DatePageCache:
         if self.version_of is None:
             return None
         known = self.version_of(day)
-        return known if self.client.set(self.version_key(day), known, nx=True) else None
+        seeded = self.client.set(self.version_key(day), known, nx=True, ex=VERSION_TTL_SECONDS)
+        return known if seeded else None
 
     def store(self, day: dt.date, page: int, per_page: int, version: int,
               cached: CachedPage) -> None:
@@ -113,7 +113,7 @@ class DatePageCache:
         if not versions:
             return
         pipe = self.client.pipeline(transaction=False)
-        ttl = CHANGING_TTL_SECONDS if changing else 0
+        ttl = CHANGING_TTL_SECONDS if changing else VERSION_TTL_SECONDS
         for day, version in versions.items():
             # EVAL, not EVALSHA: a Redis Cluster pipeline refuses EVALSHA (Redis keeps the
             # compiled script either way), and spelled out: its eval() is something else.

@@ -13,7 +13,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy.engine import Engine
 
-from services.logger_service.adapters.cache import DatePageCache, VersionPublisher, Versions
+from services.logger_service.adapters.cache import (
+    VERSION_TTL_SECONDS,
+    DatePageCache,
+    VersionPublisher,
+    Versions,
+)
 from services.logger_service.adapters.projection_store import versions_after
 from services.logger_service.service_layer.queries import CachedPage
 from shared.stream.redis_bus import RedisStreamBus
@@ -63,6 +68,7 @@ def test_a_missing_version_never_matches_a_page_and_is_seeded_from_the_database(
     redis_client.delete(cache.version_key(DAY))  # evicted
     assert cache.lookup(DAY, 1, 20) == (4, None)  # a miss, though the page carries 4
     assert cache.lookup(DAY, 1, 20) == (4, PAGE)  # seeded again: 4 is current
+    assert 0 < redis_client.ttl(cache.version_key(DAY)) <= VERSION_TTL_SECONDS
 
 
 def test_versions_only_grow_and_a_date_being_changed_is_not_cached(
@@ -76,7 +82,8 @@ def test_versions_only_grow_and_a_date_being_changed_is_not_cached(
     cache.publish({DAY: 5})  # an older version does not end the change
     assert cache.lookup(DAY, 1, 20) == (None, None)
     cache.publish({DAY: 6})
-    assert cache.lookup(DAY, 1, 20) == (6, None) and redis_client.ttl(cache.version_key(DAY)) < 0
+    assert cache.lookup(DAY, 1, 20) == (6, None)
+    assert 60 < redis_client.ttl(cache.version_key(DAY)) <= VERSION_TTL_SECONDS
     cache.publish({DAY: 6}, changing=True)  # a committed version is not reopened
     assert cache.lookup(DAY, 1, 20) == (6, None)
 
