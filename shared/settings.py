@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from shared.config import ConfigError, Env
 from shared.logs import DEFAULT_LOG_FORMAT, configure_logging
 from shared.redis_client import hash_tagged, is_cluster_url
+from shared.stream.partitions import Partitioning
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -148,6 +149,7 @@ class CommonSettings:
     db_connect_attempts: int = setting("DB_CONNECT_ATTEMPTS", 10)
     db_connect_backoff: float = setting("DB_CONNECT_BACKOFF", 0.5)
     read_wait_seconds: float = setting("READ_WAIT_SECONDS", 2.0)
+    stream_partitions: int = setting("STREAM_PARTITIONS", 1)
     tokens: TokenSettings = field(default_factory=TokenSettings)
 
     @classmethod
@@ -169,6 +171,15 @@ class CommonSettings:
         """
         key = f"{self.namespace}:{suffix}"
         return hash_tagged(key) if self.clustered else key
+
+    @property
+    def partitioning(self) -> Partitioning:
+        """How the event log is split (`STREAM_PARTITIONS`)."""
+        return Partitioning(self.stream_partitions)
+
+    def partition_streams(self) -> list[str]:
+        """The event log's stream keys, one per partition (today's one key by default)."""
+        return self.partitioning.streams(self.namespace, self.stream_key())
 
 
 class ProcessSettings(Protocol):

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Generic, TypeVar
-
-from shared.stream.entries import Encoded
+from typing import Any, Generic, TypeVar
 
 Read = TypeVar("Read")
+Row = TypeVar("Row", bound=tuple[Any, ...])  # a row read by seq, its seq first
 
 
 class ReadAhead(Generic[Read]):
@@ -52,10 +51,10 @@ class ReadAhead(Generic[Read]):
         self.close()
 
 
-def chunks_after(read: Callable[[int], list[Encoded]], after: int, name: str,
-                 until: int | None = None) -> Iterator[list[Encoded]]:
+def chunks_after(read: Callable[[int], list[Row]], after: int, name: str,
+                 until: int | None = None) -> Iterator[list[Row]]:
     """Chunks read by seq from `after` to an empty one or `until`, each next read meanwhile."""
-    with ReadAhead[list[Encoded]](name) as reader:
+    with ReadAhead[list[Row]](name) as reader:
         reader.start(read, after)
         while chunk := reader.take():
             more = until is None or chunk[-1][0] < until

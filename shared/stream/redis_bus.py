@@ -7,7 +7,7 @@ plain read after a seq (`taskstream events tail`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +43,28 @@ def publish_encoded(client: redis.Redis, stream: str, entries: Sequence[Encoded]
     An id at or below the stream's head is refused by Redis and skipped here, so a republish
     neither duplicates nor reorders anything.
     """
-    if not entries:
+    return publish_to_streams(client, [(stream, seq, payload) for seq, payload in entries])
+
+
+def publish_to_streams(client: redis.Redis, entries: Sequence[tuple[str, int, str]],
+                       marks: Mapping[str, str] | None = None) -> int:
+    """XADD `(stream, seq, payload)` entries, then SET `marks` (key: value), in one pipelined
+    round trip (one per node on a cluster); return how many entries were added. Each mark
+    is sent after the entries of its stream, on the same connection (same slot)."""
+    if not entries and not marks:
         return 0
     pipe = client.pipeline(transaction=False)
     # XADD spelled out: redis-py's xadd() rebuilds the same argument list per call, which is
     # a measurable share of the relay's time on a large backlog.
-    for seq, payload in entries:
+    for stream, seq, payload in entries:
         pipe.execute_command("XADD", stream, entry_id_of(seq), PAYLOAD_FIELD, payload)
-    return sum(_added(reply) for reply in pipe.execute(raise_on_error=False))
+    for key, value in (marks or {}).items():
+        pipe.execute_command("SET", key, value)
+    replies = pipe.execute(raise_on_error=False)
+    added = sum(_added(reply) for reply in replies[:len(entries)])
+    if failed := [reply for reply in replies[len(entries):] if isinstance(reply, Exception)]:
+        raise failed[0]
+    return added
 
 
 def _added(reply: Any) -> bool:
@@ -96,6 +110,12 @@ class RedisStreamBus:
         """The seq of the stream's last generated id (0 when there is no stream)."""
         found = self.read_head()
         return found.seq if found else 0
+
+    def last_entry(self) -> Delivery | None:
+        """XREVRANGE of one: the stream's last entry (None when it holds none)."""
+        entries = self.client.xrevrange(self.stream, count=1)
+        found = self._entries(entries)
+        return found[0] if found else None
 
     def drop(self) -> None:
         """Delete the stream, and with it its consumer groups."""

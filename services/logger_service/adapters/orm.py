@@ -193,4 +193,16 @@ class DateVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
+class TransferRun(Base):
+    """A daily transfer request of a partitioned log: how many partitions applied it so far
+    and how many tasks they transferred (the total is logged once, by the last)."""
+
+    __tablename__ = "transfer_runs"
+
+    request_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    date: Mapped[dt.date] = mapped_column(Date)
+    partitions: Mapped[int] = mapped_column(Integer)
+    transferred: Mapped[int] = mapped_column(BigInteger)
+
+
 metadata = Base.metadata

@@ -19,6 +19,7 @@ from services.logger_service.adapters.orm import (
     SkippedEvent,
     TaskLogEntry,
     TaskReplica,
+    TransferRun,
 )
 
 TRANSFERABLE_STATUSES = ("active", "in_progress")
@@ -30,6 +31,7 @@ audit = cast(Table, AuditEntry.__table__)
 checkpoints = cast(Table, Checkpoint.__table__)
 skipped = cast(Table, SkippedEvent.__table__)
 versions = cast(Table, DateVersion.__table__)
+transfer_runs = cast(Table, TransferRun.__table__)
 
 # Column names a replica update may set (they are spliced into SQL, so only these).
 UPDATABLE = frozenset({
@@ -89,10 +91,13 @@ MARK_CHANGED = text("""
 
 
 class SqlProjectionStore:
-    """The projection tables, as seen from inside one open transaction."""
+    """The projection tables, as seen from inside one open transaction; with a `partition`
+    (`(p, count)`) the transfer copies only that partition's tasks."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, partition: tuple[int, int] | None = None
+                 ) -> None:
         self.connection = connection
+        self.partition = partition
 
     def lock_checkpoint(self, name: str) -> int:
         """Return the projection's checkpoint, row-locked until the transaction ends."""
@@ -171,11 +176,28 @@ class SqlProjectionStore:
             replicas.c.priority, literal(day, task_log.c.date.type),
             literal(at, task_log.c.transferred_at.type),
         ).where(~replicas.c.deleted, replicas.c.status.in_(TRANSFERABLE_STATUSES))
+        if self.partition is not None:
+            partition, count = self.partition
+            source = source.where(func.mod(replicas.c.task_id, count) == partition)
         statement = pg_insert(task_log).from_select(
             ["task_id", "title", "description", "status", "priority", "date", "transferred_at"],
             source,
         ).on_conflict_do_nothing(index_elements=["task_id", "date"])
         return int(self.connection.execute(statement).rowcount)
+
+    def transfer_total(self, request: int, day: dt.date, count: int) -> int | None:
+        """The tasks the transfer request `request` (its global seq) moved in total, once
+        every partition has applied it (None before); `count` is this one's share."""
+        if self.partition is None:
+            return count
+        statement = pg_insert(transfer_runs).values(
+            request_seq=request, date=day, partitions=1, transferred=count)
+        done, total = self.connection.execute(statement.on_conflict_do_update(
+            index_elements=["request_seq"], set_={
+                "partitions": transfer_runs.c.partitions + 1,
+                "transferred": transfer_runs.c.transferred + statement.excluded.transferred},
+        ).returning(transfer_runs.c.partitions, transfer_runs.c.transferred)).one()
+        return int(total) if done >= self.partition[1] else None
 
     def record_skip(self, name: str, seq: int, error: str) -> None:
         """Remember that the event `seq` was skipped (its effect is missing)."""
@@ -214,13 +236,14 @@ def savepoint(connection: Connection) -> Iterator[None]:
     nested.commit()
 
 
-def sql_transaction(engine: Engine) -> Callable[[], AbstractContextManager[SqlProjectionStore]]:
+def sql_transaction(engine: Engine, partition: tuple[int, int] | None = None
+                    ) -> Callable[[], AbstractContextManager[SqlProjectionStore]]:
     """A unit-of-work factory: each call opens one transaction, committed on a clean exit."""
 
     @contextmanager
     def transaction() -> Iterator[SqlProjectionStore]:
         with engine.begin() as connection:
-            yield SqlProjectionStore(connection)
+            yield SqlProjectionStore(connection, partition)
 
     return transaction
 

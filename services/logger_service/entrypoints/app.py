@@ -8,10 +8,12 @@ from typing import Any
 from flask import Flask
 
 from services.logger_service.adapters.cache import DatePageCache
+from services.logger_service.adapters.partition_positions import PartitionedPosition
 from services.logger_service.adapters.read_models import ProjectionReader
 from services.logger_service.api import audit, current_tasks, tasks
 from services.logger_service.api.deps import LoggerDeps
 from services.logger_service.config import Settings, load_settings
+from services.logger_service.service_layer.projection import PROJECTION_NAME
 from shared.auth import jwks_verifier, use_verifier
 from shared.config import GUNICORN_APP_LOAD_ERROR, exit_on_config_error
 from shared.db import engine_for
@@ -34,7 +36,11 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     reader = ProjectionReader(engine)
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds,
                           reader.date_version)
-    applied = AppliedPosition(reader.checkpoint, settings.common.read_wait_seconds)
+    common = settings.common
+    position = PartitionedPosition(engine, client, common.partitioning,
+                                   common.partition_streams(), PROJECTION_NAME) \
+        if common.partitioning.partitioned else reader.checkpoint
+    applied = AppliedPosition(position, common.read_wait_seconds)
     provide(app, LoggerDeps(reader, cache, applied))
     api = create_api(app, "Taskstream logger", "TaskLogger and audit projections (read side).")
     for blueprint in (tasks.blp, current_tasks.blp, audit.blp):

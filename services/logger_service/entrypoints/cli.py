@@ -29,7 +29,7 @@ from services.logger_service.config import Settings, load_settings
 from services.logger_service.service_layer import dead_letters as letters
 from services.logger_service.service_layer import projection_rebuild as rebuilds
 from services.logger_service.service_layer.projection import PROJECTION_NAME
-from services.logger_service.service_layer.status import projection_status
+from services.logger_service.service_layer.status import ProjectionStatus, projection_status
 from shared.config import Env
 from shared.db import PostgresAdvisoryLock, create_db_engine
 from shared.redis_client import redis_client
@@ -106,18 +106,54 @@ def projections() -> None:
 
 @projections.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def status(as_json: bool) -> None:
-    """Print checkpoint, stream head, lag, pending, consumers and dead letters."""
+@click.option("--partition", type=int, default=None,
+              help="Only this partition of a partitioned log (STREAM_PARTITIONS > 1).")
+def status(as_json: bool, partition: int | None) -> None:
+    """Print checkpoint, stream head, lag, pending, consumers and dead letters (per partition
+    and in total when the log is partitioned)."""
     with operations() as ops:
-        checkpoint, moved_at = read_checkpoint(ops.engine, PROJECTION_NAME)
-        bus = RedisStreamBus(ops.client, ops.settings.common.stream_key())
-        found = projection_status(
-            PROJECTION_NAME, ops.settings.projector.group, bus, checkpoint, moved_at
-        )
+        found = [_partition_status(ops, p, stream)
+                 for p, stream in _partitions(ops.settings, partition)]
+    if not ops.settings.common.partitioning.partitioned:
+        click.echo(json.dumps(asdict(found[0]), default=str) if as_json
+                   else "\n".join(found[0].lines()))
+        return
+    total = {"lag_events": sum(f.lag_events for f in found),
+             "pending": sum(f.pending for f in found),
+             "dead_letters": sum(f.dead_letters for f in found)}
     if as_json:
-        click.echo(json.dumps(asdict(found), default=str))
-    else:
-        click.echo("\n".join(found.lines()))
+        click.echo(json.dumps({"partitions": [asdict(f) for f in found], **total}, default=str))
+        return
+    for each in found:
+        click.echo("\n".join(each.lines()) + "\n")
+    click.echo(f"total:        lag {total['lag_events']} events, pending {total['pending']}, "
+               f"dead letters {total['dead_letters']} ({len(found)} partitions shown)")
+
+
+def _partitions(settings: Settings, only: int | None) -> list[tuple[int, str]]:
+    """(partition, stream) of every partition of the log, or of the one asked for."""
+    streams = list(enumerate(settings.common.partition_streams()))
+    if only is None:
+        return streams
+    if not 0 <= only < len(streams):
+        raise click.BadParameter(f"the log has partitions 0..{len(streams) - 1}",
+                                 param_hint="--partition")
+    return [streams[only]]
+
+
+def _partition_status(ops: Ops, partition: int, stream: str) -> ProjectionStatus:
+    name = ops.settings.common.partitioning.checkpoint_name(PROJECTION_NAME, partition)
+    checkpoint, moved_at = read_checkpoint(ops.engine, name)
+    return projection_status(name, ops.settings.projector.group,
+                             RedisStreamBus(ops.client, stream), checkpoint, moved_at)
+
+
+def _whole_log_only(ops: Ops, command: str) -> None:
+    """Refuse a command that does not work on a partitioned log yet."""
+    if ops.settings.common.partitioning.partitioned:
+        raise click.ClickException(
+            f"{command} works on a log of one partition only; this one has "
+            f"{ops.settings.common.stream_partitions} (STREAM_PARTITIONS)")
 
 
 PROJECTION_OPTION = click.option(
@@ -153,6 +189,7 @@ def rebuild(projection: str | None, batch_size: int, restart: bool) -> None:
     """Rebuild from the event store into shadow tables, catch up, then swap atomically."""
     for name in _names(projection):
         with _exclusive(name, "rebuild") as (ops, source, lock):
+            _whole_log_only(ops, "projections rebuild")
             result = rebuilds.rebuild(ops.engine, source, lock,
                                       after_swap=partial(_after_swap, ops, source),
                                       restart=restart, batch_size=batch_size,
@@ -191,6 +228,7 @@ def verify(projection: str | None, batch_size: int, show: int) -> None:
     differ = False
     for name in _names(projection):
         with _exclusive(name, "verify") as (ops, source, lock):
+            _whole_log_only(ops, "projections verify")
             tables = rebuilds.verify(ops.engine, source, lock, batch_size=batch_size,
                                      progress=_progress, show=show, name=name,
                                      timezone=ops.settings.transfer_timezone)
@@ -211,6 +249,7 @@ def dead_letters() -> None:
 def list_letters(as_json: bool) -> None:
     """Print each dead letter: entry, seq, type, deliveries, error."""
     with operations() as ops:
+        _whole_log_only(ops, "dead-letters list")
         found = letters.list_dead_letters(ops.dead)
     for letter in found:
         if as_json:
@@ -232,6 +271,7 @@ def list_letters(as_json: bool) -> None:
 def retry(entry_id: str, force: bool) -> None:
     """Apply a dead-lettered event once (ENTRY_ID as listed), then remove it."""
     with operations() as ops:
+        _whole_log_only(ops, "dead-letters retry")
         try:
             done = letters.retry(ops.dead, sql_transaction(ops.engine),
                                  ops.versions, entry_id, force=force,
@@ -248,6 +288,7 @@ def retry(entry_id: str, force: bool) -> None:
 def drop(entry_id: str) -> None:
     """Remove a dead letter without applying it."""
     with operations() as ops:
+        _whole_log_only(ops, "dead-letters drop")
         try:
             letters.drop(ops.dead, entry_id)
         except letters.DeadLetterNotFound:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from functools import partial
 
 import redis
 from sqlalchemy.engine import Engine
@@ -28,19 +30,58 @@ from shared.stream.redis_bus import RedisStreamBus
 log = logging.getLogger("taskstream.projector")
 
 
-def build_consumer(settings: Settings, engine: Engine, client: redis.Redis) -> StreamConsumer:
-    """Wire the projection, bus, cache and applier lock into a consumer."""
+def build_consumers(settings: Settings, engine: Engine, client: redis.Redis
+                    ) -> list[StreamConsumer]:
+    """Wire the projection, bus, cache and applier lock into a consumer per partition of the
+    log (one by default); each partition has its own checkpoint and applier lock."""
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
     versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
-    projection = LoggerProjection(sql_transaction(engine), versions,
-                                  timezone=settings.transfer_timezone)
-    bus = RedisStreamBus(client, settings.common.stream_key())
-    lock = PostgresAdvisoryLock(
-        settings.database_url, f"{PROJECTION_NAME}:{settings.projector.group}"
-    )
-    metrics = ProjectorMetrics(bus, lambda: read_checkpoint(engine, PROJECTION_NAME)[0])
-    return StreamConsumer(bus, projection, settings.projector.options.named(), lock,
-                          observer=Observers(metrics, versions))
+    partitioning = settings.common.partitioning
+    consumers = []
+    for partition, stream in enumerate(settings.common.partition_streams()):
+        name = partitioning.checkpoint_name(PROJECTION_NAME, partition)
+        split = (partition, partitioning.count) if partitioning.partitioned else None
+        projection = LoggerProjection(sql_transaction(engine, split), versions, name,
+                                      timezone=settings.transfer_timezone)
+        bus = RedisStreamBus(client, stream)
+        lock = PostgresAdvisoryLock(
+            settings.database_url, f"{name}:{settings.projector.group}"
+            if partitioning.partitioned else f"{PROJECTION_NAME}:{settings.projector.group}")
+        metrics = ProjectorMetrics(bus, partial(checkpoint_of, engine, name))
+        consumers.append(StreamConsumer(bus, projection, settings.projector.options.named(),
+                                        lock, observer=Observers(metrics, versions)))
+    return consumers
+
+
+def checkpoint_of(engine: Engine, name: str) -> int:
+    """A projection's checkpoint (for the lag gauges)."""
+    return read_checkpoint(engine, name)[0]
+
+
+def run_consumers(consumers: list[StreamConsumer], stop: threading.Event) -> None:
+    """Run the consumers until `stop` is set: the only one on this thread, else one thread
+    each; if one fails, the others are stopped and the failure is raised."""
+    if len(consumers) == 1:
+        consumers[0].run(stop)
+        return
+    failures: list[BaseException] = []
+
+    def run(consumer: StreamConsumer) -> None:
+        try:
+            consumer.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
+            stop.set()
+            raise
+
+    threads = [threading.Thread(target=run, args=(consumer,), name=f"partition-{n}")
+               for n, consumer in enumerate(consumers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def run_projector() -> None:
@@ -50,13 +91,14 @@ def run_projector() -> None:
     serve_metrics(settings.projector.metrics_port, "Projector")
     engine = engine_for(settings.database_url, common)
     client = redis_client(common.redis_url)
-    consumer = build_consumer(settings, engine, client)
+    consumers = build_consumers(settings, engine, client)
     stop = stop_on_signals("Projector")
-    log.info("projector %s started on %s (group %s)", consumer.options.consumer,
-             settings.common.stream_key(), consumer.options.group)
+    options = consumers[0].options
+    log.info("projector %s started on %s (group %s)", options.consumer,
+             ", ".join(common.partition_streams()), options.group)
     try:
-        consumer.run(stop)
+        run_consumers(consumers, stop)
     finally:
         client.close()
         engine.dispose()
-        log.info("projector %s stopped", consumer.options.consumer)
+        log.info("projector %s stopped", options.consumer)

@@ -34,6 +34,7 @@ class ProjectionStore(Protocol):
     def delete_log_rows(self, task_id: int) -> set[dt.date]: ...
     def purge_task(self, task_id: int) -> set[dt.date]: ...
     def transfer(self, day: dt.date, at: dt.datetime) -> int: ...
+    def transfer_total(self, request: int, day: dt.date, count: int) -> int | None: ...
     def record_skip(self, name: str, seq: int, error: str) -> None: ...
     def take_skip(self, name: str, seq: int) -> bool: ...
     def task_version(self, task_id: int) -> int | None: ...
@@ -126,11 +127,14 @@ def task_purged(store: ProjectionStore, event: EventEnvelope, timezone: str) -> 
 
 def daily_transfer(store: ProjectionStore, event: EventEnvelope, timezone: str,
                    ) -> set[dt.date]:
-    """Copy every live active task not yet in the day's TaskLogger into it (once per day)."""
+    """Copy every live active task not yet in the day's TaskLogger into it (once per day);
+    in a partitioned log, the partition's tasks, the total logged by the last partition."""
     day = dt.date.fromisoformat(str(event.data["date"]))
     count = store.transfer(day, event.occurred_at)
-    log.info("Transferred %d active tasks from TaskManager to TaskLogger", count,
-             extra={"date": day.isoformat(), "seq": event.seq})
+    total = store.transfer_total(event.seq, day, count)  # None until every partition has it
+    if total is not None:
+        log.info("Transferred %d active tasks from TaskManager to TaskLogger", total,
+                 extra={"date": day.isoformat(), "seq": event.seq})
     return {day} if count else set()
 
 

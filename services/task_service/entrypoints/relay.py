@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from services.task_service.config import load_settings
+from services.task_service.service_layer.partitioned_relay import PartitionedRelay
 from services.task_service.service_layer.relay import Relay
 from shared.db import engine_for
 from shared.lifecycle import stop_on_signals
@@ -22,7 +23,11 @@ def run_relay() -> None:
     common = settings.common
     serve_metrics(settings.relay_metrics_port, "Relay")
     client = redis_client(common.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    relay = Relay(engine_for(settings.database_url, common),
-                  RedisStreamBus(client, common.stream_key()), settings.relay)
+    engine = engine_for(settings.database_url, common)
+    bus = RedisStreamBus(client, common.stream_key())
+    relay = Relay(engine, bus, settings.relay)
+    if common.partitioning.partitioned:
+        partitions = [RedisStreamBus(client, stream) for stream in common.partition_streams()]
+        relay = PartitionedRelay(engine, bus, partitions, settings.relay)
     stop_on_signals("Relay", then=relay.stop)
     relay.run()

@@ -66,6 +66,11 @@ class Relay:
         os.set_blocking(self.wake_w, False)
         self.listener = Listener(engine, self.wake_r)
 
+    @property
+    def streams_label(self) -> str:
+        """How the log names where it publishes."""
+        return self.bus.stream
+
     def stop(self) -> None:
         """Ask the loop to finish (safe from a signal handler)."""
         self.stopping = True
@@ -144,7 +149,7 @@ class Relay:
     def run(self) -> None:
         """Publish, then sleep until NOTIFY or the poll interval; survive outages."""
         log.info("Relay started: %s -> %s", self.engine.url.render_as_string(True),
-                 self.bus.stream)
+                 self.streams_label)
         while not self.stopping:
             try:
                 self._pass()
@@ -158,7 +163,7 @@ class Relay:
     def _pass(self) -> None:
         """Publish what is new and serve the backfill requests, logging what was done."""
         if published := self.publish_pending():
-            log.info("Published %d events to %s", published, self.bus.stream)
+            log.info("Published %d events to %s", published, self.streams_label)
         if backfilled := self.serve_backfill():
             log.info("Put %d events back for consumers that met a gap", backfilled)
         if self.failures:

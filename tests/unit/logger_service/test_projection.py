@@ -85,6 +85,9 @@ class FakeStore:
                 added += 1
         return added
 
+    def transfer_total(self, request, day, count):
+        return count
+
 
 def apply_all(store: FakeStore, events) -> LoggerBatch:
     batch = LoggerBatch(store)

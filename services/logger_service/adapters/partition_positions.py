@@ -1,0 +1,63 @@
+"""How far a partitioned log is applied, as one global seq (for `min_seq` reads).
+
+Each partition's checkpoint counts that partition's positions, and a partition may be idle
+while the others move on, so its checkpoint alone cannot say that a global seq is covered.
+Partition p covers global seq s when every event of p up to s is applied. Two facts show it:
+the global seq of the entry at p's checkpoint (read from the stream), and the relay's mark
+on p, `<pseq>:<seq>` ("the stream holds all of p up to global seq `seq`, the last at
+`pseq`"): once the checkpoint has reached `pseq`, p covers `seq`. The checkpoints are read
+before the marks, and positions are a function of the log, so a mark that is newer, older
+or written by another relay never overstates. The log is applied up to the lowest of the
+partitions' covered seqs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from services.logger_service.adapters.projection_store import checkpoints
+from shared.stream.entries import PAYLOAD_FIELD, entry_id_of
+from shared.stream.partitions import Partitioning, decode_mark, mark_key
+
+
+class PartitionedPosition:
+    """The global seq a partitioned log's projection has applied through (callable)."""
+
+    def __init__(self, engine: Engine, client: redis.Redis, partitioning: Partitioning,
+                 streams: list[str], name: str) -> None:
+        self.engine = engine
+        self.client = client
+        self.streams = streams
+        self.names = [partitioning.checkpoint_name(name, p) for p in range(len(streams))]
+
+    def __call__(self) -> int:
+        with self.engine.connect() as connection:
+            found = dict(connection.execute(select(checkpoints.c.name, checkpoints.c.last_seq)
+                                            .where(checkpoints.c.name.in_(self.names))).all())
+        applied = [int(found.get(name, 0)) for name in self.names]
+        pipe = self.client.pipeline(transaction=False)
+        for stream, checkpoint in zip(self.streams, applied, strict=True):
+            pipe.get(mark_key(stream))
+            at = entry_id_of(checkpoint)
+            pipe.xrange(stream, min=at, max=at, count=1)
+        replies = pipe.execute()
+        covered = []
+        for n, checkpoint in enumerate(applied):
+            marked_pseq, marked_seq = decode_mark(replies[2 * n])
+            seq = _seq_of_entry(replies[2 * n + 1])
+            covered.append(max(seq, marked_seq) if checkpoint >= marked_pseq else seq)
+        return min(covered)
+
+
+def _seq_of_entry(entries: Any) -> int:
+    """The global seq inside the first of XRANGE's entries (0 when there is none)."""
+    for _entry_id, fields in entries or []:
+        payload = fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD))
+        if payload:
+            return int(json.loads(payload)["seq"])
+    return 0

@@ -1,0 +1,301 @@
+"""A partitioned log (`STREAM_PARTITIONS` = 4): the relay routes each task's events to one
+partition, numbered 1..n there without a gap and in the task's order, and every transfer to
+all partitions; the projector applies each partition under its own checkpoint, and the
+tables it builds equal those built from the one whole stream, whatever is killed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+
+from services.entrypoints.cli import main
+from services.logger_service.adapters.partition_positions import PartitionedPosition
+from services.logger_service.config import Settings
+from services.logger_service.entrypoints.projector import build_consumers
+from services.logger_service.service_layer.projection import PROJECTION_NAME
+from services.task_service.config import RelayConfig
+from services.task_service.service_layer.partitioned_relay import PartitionedRelay
+from shared.events import EventEnvelope, decode, encode
+from shared.settings import CommonSettings
+from shared.stream.partitions import Partitioning
+from shared.stream.redis_bus import RedisStreamBus
+from testbed.polling import wait_for
+from tests.integration.logger_service.conftest import drain, sql_consumer, store, table
+from tests.unit.logger_service.factories import DAY, EventFactory
+
+PARTITIONS = Partitioning(4)
+
+
+def history(events: EventFactory, tasks: int = 40) -> list[EventEnvelope]:
+    """Creations, changes, deletions and purges of `tasks` tasks, with two transfers."""
+    made = [events.created(n) for n in range(1, tasks + 1)]
+    made += [events.status(n, "active", "in_progress") for n in range(1, tasks + 1, 3)]
+    made.append(events.transfer(DAY))
+    made += [events.updated(n, title=f"renamed {n}") for n in range(2, tasks + 1, 5)]
+    made += [events.status(n, "active", "completed") for n in range(5, tasks + 1, 7)]
+    made += [events.soft_deleted(n) for n in range(3, tasks + 1, 11)]
+    made.append(events.purged(tasks))
+    made.append(events.transfer(DAY.replace(day=DAY.day + 1)))
+    made += [events.status(n, "completed", "active") for n in range(5, tasks + 1, 7)]
+    return made
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every projection table, ordered by natural keys (ids differ between appliers)."""
+    return {
+        "state": table(engine, "SELECT task_id, title, status, priority, deleted, version "
+                               "FROM task_state ORDER BY task_id"),
+        "logger": table(engine, "SELECT task_id, title, status, date, transferred_at "
+                                "FROM task_logger ORDER BY task_id, date"),
+        "audit": table(engine, "SELECT event_id, task_id, previous_status, new_status "
+                               "FROM audit_log ORDER BY event_id"),
+    }
+
+
+@pytest.fixture
+def streams(namespace: str) -> list[str]:
+    """The four partition streams of the test's namespace."""
+    return PARTITIONS.streams(namespace, f"{namespace}:events")
+
+
+@pytest.fixture
+def run_relay(tasks_engine: Engine, redis_client: redis.Redis, namespace: str,
+              streams: list[str]) -> Iterator[Callable[..., PartitionedRelay]]:
+    """Start partitioned relays in threads; every one is stopped at the end."""
+    started: list[tuple[PartitionedRelay, threading.Thread]] = []
+
+    def start(batch_size: int = 7) -> PartitionedRelay:
+        relay = PartitionedRelay(
+            tasks_engine, RedisStreamBus(redis_client, f"{namespace}:events"),
+            [RedisStreamBus(redis_client, stream) for stream in streams],
+            RelayConfig(batch_size=batch_size, poll_seconds=0.1, namespace=namespace))
+        thread = threading.Thread(target=relay.run, daemon=True)
+        thread.start()
+        started.append((relay, thread))
+        return relay
+
+    yield start
+    for relay, thread in started:
+        relay.stop()
+        thread.join(10)
+
+
+def partition_events(client: redis.Redis, stream: str) -> list[tuple[int, EventEnvelope]]:
+    """A partition's entries: (position from the entry id, the event inside)."""
+    return [(int(entry_id.decode().split("-")[0]), decode(fields[b"event"]))
+            for entry_id, fields in client.xrange(stream)]
+
+
+def published(client: redis.Redis, stream: str) -> int:
+    return int(client.xlen(stream)) if client.exists(stream) else 0
+
+
+def expected_lengths(made: list[EventEnvelope]) -> list[int]:
+    return [sum(1 for e in made if PARTITIONS.owns(p, e.task_id)) for p in range(4)]
+
+
+def test_each_partition_holds_its_tasks_events_numbered_1_to_n_in_task_order(
+        tasks_engine, redis_client, namespace, streams, run_relay, events):
+    made = history(events)
+    store(tasks_engine, made)
+    run_relay()
+    lengths = expected_lengths(made)
+    wait_for(lambda: [published(redis_client, s) for s in streams] == lengths)
+    transfers = [e.seq for e in made if e.task_id is None]
+    for partition, stream in enumerate(streams):
+        entries = partition_events(redis_client, stream)
+        assert [pseq for pseq, _ in entries] == list(range(1, lengths[partition] + 1))
+        seqs = [event.seq for _, event in entries]
+        assert seqs == sorted(seqs), "a partition follows the global order"
+        assert all(PARTITIONS.owns(partition, e.task_id) for _, e in entries)
+        assert [e.seq for _, e in entries if e.task_id is None] == transfers
+        versions: dict[int, int] = {}
+        for _, event in entries:
+            if event.task_id is not None:
+                assert event.version == versions.get(event.task_id, 0) + 1
+                versions[event.task_id] = event.version
+    whole = [event.seq for _, event in partition_events(redis_client, f"{namespace}:events")]
+    assert whole == list(range(1, len(made) + 1)), "the whole log's stream is kept beside"
+
+
+def test_a_lost_partition_is_republished_and_a_gap_is_put_back_from_the_store(
+        tasks_engine, redis_client, streams, run_relay, events):
+    made = history(events)
+    store(tasks_engine, made)
+    run_relay()
+    lengths = expected_lengths(made)
+    wait_for(lambda: [published(redis_client, s) for s in streams] == lengths)
+    before = partition_events(redis_client, streams[2])
+    redis_client.delete(streams[2])
+    redis_client.xadd(streams[2], {"event": encode(before[-1][1])}, id="999-0")  # no prefix
+    wait_for(lambda: partition_events(redis_client, streams[2]) == before)
+    bus = RedisStreamBus(redis_client, streams[1])
+    bus.backfill(3, 9, 100)  # what a consumer meeting a gap asks for
+    wait_for(lambda: len(bus.backfill(3, 9, 100)) == 7)
+    put_back = [(d.seq, decode(d.payload).seq) for d in bus.backfill(3, 9, 100)]
+    assert put_back == [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[1])
+                        if 3 <= pseq <= 9]
+
+
+def logger_settings(logger_url: str, redis_url: str, namespace: str) -> Settings:
+    common = CommonSettings(environment="test", redis_url=redis_url, namespace=namespace,
+                            stream_partitions=PARTITIONS.count)
+    return Settings(common=common, database_url=logger_url)
+
+
+@pytest.fixture
+def reference(fresh_database: Callable[[str], str], redis_client: redis.Redis,
+              namespace: str) -> Callable[[], dict[str, list[tuple]]]:
+    """The projection built from the whole log's stream by one unpartitioned consumer."""
+    from sqlalchemy import create_engine
+
+    url = fresh_database("logger")
+
+    def build() -> dict[str, list[tuple]]:
+        engine = create_engine(url)
+        try:
+            drain(sql_consumer(engine, RedisStreamBus(redis_client, f"{namespace}:events")),
+                  500)
+            return snapshot(engine)
+        finally:
+            engine.dispose()
+
+    return build
+
+
+def test_partitioned_projection_equals_the_whole_one_and_logs_each_transfer_once(
+        tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
+        run_relay, events, reference, caplog):
+    made = history(events)
+    store(tasks_engine, made)
+    run_relay()
+    wait_for(lambda: [published(redis_client, s) for s in streams] == expected_lengths(made))
+    settings = logger_settings(logger_url, redis_url, namespace)
+    consumers = build_consumers(settings, engine, redis_client)
+    for consumer in consumers:
+        consumer.bus.ensure_group(consumer.options.group)
+    assert len(consumers) == 4
+    position = PartitionedPosition(engine, redis_client, PARTITIONS, streams, PROJECTION_NAME)
+    with caplog.at_level(logging.INFO, logger="taskstream.projector"):
+        for consumer in consumers[:3]:
+            drain(consumer, 500)
+        assert position() < len(made), "partition 3 holds back the whole log's position"
+        drain(consumers[3], 500)
+        partitioned = transfer_lines(caplog)
+        caplog.clear()
+        whole = reference()
+        unpartitioned = transfer_lines(caplog)
+    assert position() == len(made)
+    assert snapshot(engine) == whole
+    assert len(unpartitioned) == 2
+    assert partitioned == unpartitioned, "each transfer is logged once, with the total"
+
+
+def transfer_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records
+            if record.getMessage().startswith("Transferred")]
+
+
+def test_an_idle_partition_does_not_hold_back_the_position(
+        tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
+        run_relay, events):
+    made = [events.created(1), events.created(2)] + [events.updated(1, title=f"t{n}")
+                                                      for n in range(30)]
+    store(tasks_engine, made)
+    run_relay()
+    wait_for(lambda: published(redis_client, streams[1]) == 31)
+    settings = logger_settings(logger_url, redis_url, namespace)
+    consumers = build_consumers(settings, engine, redis_client)
+    for consumer in consumers:
+        consumer.bus.ensure_group(consumer.options.group)
+    for consumer in consumers:
+        drain(consumer, 100)
+    position = PartitionedPosition(engine, redis_client, PARTITIONS, streams, PROJECTION_NAME)
+    wait_for(lambda: position() == len(made))
+
+
+def test_relay_and_projector_processes_killed_mid_batch_lose_and_repeat_nothing(
+        tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
+        events, reference, tmp_path: Path):
+    made = history(events, 3000)
+    for round_ in range(4):
+        made += [events.updated(n, title=f"round {round_}") for n in range(1, 2999, 2)]
+        made.append(events.transfer(DAY.replace(day=10 + round_)))
+    store(tasks_engine, made)
+    env = {**os.environ, "TASKSTREAM_ENV": "test", "TASKS_DATABASE_URL": str(tasks_engine.url
+           .render_as_string(hide_password=False)), "LOGGER_DATABASE_URL": logger_url,
+           "REDIS_URL": redis_url, "REDIS_NAMESPACE": namespace, "STREAM_PARTITIONS": "4",
+           "RELAY_BATCH_SIZE": "200", "PROJECTOR_BATCH_SIZE": "100", "PROJECTOR_BLOCK_MS": "100",
+           "PROJECTOR_LOCK_POLL_SECONDS": "0.2", "PROJECTOR_METRICS_PORT": "0",
+           "RELAY_METRICS_PORT": "0", "LOG_FORMAT": "text"}
+    taskstream = str(Path(sys.executable).with_name("taskstream"))
+    lengths = expected_lengths(made)
+
+    def start(command: str) -> subprocess.Popen:
+        log = (tmp_path / f"{command}.log").open("a")
+        return subprocess.Popen([taskstream, command], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def applied() -> list[int]:
+        found = dict(table(engine, "SELECT name, last_seq FROM projection_checkpoints"))
+        return [int(found.get(PARTITIONS.checkpoint_name(PROJECTION_NAME, p), 0))
+                for p in range(4)]
+
+    relay = start("relay")
+    wait_for(lambda: sum(published(redis_client, s) for s in streams) > 2000, 60)
+    relay.send_signal(signal.SIGKILL)
+    relay.wait(10)
+    assert sum(published(redis_client, s) for s in streams) < sum(lengths)
+    projector = start("projector")
+    wait_for(lambda: sum(applied()) > 1000, 60)
+    projector.send_signal(signal.SIGKILL)
+    projector.wait(10)
+    assert sum(applied()) < sum(lengths), "the projector finished before it was killed"
+    relay, projector = start("relay"), start("projector")
+    try:
+        wait_for(lambda: applied() == lengths, 120)
+    finally:
+        for process in (relay, projector):
+            process.send_signal(signal.SIGTERM)
+            process.wait(15)
+    for partition, stream in enumerate(streams):
+        ids = [pseq for pseq, _ in partition_events(redis_client, stream)]
+        assert ids == list(range(1, lengths[partition] + 1))
+    assert snapshot(engine) == reference()
+
+
+def test_status_is_per_partition_and_in_total_and_whole_log_commands_refuse(
+        tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
+        run_relay, events, monkeypatch):
+    store(tasks_engine, [events.created(n) for n in range(1, 9)] + [events.transfer()])
+    run_relay()
+    wait_for(lambda: [published(redis_client, s) for s in streams] == [3, 3, 3, 3])
+    consumers = build_consumers(logger_settings(logger_url, redis_url, namespace), engine,
+                                redis_client)
+    consumers[1].bus.ensure_group(consumers[1].options.group)
+    drain(consumers[1], 100)
+    for name, value in {"LOGGER_DATABASE_URL": logger_url, "REDIS_URL": redis_url,
+                        "REDIS_NAMESPACE": namespace, "STREAM_PARTITIONS": "4"}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["projections", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output.strip().splitlines()[-1])
+    assert [(p["name"], p["checkpoint"], p["stream_head"]) for p in found["partitions"]] == [
+        ("logger:0/4", 0, 3), ("logger:1/4", 3, 3), ("logger:2/4", 0, 3), ("logger:3/4", 0, 3)]
+    assert found["lag_events"] == 9
+    one = CliRunner().invoke(main, ["projections", "status", "--partition", "2"]).output
+    assert "projection:   logger:2/4" in one and "logger:1/4" not in one
+    refused = CliRunner().invoke(main, ["dead-letters", "list"])
+    assert refused.exit_code == 1 and "STREAM_PARTITIONS" in refused.output
