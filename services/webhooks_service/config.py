@@ -58,6 +58,7 @@ class DeliverySettings:
     poll_seconds: float = setting("WEBHOOKS_POLL_SECONDS", 1.0)
     metrics_port: int = setting("WEBHOOKS_METRICS_PORT", 9103)
     lease_margin_seconds: float = setting("WEBHOOKS_LEASE_MARGIN_SECONDS", 30.0)
+    retention_days: float = setting("WEBHOOKS_RETENTION_DAYS", 7.0)  # 0: keep every delivery
 
     @property
     def lease_seconds(self) -> float:
@@ -71,7 +72,6 @@ class DeliverySettings:
         sender = read_settings(SenderSettings, env, https_only=https_only)
         return read_settings(cls, env, sender=sender, retry=read_settings(RetryPolicy, env),
                              options=read_settings(ConsumerOptions, env, CONSUMER_OPTIONS))
-
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ WANTED = """
                   ELSE s.id = CAST(:replay_for AS bigint) END
     )
 """
+# An event already stored (a replay's, or a batch delivered again) is locked, not skipped:
+# retention (adapters.retention) then leaves it to the deliveries about to be queued.
 STORE_EVENTS = text(WANTED + """
     INSERT INTO webhook_events (seq, event_id, type, task_id, occurred_at, payload)
     SELECT DISTINCT ON (seq) seq, event_id, type, task_id, occurred_at, payload FROM wanted
     ORDER BY seq
-    ON CONFLICT (seq) DO NOTHING
+    ON CONFLICT (seq) DO UPDATE SET payload = excluded.payload
 """)
 # One delivery per event and subscription, numbered in seq order (a queue sends by id), and
 # each queue's count of pending deliveries raised (its row locked, so a sender that is

@@ -1,6 +1,6 @@
 """The `webhooks` process: queues the event stream for the subscriptions (the shared stream
-consumer), works on replays, sends the deliveries and keeps its gauges current; four loops,
-one per thread."""
+consumer), works on replays, sends the deliveries, keeps its gauges current and deletes
+finished deliveries past their retention; a loop each, one per thread."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from sqlalchemy.engine import Engine
@@ -19,11 +20,13 @@ from services.webhooks_service.adapters.outbox import (
     outbox_transaction,
     read_checkpoint,
 )
+from services.webhooks_service.adapters.retention import prune_outbox
 from services.webhooks_service.adapters.sender import CurlSender
 from services.webhooks_service.config import Settings, load_settings
 from services.webhooks_service.service_layer.delivery import Dispatcher
 from services.webhooks_service.service_layer.fanout import CHECKPOINT_NAME, Fanout
 from services.webhooks_service.service_layer.replay import Replayer
+from services.webhooks_service.service_layer.retention import Retention
 from shared.db import PostgresAdvisoryLock, engine_for
 from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
@@ -45,11 +48,16 @@ class WebhookProcess:
     replayer: Replayer
     dispatcher: Dispatcher
     metrics: WebhookMetrics
+    retention: Retention | None  # None: deliveries are kept for ever
 
     def loops(self) -> dict[str, Loop]:
         """Each loop by name."""
-        return {"queueing": self.consumer.run, "replays": self.replayer.run,
-                "sending": self.dispatcher.run, "metrics": self.metrics.run}
+        found: dict[str, Loop] = {"queueing": self.consumer.run, "replays": self.replayer.run,
+                                  "sending": self.dispatcher.run,
+                                  "metrics": self.metrics.run}
+        if self.retention is not None:
+            found["retention"] = self.retention.run
+        return found
 
 
 def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> WebhookProcess:
@@ -67,9 +75,12 @@ def build_process(settings: Settings, engine: Engine, client: redis.Redis) -> We
                               delivery.options.named(), lock, observer=metrics)
     replayer = Replayer(transaction, bus, dispatcher.wake,
                         chunk=delivery.options.batch_size, poll_seconds=delivery.poll_seconds)
+    keep = timedelta(days=delivery.retention_days)
+    retention = Retention(lambda batch: prune_outbox(engine, keep, batch)) \
+        if delivery.retention_days > 0 else None
     with transaction() as outbox:  # the first start begins at the end of the log
         outbox.start_at(CHECKPOINT_NAME, bus.head())
-    return WebhookProcess(consumer, replayer, dispatcher, metrics)
+    return WebhookProcess(consumer, replayer, dispatcher, metrics, retention)
 
 
 def run_loops(loops: dict[str, Loop], stop: threading.Event) -> bool:
