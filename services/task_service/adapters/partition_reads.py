@@ -12,14 +12,13 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.stored_events import ENVELOPE_SQL, json_object_arguments
-from shared.events import ENVELOPE_FIELDS
+from services.task_service.adapters.stored_events import ENVELOPE_JSON
 from shared.stream.entries import Encoded
 from shared.stream.partitions import Partitioning
 
 Routed = tuple[int, int | None, str]  # seq, task id (None: every partition), envelope JSON
 
-_ENVELOPE = f"json_build_object({json_object_arguments(ENVELOPE_FIELDS, ENVELOPE_SQL)})::text"
+_ENVELOPE = ENVELOPE_JSON
 _IN_PARTITION = "(task_id IS NULL OR mod(task_id, :count) = :partition)"
 
 _ROUTED_AFTER = text(

@@ -8,15 +8,14 @@ from datetime import datetime
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.stored_events import ENVELOPE_SQL, json_object_arguments
+from services.task_service.adapters.stored_events import ENVELOPE_JSON
 from services.task_service.domain.model import TaskEvent
-from shared.events import ENVELOPE_FIELDS
 
 # A task's events are read along the unique (task_id, version) index: version order is the
 # task's seq order. Only numbered events are shown: one committed a moment ago gets its seq
 # within milliseconds (adapters/event_store.py), and until then it is not in the log.
 _ENVELOPES = text(
-    f"SELECT json_build_object({json_object_arguments(ENVELOPE_FIELDS, ENVELOPE_SQL)})::text "
+    f"SELECT {ENVELOPE_JSON} "
     "FROM events WHERE task_id = :task_id AND seq IS NOT NULL ORDER BY version "
     "LIMIT :limit OFFSET :offset")
 _COUNT = text("SELECT count(*) FROM events WHERE task_id = :task_id AND seq IS NOT NULL")

@@ -44,6 +44,10 @@ def test_the_relays_sql_builds_the_envelope_encode_builds(
         connection.execute(text(  # metadata as older events and other writers may leave it
             "UPDATE events SET metadata = CASE seq WHEN 2 THEN metadata - 'schema_version' "
             "ELSE '{}' END WHERE seq IN (2, 3)"))
+        connection.execute(text(  # a correlation id (X-Request-ID) needing JSON escapes
+            "UPDATE events SET metadata = jsonb_set(metadata, '{correlation_id}', "
+            "to_jsonb(CAST(:odd AS text))) WHERE seq = 4"),
+            {"odd": 'a "quoted" \\ back\tslash \u2028 é'})
     pairs = stored(engine)
     assert len(pairs) == 13
     for event, payload in pairs:
