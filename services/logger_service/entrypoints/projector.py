@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from functools import partial
@@ -23,17 +24,20 @@ from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
 from shared.redis_client import redis_client
 from shared.settings import process_settings
+from shared.stream.applier_lock import ApplierLock
 from shared.stream.consumer import StreamConsumer
+from shared.stream.members import Members, PartitionLease
 from shared.stream.observer import Observers
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.projector")
 
 
-def build_consumers(settings: Settings, engine: Engine, client: redis.Redis
-                    ) -> list[StreamConsumer]:
+def build_consumers(settings: Settings, engine: Engine, client: redis.Redis,
+                    members: Members | None = None) -> list[StreamConsumer]:
     """Wire the projection, bus, cache and applier lock into a consumer per partition of the
-    log (one by default); each partition has its own checkpoint and applier lock."""
+    log (one by default); each partition has its own checkpoint and applier lock, tried only
+    while `members` gives the partition to this process (when the log is partitioned)."""
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
     versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
     partitioning = settings.common.partitioning
@@ -44,9 +48,11 @@ def build_consumers(settings: Settings, engine: Engine, client: redis.Redis
         projection = LoggerProjection(sql_transaction(engine, split), versions, name,
                                       timezone=settings.transfer_timezone)
         bus = RedisStreamBus(client, stream)
-        lock = PostgresAdvisoryLock(
+        lock: ApplierLock = PostgresAdvisoryLock(
             settings.database_url, f"{name}:{settings.projector.group}"
             if partitioning.partitioned else f"{PROJECTION_NAME}:{settings.projector.group}")
+        if members is not None and partitioning.partitioned:
+            lock = PartitionLease(lock, members, partition)
         metrics = ProjectorMetrics(bus, partial(checkpoint_of, engine, name))
         consumers.append(StreamConsumer(bus, projection, settings.projector.options.named(),
                                         lock, observer=Observers(metrics, versions)))
@@ -91,14 +97,19 @@ def run_projector() -> None:
     serve_metrics(settings.projector.metrics_port, "Projector")
     engine = engine_for(settings.database_url, common)
     client = redis_client(common.redis_url)
-    consumers = build_consumers(settings, engine, client)
+    options = settings.projector.options.named()
+    members = Members(client, f"{common.namespace}:projector:{options.group}:members",
+                      options.consumer) if common.partitioning.partitioned else None
+    consumers = build_consumers(settings, engine, client, members)
     stop = stop_on_signals("Projector")
-    options = consumers[0].options
     log.info("projector %s started on %s (group %s)", options.consumer,
              ", ".join(common.partition_streams()), options.group)
     try:
         run_consumers(consumers, stop)
     finally:
+        if members is not None:
+            with contextlib.suppress(redis.RedisError):
+                members.leave()
         client.close()
         engine.dispose()
         log.info("projector %s stopped", options.consumer)

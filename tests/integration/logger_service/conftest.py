@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -144,3 +148,54 @@ def drain(consumer: StreamConsumer, limit: int = 50) -> None:
         if consumer.step() == 0 and not consumer.recheck_pending:
             return
     raise AssertionError("consumer did not settle")
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def start_projector(logger_url, redis_url, namespace, tmp_path
+                    ) -> Iterator[Callable[[str], subprocess.Popen]]:
+    """Start `taskstream projector` processes logging to files; all are killed afterwards."""
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, **extra: str) -> subprocess.Popen:
+        env = dict(os.environ, TASKSTREAM_ENV="test", LOGGER_DATABASE_URL=logger_url,
+                   REDIS_URL=redis_url, REDIS_NAMESPACE=namespace, LOG_FORMAT="json",
+                   PROJECTOR_CONSUMER_NAME=name, PROJECTOR_BLOCK_MS="100",
+                   PROJECTOR_LOCK_POLL_SECONDS="0.2", PROJECTOR_METRICS_PORT="0",
+                   PYTHONUNBUFFERED="1")
+        env.update(extra)
+        log = (tmp_path / f"{name}.log").open("w")
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "taskstream"), "projector"], cwd=ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        process.log_path = tmp_path / f"{name}.log"  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def messages(process: subprocess.Popen) -> list[str]:
+    """The log messages a projector wrote so far."""
+    found = []
+    for line in process.log_path.read_text().splitlines():  # type: ignore[attr-defined]
+        try:
+            found.append(json.loads(line)["message"])
+        except (ValueError, KeyError):
+            found.append(line)
+    return found
+
+
+# The fixtures of the partitioned log's tests (they need the ones above).
+from tests.integration.logger_service.partitioned import (  # noqa: E402, F401
+    reference,
+    run_relay,
+    streams,
+)

@@ -11,99 +11,30 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from click.testing import CliRunner
-from sqlalchemy.engine import Engine
 
 from services.entrypoints.cli import main
 from services.logger_service.adapters.partition_positions import PartitionedPosition
 from services.logger_service.config import Settings
 from services.logger_service.entrypoints.projector import build_consumers
 from services.logger_service.service_layer.projection import PROJECTION_NAME
-from services.task_service.config import RelayConfig
-from services.task_service.service_layer.partitioned_relay import PartitionedRelay
-from shared.events import EventEnvelope, decode, encode
+from shared.events import decode, encode
 from shared.settings import CommonSettings
-from shared.stream.partitions import Partitioning
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
-from tests.integration.logger_service.conftest import drain, sql_consumer, store, table
-from tests.unit.logger_service.factories import DAY, EventFactory
-
-PARTITIONS = Partitioning(4)
-
-
-def history(events: EventFactory, tasks: int = 40) -> list[EventEnvelope]:
-    """Creations, changes, deletions and purges of `tasks` tasks, with two transfers."""
-    made = [events.created(n) for n in range(1, tasks + 1)]
-    made += [events.status(n, "active", "in_progress") for n in range(1, tasks + 1, 3)]
-    made.append(events.transfer(DAY))
-    made += [events.updated(n, title=f"renamed {n}") for n in range(2, tasks + 1, 5)]
-    made += [events.status(n, "active", "completed") for n in range(5, tasks + 1, 7)]
-    made += [events.soft_deleted(n) for n in range(3, tasks + 1, 11)]
-    made.append(events.purged(tasks))
-    made.append(events.transfer(DAY.replace(day=DAY.day + 1)))
-    made += [events.status(n, "completed", "active") for n in range(5, tasks + 1, 7)]
-    return made
-
-
-def snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """Every projection table, ordered by natural keys (ids differ between appliers)."""
-    return {
-        "state": table(engine, "SELECT task_id, title, status, priority, deleted, version "
-                               "FROM task_state ORDER BY task_id"),
-        "logger": table(engine, "SELECT task_id, title, status, date, transferred_at "
-                                "FROM task_logger ORDER BY task_id, date"),
-        "audit": table(engine, "SELECT event_id, task_id, previous_status, new_status "
-                               "FROM audit_log ORDER BY event_id"),
-    }
-
-
-@pytest.fixture
-def streams(namespace: str) -> list[str]:
-    """The four partition streams of the test's namespace."""
-    return PARTITIONS.streams(namespace, f"{namespace}:events")
-
-
-@pytest.fixture
-def run_relay(tasks_engine: Engine, redis_client: redis.Redis, namespace: str,
-              streams: list[str]) -> Iterator[Callable[..., PartitionedRelay]]:
-    """Start partitioned relays in threads; every one is stopped at the end."""
-    started: list[tuple[PartitionedRelay, threading.Thread]] = []
-
-    def start(batch_size: int = 7) -> PartitionedRelay:
-        relay = PartitionedRelay(
-            tasks_engine, RedisStreamBus(redis_client, f"{namespace}:events"),
-            [RedisStreamBus(redis_client, stream) for stream in streams],
-            RelayConfig(batch_size=batch_size, poll_seconds=0.1, namespace=namespace))
-        thread = threading.Thread(target=relay.run, daemon=True)
-        thread.start()
-        started.append((relay, thread))
-        return relay
-
-    yield start
-    for relay, thread in started:
-        relay.stop()
-        thread.join(10)
-
-
-def partition_events(client: redis.Redis, stream: str) -> list[tuple[int, EventEnvelope]]:
-    """A partition's entries: (position from the entry id, the event inside)."""
-    return [(int(entry_id.decode().split("-")[0]), decode(fields[b"event"]))
-            for entry_id, fields in client.xrange(stream)]
-
-
-def published(client: redis.Redis, stream: str) -> int:
-    return int(client.xlen(stream)) if client.exists(stream) else 0
-
-
-def expected_lengths(made: list[EventEnvelope]) -> list[int]:
-    return [sum(1 for e in made if PARTITIONS.owns(p, e.task_id)) for p in range(4)]
+from tests.integration.logger_service.conftest import drain, store, table
+from tests.integration.logger_service.partitioned import (
+    PARTITIONS,
+    expected_lengths,
+    history,
+    partition_events,
+    published,
+    snapshot,
+)
+from tests.unit.logger_service.factories import DAY
 
 
 def test_each_partition_holds_its_tasks_events_numbered_1_to_n_in_task_order(
@@ -153,26 +84,6 @@ def logger_settings(logger_url: str, redis_url: str, namespace: str) -> Settings
     common = CommonSettings(environment="test", redis_url=redis_url, namespace=namespace,
                             stream_partitions=PARTITIONS.count)
     return Settings(common=common, database_url=logger_url)
-
-
-@pytest.fixture
-def reference(fresh_database: Callable[[str], str], redis_client: redis.Redis,
-              namespace: str) -> Callable[[], dict[str, list[tuple]]]:
-    """The projection built from the whole log's stream by one unpartitioned consumer."""
-    from sqlalchemy import create_engine
-
-    url = fresh_database("logger")
-
-    def build() -> dict[str, list[tuple]]:
-        engine = create_engine(url)
-        try:
-            drain(sql_consumer(engine, RedisStreamBus(redis_client, f"{namespace}:events")),
-                  500)
-            return snapshot(engine)
-        finally:
-            engine.dispose()
-
-    return build
 
 
 def test_partitioned_projection_equals_the_whole_one_and_logs_each_transfer_once(
