@@ -1,4 +1,5 @@
-"""The ceilings: a bare Flask JSON endpoint, and a bare Flask hop in front of it.
+"""The ceilings: a bare Flask JSON endpoint, and a bare Flask hop in front of it (or of the
+logger service).
 
 Both run under the services' gunicorn settings. The hop forwards with the gateway's own
 `Upstream` and does nothing else (no token, no rate limit, no hooks): it is what two
@@ -24,15 +25,18 @@ def create_app() -> Flask:
 
 
 def create_hop() -> Flask:
-    """One route forwarding `GET /tasks` to BARE_UPSTREAM_URL and passing the reply back."""
+    """One route forwarding `GET /tasks` (its path, query and Authorization header) to
+    BARE_UPSTREAM_URL and passing the reply back: in front of the bare endpoint, or of the
+    logger service (the gateway's own upstream)."""
     app = Flask(__name__)
     upstream = Upstream("bare", os.environ["BARE_UPSTREAM_URL"], connect_timeout=2,
                         read_timeout=30, retries=0)
 
     @app.get("/tasks")
     def tasks():  # type: ignore[no-untyped-def]
-        reply = upstream.forward("GET", "/tasks", query=request.query_string, headers={},
-                                 body=None)
+        token = request.headers.get("Authorization")
+        reply = upstream.forward("GET", "/tasks", query=request.query_string,
+                                 headers={"Authorization": token} if token else {}, body=None)
         return Response(reply.body, status=reply.status, headers=reply.headers)
 
     return app

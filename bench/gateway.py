@@ -74,14 +74,18 @@ def run() -> list[dict[str, Any]]:
         bare = _serve(env, "bench.bare_app:create_app()")
         hop = _serve({**env, "BARE_UPSTREAM_URL": bare[1]}, "bench.bare_app:create_hop()")
         checked, unchecked = _serve_gateway(env, True), _serve_gateway(env, False)
-        started = [bare, hop, *checked, *unchecked]
+        # The same bare hop in front of the checked pair's logger: the gateway's own upstream.
+        logger_hop = _serve({**env, "BARE_UPSTREAM_URL": checked[0][1]},
+                            "bench.bare_app:create_hop()")
+        started = [bare, hop, logger_hop, *checked, *unchecked]
         try:
-            probes = [bare[1] + "/tasks", hop[1] + "/tasks",
-                      *(url + "/healthz" for _, url in started[2:])]
+            probes = [bare[1] + "/tasks", hop[1] + "/tasks", logger_hop[1] + "/tasks",
+                      *(url + "/healthz" for _, url in started[3:])]
             wait_for(lambda: all(_up(probe) for probe in probes), timeout=30,
                      what="the bare endpoint, the hop and both gateways")
             targets = {"bare": (bare[1] + "/tasks", {}),
                        "hop": (hop[1] + "/tasks", {}),
+                       "logger hop": (logger_hop[1] + path, headers),
                        "logger": (stack.url("logger") + path, headers),
                        "gateway": (checked[-1][1] + path, headers),
                        "unchecked": (unchecked[-1][1] + path, headers)}
@@ -144,6 +148,15 @@ def _results(rounds: dict[str, list[float]]) -> list[dict[str, Any]]:
                "req/s", COMMAND, notes + unchecked),
         result("revocation check on / off ratio", rates["gateway"] / rates["unchecked"], "x",
                COMMAND, notes + unchecked + "; target >= 0.9"),
+        result("bare Flask hop in front of the logger (forward only)", rates["logger hop"],
+               "req/s", COMMAND, notes + "; the same hop, forwarding the gateway's request to "
+               "the gateway's logger: two hops with the logger's own work and nothing else"),
+        result("gateway / bare hop ratio", rates["gateway"] / rates["hop"], "x", COMMAND,
+               notes + "; target >= 0.7"),
+        result("gateway / bare hop in front of the logger ratio",
+               rates["gateway"] / rates["logger hop"], "x", COMMAND,
+               notes + "; what the gateway's own work (token, revocation, rate limit in "
+               "Redis, request id) costs beside forwarding alone"),
         result("gateway / bare ratio", rates["gateway"] / rates["bare"], "x", COMMAND, notes),
         result("gateway / direct ratio", rates["gateway"] / rates["logger"], "x", COMMAND, notes),
         result("bare hop / bare ratio", rates["hop"] / rates["bare"], "x", COMMAND, notes),
@@ -154,6 +167,6 @@ def _up(url: str) -> bool:
     import requests
 
     try:
-        return requests.get(url, timeout=1).status_code == 200
+        return requests.get(url, timeout=1).status_code < 500  # answered (a 401 too)
     except requests.RequestException:
         return False
