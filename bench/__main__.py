@@ -29,10 +29,16 @@ def _selected() -> list[str]:
 
 
 def _write(name: str, results: list[dict[str, Any]]) -> None:
+    """This run's results, and the latest of every figure (a run of some parts of a
+    benchmark replaces only the figures it measured)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / f"{name}-latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    latest = RESULTS / f"{name}-latest.json"
+    measured = {r["figure"] for r in results}
+    kept = [r for r in json.loads(latest.read_text()) if r["figure"] not in measured] \
+        if latest.exists() else []
+    latest.write_text(json.dumps(kept + results, indent=2) + "\n")
 
 
 def _table() -> str:

@@ -2,7 +2,9 @@
 
 Sizes come from the environment so a quick run is possible while developing:
 `BENCH_TASKS_CSV_ROWS` (default `100000,1000000`), `BENCH_TASKS_RELAY_EVENTS` (default
-1,000,000), `BENCH_TASKS_SECONDS` (duration of each throughput run, default 10).
+1,000,000), `BENCH_TASKS_SECONDS` (duration of each throughput run, default 10), and
+`BENCH_TASKS_PARTS` picks parts (`csv_import`, `relay`, `appends`, `commands`,
+`during_import`; default all).
 """
 
 from __future__ import annotations
@@ -568,13 +570,18 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
 
 
 def run() -> list[dict[str, Any]]:
-    """Every task service benchmark, in one run on the same servers."""
+    """The task service benchmarks `BENCH_TASKS_PARTS` names (all by default), in one run on
+    the same servers."""
+    parts = {"csv_import": csv_import, "relay": relay,
+             "appends": lambda pg, _rds: concurrent_appends(pg),
+             "commands": command_throughput, "during_import": commands_during_import}
+    wanted = [n.strip() for n in os.environ.get("BENCH_TASKS_PARTS", "").split(",") if n.strip()]
+    if unknown := set(wanted) - set(parts):
+        sys.exit(f"unknown BENCH_TASKS_PARTS: {', '.join(sorted(unknown))}; have {list(parts)}")
+    found: list[dict[str, Any]] = []
     with servers() as (pg, rds):
-        found = csv_import(pg, rds)
-        found += relay(pg, rds)
-        found += concurrent_appends(pg)
-        found += command_throughput(pg, rds)
-        found += commands_during_import(pg, rds)
+        for name in wanted or parts:
+            found += parts[name](pg, rds)
     return found
 
 
