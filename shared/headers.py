@@ -49,7 +49,10 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
     },
     "X-Event-Seq": {
         "description": "The position in the event log of the command's last event: pass it "
-                       "as `min_seq` to a read to see this change", "required": True,
+                       "as `min_seq` to a read to see this change. Absent when a CSV import "
+                       "was numbering its events at that moment (the change is committed, "
+                       "and numbered when the import ends; a command never waits for one)",
+        "required": False,
         "schema": {"type": "integer", "minimum": 0}, "example": 1042,
     },
     "X-Total-Count": {

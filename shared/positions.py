@@ -1,6 +1,8 @@
-"""Read your own writes. Every command answers with `X-Event-Seq`, the position in the event
-log of its last event; a read given `min_seq=<n>` waits, up to a bound, until what it reads
-from has applied position n, and refuses with a 503 rather than answer with older data."""
+"""Read your own writes. A command answers with `X-Event-Seq`, the position in the event log
+of its last event (unless the log's numbering was held by a bulk writer, an import, which a
+command never waits for); a read given `min_seq=<n>` waits, up to a bound, until what it
+reads from has applied position n, and refuses with a 503 rather than answer with older
+data."""
 
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ class PositionNotReached(Exception):
         self.reached = reached
 
 
-def position_headers(position: int) -> dict[str, str]:
-    """The header a command's answer carries: the position of its last event."""
-    return {EVENT_SEQ_HEADER: str(position)}
+def position_headers(position: int | None) -> dict[str, str]:
+    """The header a command's answer carries: the position of its last event (none when it
+    is not known yet)."""
+    return {} if position is None else {EVENT_SEQ_HEADER: str(position)}
 
 
 def min_seq_field() -> fields.Integer:

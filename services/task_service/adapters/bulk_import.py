@@ -156,7 +156,7 @@ class BulkTaskWriter:
         values = {"user_id": int(context.actor.id or 0), "now": now, **_defaults(columns)}
         count = int(self.session.execute(  # type: ignore[attr-defined]
             sql.insert_tasks, values).rowcount or 0)
-        head = self.events.lock()  # lock order everywhere: task_manager, then seqs
+        head = self.events.lock(bulk=True)  # lock order everywhere: task_manager, then seqs
         self.session.execute(sql.insert_events, {
             **values, "head": head, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context)),

@@ -2,7 +2,7 @@
 
 A command inserts its events with an internal `id` (an identity) and no `seq`, and commits
 without waiting for anyone: independent commands share disk flushes (group commit). The
-public `seq` is given afterwards by a sequencing transaction (`Sequencer.step`): under a
+public `seq` is given afterwards by a sequencing transaction (`sequencer.Sequencer.step`): under a
 transaction-scoped advisory lock it numbers the committed, unnumbered events `head + 1, …` in
 `id` order, a bounded chunk at a time, and commits with `synchronous_commit` on. Only
 committed events are numbered and numbering transactions never overlap, so the seqs anyone
@@ -16,7 +16,9 @@ far, so one transaction serves many commands).
 A writer that must know its seqs inside its own transaction (the CSV import, the daily
 transfer's check-and-append, the state rebuild) takes the lock with `EventStore.lock()`,
 which first numbers what is pending, and appends with seqs given at once; the lock is held
-until its commit, so nothing is numbered in between.
+until its commit, so nothing is numbered in between. The import and the rebuild, whose
+transactions are long, take the bulk lock first (`lock(bulk=True)`): a command that finds it
+taken answers without its position rather than wait for their commit (`sequencer`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from typing import Any
 
 import psycopg2
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,9 @@ from services.task_service.domain.model import Context, NewEvent, TaskEvent
 from shared.events import SCHEMA_VERSION, unix_millis
 
 APPEND_LOCK_KEY = 7_213_400_101  # pg_advisory_xact_lock key: who may give out seqs
+# Held (exclusive) besides the sequencing lock, and taken first, by a writer that keeps the
+# sequencing lock for a long transaction (an import, a rebuild): commands then do not wait.
+BULK_LOCK_KEY = 7_213_400_102
 NOTIFY_CHANNEL = "taskstream_events"
 SEQUENCE_CHUNK = 5_000  # events numbered per sequencing transaction
 ID_SEQUENCE = "events_id_seq"
@@ -56,13 +60,13 @@ _LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('taskstream.numberin
          "true), set_config('synchronous_commit', 'on', true)")
 _TRY_LOCK = ("SELECT set_config('taskstream.numbering', pg_try_advisory_xact_lock(%(key)s)::text, "
              "true), set_config('synchronous_commit', 'on', true)")
-# Waits (shared, so every waiter wakes at once) for the step in progress, then looks again.
-_AFTER_STEP = ("SELECT pg_advisory_xact_lock_shared(%(key)s); "
-               "SELECT 0, seq, 0, 0, false FROM events WHERE id = %(mine)s")
 # One numbering step: the next seqs to the oldest committed unnumbered events (found through
 # the partial index on `id WHERE seq IS NULL`); wakes the relay; answers how many it numbered,
-# the seq of the event `mine` (NULL while it has none) and the head after the step.
-_NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events),
+# the seq of the event `mine` (NULL while it has none) and the head after the step (0 when
+# it could not number: the head is not read then, since while an import inserts its events
+# the top of the seq index is a million entries this snapshot cannot see).
+_NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events
+              WHERE current_setting('taskstream.numbering', true) = 'true'),
 due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
     SELECT id FROM events WHERE seq IS NULL
     AND current_setting('taskstream.numbering', true) = 'true'
@@ -152,11 +156,14 @@ class Written:
     row_id: int | None = None
 
 
-def lock_appends(session: Session | Connection) -> int:
-    """Take the sequencing lock until commit, number every committed event that waits for a
-    seq, and return the head: the next seqs are this transaction's to give."""
+def lock_appends(session: Session | Connection, bulk: bool = False) -> int:
+    """Take the sequencing lock until commit (after the bulk lock when `bulk`), number every
+    committed event that waits for a seq, and return the head: the next seqs are this
+    transaction's to give."""
     cursor = session.connection().connection.cursor() if isinstance(session, Session) \
         else session.connection.cursor()
+    if bulk:
+        cursor.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": BULK_LOCK_KEY})
     cursor.execute(_LOCK, {"key": APPEND_LOCK_KEY})
     while True:
         cursor.execute(_NUMBER, {"limit": SEQUENCE_CHUNK, "mine": 0, "channel": NOTIFY_CHANNEL})
@@ -180,11 +187,12 @@ class EventStore:
         self.head: int | None = None  # set while this transaction holds the sequencing lock
         self.written = Written()
 
-    def lock(self) -> int:
-        """Take the sequencing lock now (appends then get their seqs at once); the head."""
+    def lock(self, bulk: bool = False) -> int:
+        """Take the sequencing lock now (appends then get their seqs at once); the head.
+        `bulk`: for a long transaction, during which commands answer without their seqs."""
         self.session.flush()
         if self.head is None:
-            self.head = lock_appends(self.session)
+            self.head = lock_appends(self.session, bulk)
         return self.head
 
     def append(self, events: Sequence[NewEvent], context: Context, now: datetime
@@ -230,73 +238,3 @@ class EventStore:
         """The latest date the daily schedule has requested a transfer for, if any."""
         found = self.session.execute(LAST_SCHEDULED).scalar()
         return date.fromisoformat(found) if found else None
-
-
-class Sequencer:
-    """Numbers committed events, each step its own short transaction (see the module)."""
-
-    def __init__(self, engine: Engine, chunk: int = SEQUENCE_CHUNK) -> None:
-        self.engine = engine
-        self.chunk = chunk
-
-    def step(self, mine: int = 0, connection: Connection | None = None, wait: bool = True
-             ) -> tuple[int, int | None, int, bool]:
-        """One numbering transaction: (events numbered, the seq of event `mine`, head, whether
-        it held the lock). Without `wait` it numbers only if no other step is running. On
-        `connection` (outside any transaction) when given, else on a pooled one."""
-        return self._run(numbering_sql(wait), mine, connection)
-
-    def after_step(self, mine: int, connection: Connection | None = None) -> int | None:
-        """Wait for the step in progress to end; then the seq of event `mine` (None: none)."""
-        return self._run(_AFTER_STEP, mine, connection)[1]
-
-    def _run(self, statements: str, mine: int, connection: Connection | None
-             ) -> tuple[int, int | None, int, bool]:
-        if connection is not None:
-            return self._execute(connection.connection.driver_connection, statements, mine)
-        pooled = self.engine.raw_connection()
-        try:
-            return self._execute(pooled.driver_connection, statements, mine)
-        except DBAPIError as exc:
-            if exc.connection_invalidated:  # lost: not to be handed out again
-                pooled.invalidate()
-            raise
-        finally:
-            pooled.close()
-
-    def _execute(self, connection: Any, statements: str, mine: int
-                 ) -> tuple[int, int | None, int, bool]:
-        with round_trip(connection) as cursor:
-            execute_raw(cursor, statements, {"key": APPEND_LOCK_KEY, "limit": self.chunk,
-                                             "mine": mine, "channel": NOTIFY_CHANNEL})
-            found = cursor.fetchone()
-        numbered, seq, head, _, locked = found[:5] if found else (0, None, 0, 0, False)
-        return int(numbered), None if seq is None else int(seq), int(head), bool(locked)
-
-    def number_all(self, connection: Connection | None = None) -> int:
-        """Number everything committed so far; return the head."""
-        while True:
-            numbered, _, head, _ = self.step(connection=connection)
-            if numbered < self.chunk:
-                return head
-
-    def position(self, written: Written, connection: Connection | None = None) -> int:
-        """The seq of a committed transaction's last event, numbering it if need be (the
-        head, after numbering what is pending, when it wrote none).
-
-        A command that finds another step running does not queue for the lock behind every
-        other command (each would then run a step of its own, one after another): it waits
-        for that step with a shared lock, which wakes all waiters together, and most find
-        their event numbered by it (flat combining)."""
-        if written.seq is not None:
-            return written.seq
-        if written.row_id is None:
-            return self.number_all(connection)
-        while True:
-            numbered, seq, _, locked = self.step(written.row_id, connection, wait=False)
-            if seq is None and not locked:
-                seq = self.after_step(written.row_id, connection)
-            if seq is not None:
-                return seq
-            if locked and numbered == 0:
-                raise LookupError(f"event {written.row_id} is not in the store")

@@ -25,9 +25,9 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from services.task_service.adapters.event_store import Sequencer
 from services.task_service.adapters.listener import Listener
 from services.task_service.adapters.relay_status import write_status
+from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.config import RelayConfig
 from shared.logs import first_line

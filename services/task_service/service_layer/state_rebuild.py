@@ -10,7 +10,7 @@ def rebuild_state(uow: UnitOfWork) -> int:
     """Replace `task_manager` with the fold of the events; return the number of tasks."""
     with uow:
         uow.tasks.lock_table()
-        uow.events.lock()  # same lock order as every writer: the table, then the appends
+        uow.events.lock(bulk=True)  # the lock order of every writer: the table, then seqs
         state = fold(uow.events.task_events())
         uow.tasks.replace_all(list(state.values()))
         uow.commit()

@@ -12,9 +12,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
-from services.task_service.adapters.event_store import EventStore, Sequencer, Written
+from services.task_service.adapters.event_store import EventStore, Written
 from services.task_service.adapters.orm import TaskRecord
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
+from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.task_creation import create_with_event
 from services.task_service.domain.model import Context, CreateTask
 from shared.outages import is_outage
@@ -25,10 +26,11 @@ Body = TypeVar("Body")
 @dataclass(frozen=True)
 class Committed(Generic[Body]):
     """What a command answers, and the position in the event log of its last event (a read
-    given it as `min_seq` sees the change)."""
+    given it as `min_seq` sees the change); None when a bulk writer held the numbering (the
+    change is committed, and numbered when that writer commits)."""
 
     body: Body
-    position: int
+    position: int | None
 
 
 class UnitOfWork:
@@ -77,9 +79,10 @@ class UnitOfWork:
             self.sequencer.chunk)
         return task
 
-    def position(self, written: Written) -> int:
+    def position(self, written: Written) -> int | None:
         """After the commit (or instead of one): the seq of the last event written (numbering
-        it now if the relay has not yet), or the head when none was."""
+        it now if the relay has not yet), or the head when none was; None, without waiting,
+        while a bulk writer (an import) holds the numbering."""
         self.session.rollback()  # nothing left to keep: the step is a transaction of its own
         try:
             return self.sequencer.position(written, self.connection)

@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.test import TestResponse
 
-from services.task_service.adapters.event_store import APPEND_LOCK_KEY, Sequencer
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY
+from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.config import Settings
 from services.task_service.entrypoints.app import create_app
 from shared.db import create_db_engine

@@ -20,6 +20,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+from services.task_service.adapters.event_store import Written
 from services.task_service.adapters.relay_status import read_status
 from services.task_service.config import RelayConfig, Settings
 from services.task_service.domain.model import Context, CreateTask, UpdateTask, created_event
@@ -98,11 +99,13 @@ def test_concurrent_writers_reach_the_stream_once_in_seq_order(
 
 
 class Op(NamedTuple):
-    """One write as its writer saw it: when it began and ended, and the position answered."""
+    """One write as its writer saw it: when it began and ended, and the position answered
+    (None when an import held the numbering: then `written` tells where its event is)."""
 
     began: float
     ended: float
-    position: int
+    position: int | None
+    written: Written = Written()
 
 
 class Abandoned(Exception):
@@ -122,22 +125,29 @@ def race_writer(engine: Engine, worker: int, shared: list[int]) -> list[Op]:
     tasks with a rolled-back append among them."""
     done = []
     for round_ in range(8):
-        began = time.monotonic()
+        began, uow = time.monotonic(), UnitOfWork(engine)
         if worker % 4 == 0:
             rows = "".join(f"w{worker} r{round_} {n}\n" for n in range(25)).encode()
-            position = import_csv(UnitOfWork(engine), parse_csv(io.BytesIO(b"title\n" + rows)),
+            position = import_csv(uow, parse_csv(io.BytesIO(b"title\n" + rows)),
                                   CONTEXT).position
         elif round_ % 2:
-            position = update_task(UnitOfWork(engine), UpdateTask(
+            position = update_task(uow, UpdateTask(
                 shared[(worker + round_) % len(shared)], {"description": f"{worker}-{round_}"}),
                 CONTEXT).position
         else:
             if round_ == 4:
                 abandoned_create(engine)
-            position = create_task(UnitOfWork(engine), CreateTask(f"w{worker} {round_}"),
-                                   CONTEXT).position
-        done.append(Op(began, time.monotonic(), position))
+            position = create_task(uow, CreateTask(f"w{worker} {round_}"), CONTEXT).position
+        done.append(Op(began, time.monotonic(), position, uow.events.written))
     return done
+
+
+def numbered_later(engine: Engine, ops: list[Op]) -> list[Op]:
+    """The ops, each with the seq its event has now where it answered none."""
+    with engine.connect() as connection:
+        return [op if op.position is not None else op._replace(position=connection.execute(
+            text("SELECT seq FROM events WHERE id = :id"), {"id": op.written.row_id}
+        ).scalar_one()) for op in ops]
 
 
 def test_32_writers_and_imports_race_the_relays_and_the_stream_is_exactly_1_to_n(
@@ -166,7 +176,7 @@ def test_32_writers_and_imports_race_the_relays_and_the_stream_is_exactly_1_to_n
         if event.task_id is not None:
             versions.setdefault(event.task_id, []).append(event.version or 0)
     assert all(seen == list(range(1, len(seen) + 1)) for seen in versions.values())
-    ordered = sorted(ops)
+    ordered = sorted(numbered_later(engine, ops))
     for n, earlier in enumerate(ordered):
         later = [op for op in ordered[n + 1:] if op.began > earlier.ended]
         assert all(op.position > earlier.position for op in later), (earlier, later[:3])
