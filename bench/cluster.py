@@ -32,6 +32,7 @@ import requests
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
+from bench import partitions
 from bench.core import result
 from bench.load import requests_per_second, tool_name
 from bench.logger_service import BATCH, logger_database, projector_rate
@@ -304,10 +305,16 @@ def run() -> list[dict[str, Any]]:
         return []
     with postgres_server() as pg, redis_cluster() as cluster, single_redis() as single:
         found = event_results(*event_path(pg, single, cluster.url))
+        found += partitions.run(pg, single, cluster.url)
         found += commands(pg, cluster)
     return found
 
 
 if __name__ == "__main__":
-    for row in run():
+    if sys.argv[1:] == ["partitions"]:  # only the partitioned log's figures
+        with postgres_server() as pg_url, redis_cluster() as nodes, single_redis() as one:
+            rows = partitions.run(pg_url, one, nodes.url)
+    else:
+        rows = run()
+    for row in rows:
         print(f"{row['figure']}: {row['value']} {row['unit']}  ({row['notes']})")

@@ -12,6 +12,7 @@ carry one hash tag (see `hash_tagged`), so they always sit in one slot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -67,6 +68,53 @@ def hash_tagged(key: str) -> str:
     appending to a tagged key (`{ns:name}:dead`) therefore share its slot.
     """
     return key if "{" in key else f"{{{key}}}"
+
+
+def pipelined(client: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """Send `commands` (each a command's words, its key second) in one pipeline and return
+    each reply, an error as its exception.
+
+    On a cluster redis-py's cluster pipeline looks up the slot and node of every command,
+    which costs more than sending it; here the commands are grouped by the node of their key
+    and each node gets a plain pipeline. A redirection (a failover moved a slot) or a lost
+    node sends the whole list again through the cluster pipeline, which follows and refreshes
+    the slot map, so callers must send only commands that may be repeated (an XADD with an
+    explicit id, a SET)."""
+    if is_cluster(client):
+        try:
+            return _by_node(cast(RedisCluster, client), commands)
+        except (redis.ConnectionError, redis.TimeoutError, _Redirected):
+            pass
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(pipe.execute(raise_on_error=False))
+
+
+class _Redirected(Exception):
+    """A node answered MOVED or ASK, or its slot is being moved: the slot map changed."""
+
+
+# The answers of a node that no longer (or not yet) serves the slot it was sent.
+REDIRECTED = (redis.exceptions.AskError, redis.exceptions.TryAgainError,
+              redis.exceptions.ClusterDownError)
+
+
+def _by_node(client: RedisCluster, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    for index, command in enumerate(commands):
+        node = client.get_node_from_key(command[1])
+        groups.setdefault(node.name, (node, []))[1].append(index)
+    replies: list[Any] = [None] * len(commands)
+    for node, indexes in groups.values():
+        pipe = client.get_redis_connection(node).pipeline(transaction=False)
+        for index in indexes:
+            pipe.execute_command(*commands[index])
+        for index, reply in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+            if isinstance(reply, REDIRECTED):
+                raise _Redirected(str(reply))
+            replies[index] = reply
+    return replies
 
 
 def _node(host_port: str) -> ClusterNode:

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from shared.redis_client import is_cluster
+from shared.redis_client import is_cluster, pipelined
 from shared.stream.entries import (
     PAYLOAD_FIELD,
     Delivery,
@@ -49,18 +49,18 @@ def publish_encoded(client: redis.Redis, stream: str, entries: Sequence[Encoded]
 def publish_to_streams(client: redis.Redis, entries: Sequence[tuple[str, int, str]],
                        marks: Mapping[str, str] | None = None) -> int:
     """XADD `(stream, seq, payload)` entries, then SET `marks` (key: value), in one pipelined
-    round trip (one per node on a cluster); return how many entries were added. Each mark
-    is sent after the entries of its stream, on the same connection (same slot)."""
+    round trip (one per node on a cluster, `shared.redis_client.pipelined`); return how many
+    entries were added. Each mark is sent after the entries of its stream, on the same
+    connection (same slot)."""
     if not entries and not marks:
         return 0
-    pipe = client.pipeline(transaction=False)
     # XADD spelled out: redis-py's xadd() rebuilds the same argument list per call, which is
     # a measurable share of the relay's time on a large backlog.
-    for stream, seq, payload in entries:
-        pipe.execute_command("XADD", stream, entry_id_of(seq), PAYLOAD_FIELD, payload)
-    for key, value in (marks or {}).items():
-        pipe.execute_command("SET", key, value)
-    replies = pipe.execute(raise_on_error=False)
+    commands: list[tuple[str, ...]] = [
+        ("XADD", stream, entry_id_of(seq), PAYLOAD_FIELD, payload)
+        for stream, seq, payload in entries]
+    commands += [("SET", key, value) for key, value in (marks or {}).items()]
+    replies = pipelined(client, commands)
     added = sum(_added(reply) for reply in replies[:len(entries)])
     if failed := [reply for reply in replies[len(entries):] if isinstance(reply, Exception)]:
         raise failed[0]
