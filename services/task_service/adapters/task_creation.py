@@ -58,15 +58,20 @@ event AS (
 SELECT count(*) FROM event"""
 
 
+# The event just inserted, as the numbering step looks it up: a subquery, evaluated once, so
+# that the lookup goes through the primary key (a bare `currval`, volatile, cannot be an
+# index key: every create that could not number its event read the whole event log).
+CREATED_EVENT = f"(SELECT currval('{ID_SEQUENCE}'))"
+
+
 @cache
 def create_and_number_sql() -> str:
     """The insert, committed, then a numbering step if no other is running; its one row:
     (numbered, the event's seq or NULL, head, -, whether it numbered, the task's id, the
     event's internal id)."""
-    mine = f"currval('{ID_SEQUENCE}')"
-    step = numbering_sql(wait=False, mine=mine)
+    step = numbering_sql(wait=False, mine=CREATED_EVENT)
     return (f"BEGIN; {create_sql()}; COMMIT; {step}, "
-            f"currval(pg_get_serial_sequence('task_manager', 'id')), {mine}")
+            f"currval(pg_get_serial_sequence('task_manager', 'id')), {CREATED_EVENT}")
 
 
 def create_with_event(connection: Any, command: CreateTask, created_by: int, context: Context,

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.test import TestResponse
 
+from services.task_service.adapters.event_store import numbering_sql
 from services.task_service.adapters.sequencer import Sequencer
+from services.task_service.adapters.task_creation import CREATED_EVENT
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.csv_import import COLUMNS, parse_csv
 from services.task_service.service_layer.unit_of_work import UnitOfWork
@@ -102,3 +104,14 @@ def test_commands_answer_at_once_while_an_import_numbers_its_events(
     assert again.status_code == 201
     assert again.get_json() == answers[1].get_json()
     assert int(again.headers["X-Event-Seq"]) == dict((n, s) for s, n in log)["keyed"]
+
+
+def test_a_create_that_cannot_number_finds_its_event_through_the_index(engine: Engine) -> None:
+    """`POST /task` looks its event up after a failed try of the lock (as during an import,
+    when the log holds a million rows): through the primary key, never by reading it all."""
+    _lock, step = numbering_sql(wait=False, mine=CREATED_EVENT).split(";", 1)
+    with engine.connect() as connection:
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {step}", {
+            "limit": 5000, "channel": "unused"}).scalars())
+    assert "Seq Scan on events" not in plan, plan
