@@ -96,6 +96,6 @@ def send_steadily(stack: Any, headers: dict[str, str], rate: int, seconds: int
         reply.raise_for_status()
         sent[int(reply.json()["id"])] = time.perf_counter()
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(max(8, rate // 25)) as pool:  # enough in flight for the rate
         list(pool.map(one, range(rate * seconds)))
     return sent
