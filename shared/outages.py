@@ -14,13 +14,15 @@ import psycopg2
 import redis
 from redis.exceptions import ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 # Errors raised without an answer from the server: the connection is gone or was refused.
 LOST = (OperationalError, InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
 OPERATIONAL = (OperationalError, psycopg2.OperationalError)
 # SQLSTATEs of a server going away or not ready yet (besides class 08, connection
-# exceptions): admin shutdown, crash shutdown, cannot connect now, too many connections.
-UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# exceptions): admin shutdown, crash shutdown, cannot connect now, too many connections, and
+# a server that became a read-only standby (a failover the pool has not followed yet).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "25006"})
 # SQLSTATEs of a conflict a retry gets past: serialization failure, deadlock, lock timeout.
 CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 # Redis errors of a server or cluster that is down, restarting or failing over.
@@ -49,7 +51,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, REDIS_OUTAGES):
+    if isinstance(exc, (*REDIS_OUTAGES, PoolTimeout)):  # PoolTimeout: no connection in time
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True

@@ -14,6 +14,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.errors import register_error_handlers
 from shared.outages import is_outage, is_transient
@@ -42,6 +43,8 @@ LOST = [
     DBAPIError("SELECT 1", {}, PgError("XX000"), connection_invalidated=True),
     DBAPIError("SELECT 1", {}, PgError("57P01")),  # terminating connection (administrator)
     DBAPIError("SELECT 1", {}, PgError("08006")),
+    DBAPIError("INSERT", {}, PgError("25006")),  # a standby after a failover
+    PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out"),
     psycopg2.OperationalError("server closed the connection unexpectedly"),
     psycopg2.InterfaceError("connection already closed"),
     raised_during(psycopg2.OperationalError("closed"), psycopg2.InterfaceError("closed")),
@@ -72,7 +75,7 @@ def test_other_errors_are_not(error: Exception) -> None:
     assert not is_transient(error)
 
 
-@pytest.mark.parametrize("error", LOST[:-1])  # raised during: the stream retries the first
+@pytest.mark.parametrize("error", LOST)  # raised during: the stream retries the first
 def test_lost_connections_are_transient_for_consumers(error: Exception) -> None:
     assert is_transient(error) or error.__context__ is not None
 
