@@ -58,6 +58,7 @@ class Findings:
     task_manager_mismatches: list[str] = field(default_factory=list)
     dead_letters: int = 0
     committed_without_2xx: int = 0
+    server_errors: list[str] = field(default_factory=list)  # a 500: never, whatever fails
     verify: str = "not run"
 
     @property
@@ -76,6 +77,7 @@ class Findings:
         found = [f"lost command: {c}" for c in self.lost_commands[:20]]
         found += [f"projection: {m}" for m in self.mismatched_in_projection[:20]]
         found += [f"task_manager vs task_state: {m}" for m in self.task_manager_mismatches[:20]]
+        found += [f"answered 500: {e}" for e in self.server_errors[:20]]
         for name in ("missing_in_stream", "duplicated_in_stream", "foreign_in_stream",
                      "missing_in_projection", "duplicated_in_projection", "dead_letters"):
             if getattr(self, name):
@@ -180,6 +182,8 @@ def check_commands(results: Iterable[CommandResult], events: list[StoredEvent],
     by_id = {event.event_id: event for event in events}
     for result in results:
         mine = by_request.get(result.request_id, [])
+        if result.status == 500:  # an outage is a 503 (or 502/504 from the gateway)
+            findings.server_errors.append(f"{result.kind} {result.request_id}: {result.body}")
         if not result.accepted:
             findings.committed_without_2xx += bool(mine)
             continue

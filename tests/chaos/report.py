@@ -51,6 +51,7 @@ class ChaosReport:
             + len(found.task_manager_mismatches),
             "dead_letters": found.dead_letters,
             "committed_without_2xx": found.committed_without_2xx,
+            "server_errors": len(found.server_errors),
             "projections_verify": found.verify, "seconds": self.seconds,
         }
 

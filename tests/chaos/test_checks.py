@@ -60,3 +60,12 @@ def test_an_accepted_command_without_its_events_is_lost() -> None:
                     CommandResult("create", "c2", 503, None)], EVENTS, found)
     assert [c.split(":")[0] for c in found.lost_commands] == ["create c9"]
     assert found.committed_without_2xx == 1
+
+
+def test_a_500_is_a_problem_whatever_the_fault() -> None:
+    findings = Findings()
+    check_commands([CommandResult("update", "u9", 500, {"error": "Internal server error"}),
+                    CommandResult("update", "u8", 503, {"error": "Service unavailable"})],
+                   EVENTS, findings)
+    assert findings.server_errors == ["update u9: {'error': 'Internal server error'}"]
+    assert any(problem.startswith("answered 500") for problem in findings.problems())
