@@ -3,14 +3,15 @@
 - Relay + projector events/s from a backlog of `BENCH_CLUSTER_EVENTS` stored events (default
   1,000,000): the relay publishes the backlog to the event stream, then the projector applies
   it, on the local Redis Cluster (testbed.redis_cluster: 3 masters, 3 replicas) beside one
-  plain redis-server of the same binary and settings. One stream: partitioned streams are not
-  built, so this is 1 partition on the cluster, not the 4 the cluster target is set for.
+  plain redis-server of the same binary and settings, with one stream.
+- The partitioned log (`bench/partitions.py`): 4 partitions on the cluster beside 1 on a
+  single Redis, 2 projector members beside 1, the rebalance after a SIGKILL.
 - `POST /task` requests/s through HAProxy: two gateway and two task service replicas beside
   one of each, behind the same HAProxy, on the same cluster and PostgreSQL, rounds interleaved
   (`BENCH_CLUSTER_ROUNDS`, default 3, of `BENCH_CLUSTER_SECONDS`, default 10, each).
 
-Needs redis-server, redis-cli and HAProxy: without them it says how to install them and
-measures nothing.
+Needs redis-server, redis-cli and (for the commands) HAProxy: without them it says how to
+install them and measures nothing. `BENCH_CLUSTER_PARTS` picks parts.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ TOOLS = ("redis-server", "redis-cli", "haproxy")
 INSTALL = "apt-get install redis-server haproxy"
 
 
-def missing_tools() -> list[str]:
-    """The programs this benchmark needs that this machine lacks."""
-    return [tool for tool in TOOLS
-            if not (shutil.which(tool) or shutil.which(tool, path="/usr/sbin"))]
+def missing_tools(haproxy: bool = True) -> list[str]:
+    """The programs this benchmark needs that this machine lacks (HAProxy only for the
+    commands through the load balancer)."""
+    return [tool for tool in TOOLS if (haproxy or tool != "haproxy")
+            and not (shutil.which(tool) or shutil.which(tool, path="/usr/sbin"))]
 
 
 # --- relay + projector --------------------------------------------------------------------
@@ -130,7 +132,7 @@ def event_results(single: EventPath, cluster: EventPath) -> list[dict[str, Any]]
     """The figures of `event_path`."""
     notes = (f"backlog of {EVENTS:,} TaskCreated events stored in PostgreSQL, relayed in "
              f"process in batches of {RELAY_BATCH}, then applied by the projector in process "
-             f"in batches of {BATCH}; 1 stream (1 partition: STREAM_PARTITIONS is not built)")
+             f"in batches of {BATCH}; 1 stream (STREAM_PARTITIONS=1)")
     cluster_notes = notes + "; Redis Cluster of 3 masters and 3 replicas on this machine"
     single_notes = notes + "; one plain redis-server, same binary and settings"
     return [
@@ -141,7 +143,7 @@ def event_results(single: EventPath, cluster: EventPath) -> list[dict[str, Any]]
                COMMAND, single_notes + "; count / (relay time + projector time)"),
         result("relay + projector cluster (1 partition) / single Redis ratio",
                cluster.combined / single.combined, "x", COMMAND,
-               "target >= 0.8 is set for 4 partitions on the cluster; this is 1 partition"),
+               "1 partition; the target >= 0.8 is for 4 partitions (the partitioned figures)"),
         result("relay from a backlog, Redis Cluster", cluster.relay, "events/s", COMMAND,
                cluster_notes),
         result("relay from a backlog, single Redis", single.relay, "events/s", COMMAND,
@@ -297,24 +299,29 @@ def commands(pg: str, cluster: LocalRedisCluster) -> list[dict[str, Any]]:
 
 
 def run() -> list[dict[str, Any]]:
-    """Every cluster benchmark in one run; nothing when a needed program is missing."""
-    missing = missing_tools()
+    """The cluster benchmarks `BENCH_CLUSTER_PARTS` names (`events`, `partitions`,
+    `commands`; all by default) in one run; nothing when a needed program is missing."""
+    parts = {"events": lambda pg, single, cluster: event_results(
+                 *event_path(pg, single, cluster.url)),
+             "partitions": lambda pg, single, cluster: partitions.run(pg, single, cluster.url),
+             "commands": lambda pg, _single, cluster: commands(pg, cluster)}
+    wanted = [n.strip() for n in os.environ.get("BENCH_CLUSTER_PARTS", "").split(",")
+              if n.strip()] or list(parts)
+    if unknown := set(wanted) - set(parts):
+        sys.exit(f"unknown BENCH_CLUSTER_PARTS: {', '.join(sorted(unknown))}; "
+                 f"have {list(parts)}")
+    missing = missing_tools(haproxy="commands" in wanted)
     if missing:
         print(f"BENCH=cluster skipped: it needs {', '.join(missing)} (Debian: {INSTALL})",
               file=sys.stderr)
         return []
+    found: list[dict[str, Any]] = []
     with postgres_server() as pg, redis_cluster() as cluster, single_redis() as single:
-        found = event_results(*event_path(pg, single, cluster.url))
-        found += partitions.run(pg, single, cluster.url)
-        found += commands(pg, cluster)
+        for name in wanted:
+            found += parts[name](pg, single, cluster)
     return found
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["partitions"]:  # only the partitioned log's figures
-        with postgres_server() as pg_url, redis_cluster() as nodes, single_redis() as one:
-            rows = partitions.run(pg_url, one, nodes.url)
-    else:
-        rows = run()
-    for row in rows:
+    for row in run():
         print(f"{row['figure']}: {row['value']} {row['unit']}  ({row['notes']})")

@@ -56,6 +56,10 @@ class DeadLetterStream:
         self.client = client
         self.key = f"{stream}:dead"
 
+    def count(self) -> int:
+        """How many dead letters there are."""
+        return int(self.client.xlen(self.key))
+
     def list(self, count: int = 10_000) -> list[DeadLetter]:
         """The oldest `count` dead letters."""
         entries: Any = self.client.xrange(self.key, count=count)

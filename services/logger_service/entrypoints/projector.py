@@ -28,6 +28,7 @@ from shared.stream.applier_lock import ApplierLock
 from shared.stream.consumer import StreamConsumer
 from shared.stream.members import Members, PartitionLease
 from shared.stream.observer import Observers
+from shared.stream.partitions import Partitioning
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.projector")
@@ -48,15 +49,20 @@ def build_consumers(settings: Settings, engine: Engine, client: redis.Redis,
         projection = LoggerProjection(sql_transaction(engine, split), versions, name,
                                       timezone=settings.transfer_timezone)
         bus = RedisStreamBus(client, stream)
-        lock: ApplierLock = PostgresAdvisoryLock(
-            settings.database_url, f"{name}:{settings.projector.group}"
-            if partitioning.partitioned else f"{PROJECTION_NAME}:{settings.projector.group}")
+        lock: ApplierLock = applier_lock(settings, partitioning, partition)
         if members is not None and partitioning.partitioned:
             lock = PartitionLease(lock, members, partition)
         metrics = ProjectorMetrics(bus, partial(checkpoint_of, engine, name))
         consumers.append(StreamConsumer(bus, projection, settings.projector.options.named(),
                                         lock, observer=Observers(metrics, versions)))
     return consumers
+
+
+def applier_lock(settings: Settings, partitioning: Partitioning, partition: int
+                 ) -> PostgresAdvisoryLock:
+    """The lock a partition's applier holds (the whole log's when it is not partitioned)."""
+    name = partitioning.checkpoint_name(PROJECTION_NAME, partition)
+    return PostgresAdvisoryLock(settings.database_url, f"{name}:{settings.projector.group}")
 
 
 def checkpoint_of(engine: Engine, name: str) -> int:

@@ -80,14 +80,15 @@ def retry(stream: DeadLetterStream, transaction: Transaction, cache: DateCache, 
     if letter is None:
         raise DeadLetterNotFound(entry_id)
     event = _event(letter)
+    position = letter.seq  # in its stream: the seq itself, or its partition's position
     versions: dict[dt.date, int] = {}
     with transaction() as store:
         checkpoint = store.lock_checkpoint(name)
-        if event.seq > checkpoint:
+        if position > checkpoint:
             raise RetryRefused(
                 f"event {event.seq} is beyond the checkpoint ({checkpoint}): the projector "
                 "has not passed it, and will apply it in order from the stream")
-        if not store.take_skip(name, event.seq):
+        if not store.take_skip(name, position):
             applied, message = False, f"event {event.seq} is already applied; entry removed"
         else:
             _check_order(store, event, force)

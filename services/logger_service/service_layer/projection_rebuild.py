@@ -32,11 +32,13 @@ from services.logger_service.adapters.projection_store import (
     read_checkpoint,
     savepoint,
 )
+from services.logger_service.service_layer import partition_catch_up as catch_up
 from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
 from services.progress import Progress, ProgressReport
 from shared.stream.applier_lock import ApplierLock
 from shared.stream.entries import Encoded, entry_id_of
 from shared.stream.isolation import apply_whole_else_each
+from shared.stream.partitions import Partitioning
 from shared.stream.read_ahead import chunks_after
 
 log = logging.getLogger("taskstream.rebuild")
@@ -57,8 +59,16 @@ class EventSource(Protocol):
         """Up to `limit` events with `seq > after`, oldest first, as `(seq, envelope JSON)`."""
 
 
+# A partitioned log: how it is split, and the event store's positions in it.
+Partitions = tuple[Partitioning, catch_up.LogPositions]
+
+
 class AlreadyRunning(RuntimeError):
     """Another rebuild (or verify) of this projection holds the lock."""
+
+
+class NotSwapped(RuntimeError):
+    """The rebuilt tables were not swapped in (the message says why)."""
 
 
 ProgressSink = Callable[[Progress], None]
@@ -192,12 +202,14 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             after_swap: Callable[[Rebuilt, dict], None] = lambda *_: None,
             restart: bool = False, batch_size: int = BATCH_SIZE,
             progress: ProgressSink | None = None, schema: str = REBUILD_SCHEMA,
-            name: str = PROJECTION_NAME, timezone: str = "UTC") -> Rebuilt:
+            name: str = PROJECTION_NAME, timezone: str = "UTC",
+            partitions: Partitions | None = None) -> Rebuilt:
     """Rebuild the projection into `schema`, resuming a crashed run, then swap it in.
 
     `after_swap(result, versions)` runs after the swap committed, with every TaskLogger date
     of the old and new tables and the new version each got in the swap (their cached pages
-    are stale).
+    are stale). With `partitions` (a partitioned log) the swap holds every partition's
+    checkpoint row and sets each to its position at the rebuilt point.
     """
     _locked(lock, "rebuild")
     started = time.monotonic()
@@ -215,11 +227,20 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
             builder.build_until(head)
         with engine.begin() as connection:
             live_checkpoint = shadow.lock_live_checkpoint(connection, live, name)
+            if partitions is not None:  # the store's head is past every partition
+                catch_up.lock_all(connection, partitions[0], name)
             builder.catch_up(connection, max(live_checkpoint, source.head()))
             final = shadow.shadow_checkpoint(connection, schema, name)
             dates = shadow.logged_dates(connection, live)
             skipped = shadow.skipped_in(connection, schema, name)
+            if partitions is not None and skipped:
+                raise NotSwapped(
+                    f"the rebuilt tables skip {len(skipped)} events (first: seq "
+                    f"{min(skipped)}); a partitioned log swaps only a rebuild that applied "
+                    "every event: fix their cause and rebuild again")
             shadow.swap(connection, schema, live, name, final)
+            if partitions is not None:
+                catch_up.set_positions(connection, *partitions, final, name)
             dates |= shadow.logged_dates(connection, live)
             versions = SqlProjectionStore(connection).mark_changed(dates) if dates else {}
         result = Rebuilt(name, resumed_from, final, live_checkpoint, builder.applied,
@@ -233,8 +254,9 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
 def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size: int = BATCH_SIZE,
            progress: ProgressSink | None = None, show: int = 10,
            schema: str = VERIFY_SCHEMA, name: str = PROJECTION_NAME, timezone: str = "UTC",
-           ) -> list[shadow.TableDifference]:
-    """Compare the live tables with a fresh rebuild at the same checkpoint."""
+           partitions: Partitions | None = None) -> list[shadow.TableDifference]:
+    """Compare the live tables with a fresh rebuild at the same checkpoint (a partitioned
+    log's partitions are first brought to one point of the log, as a swap does)."""
     _locked(lock, "verify")
     try:
         live = shadow.live_schema(engine)
@@ -244,10 +266,16 @@ def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size
         builder = ShadowBuilder(engine, schema, live, source, name=name,
                                 batch_size=batch_size, progress=progress, verb="replayed",
                                 timezone=timezone)
-        builder.build_until(read_checkpoint(engine, name)[0])
+        target = read_checkpoint(engine, name)[0] if partitions is None else source.head()
+        builder.build_until(target)
         with engine.begin() as connection:
-            live_checkpoint = shadow.lock_live_checkpoint(connection, live, name)
-            builder.catch_up(connection, live_checkpoint)
+            if partitions is None:
+                target = shadow.lock_live_checkpoint(connection, live, name)
+            else:
+                target = source.head()
+                catch_up.catch_up(connection, *partitions, target, base=name,
+                                  timezone=timezone)
+            builder.catch_up(connection, target)
             return shadow.compare(connection, live, schema, show)
     finally:
         try:

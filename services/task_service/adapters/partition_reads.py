@@ -60,8 +60,8 @@ class PartitionReads:
 
     def seq_at(self, partition: int, pseq: int) -> int:
         """The global seq of the event at position `pseq` of `partition` (0 for position 0)."""
-        if pseq <= 0:
-            return 0
+        if pseq <= 0 or not self.partitioning.partitioned:
+            return max(pseq, 0)
         with self.engine.connect() as connection:
             found = connection.execute(_SEQ_AT, self._of(partition, pseq=pseq)).scalar()
         if found is None:
@@ -70,6 +70,8 @@ class PartitionReads:
 
     def counts(self, through: int) -> list[int]:
         """How many events each partition has with a seq up to `through` (its position there)."""
+        if not self.partitioning.partitioned:
+            return [through]  # seqs are 1..head without a gap
         with self.engine.connect() as connection:
             rows = connection.execute(_COUNTS, {"through": through,
                                                 "count": self.partitioning.count}).all()

@@ -121,13 +121,23 @@ class _ProgressLine:
               help="Delete the stream (and its consumer groups) and republish it whole.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=event_log.BATCH_SIZE,
               show_default=True)
-def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
+@click.option("--partition", type=int, default=None,
+              help="A partition of a partitioned log (STREAM_PARTITIONS > 1) instead of the "
+                   "whole log's stream: publish what each partition lacks, this one whole "
+                   "with --rebuild-stream (positions are derived: no --from-seq).")
+def republish(from_seq: int, rebuild_stream: bool, batch_size: int, partition: int | None
+              ) -> None:
     """Publish stored events to the stream again (idempotent: ids are `<seq>-0`)."""
     from services.task_service.service_layer.event_log import RepublishRefused
     from services.task_service.service_layer.event_log import republish as run
     from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
+    if partition is not None:
+        if from_seq != 1:
+            raise click.UsageError("--from-seq does not apply to a partition")
+        _republish_partition(settings, partition, rebuild_stream, batch_size)
+        return
     client = redis_client(settings.common.redis_url)
     stream, line = settings.common.stream_key(), _ProgressLine()
     try:
@@ -147,6 +157,43 @@ def republish(from_seq: int, rebuild_stream: bool, batch_size: int) -> None:
                    "skip the events they already applied).")
     click.echo(f"Republished {done.added} events to {stream} (seq {done.first_seq}.."
                f"{max(done.first_seq - 1, done.last_seq)}); {done.skipped} were already there.")
+
+
+def _republish_partition(settings: Settings, partition: int, rebuild: bool, batch_size: int
+                         ) -> None:
+    """One pass of the partitioned relay, after deleting the partition's stream if asked."""
+    from dataclasses import replace
+
+    from services.task_service.service_layer.partitioned_relay import PartitionedRelay
+    from shared.stream.redis_bus import RedisStreamBus
+
+    common = settings.common
+    streams = _partition_streams(settings, partition)
+    client = redis_client(common.redis_url)
+    try:
+        buses = [RedisStreamBus(client, stream) for stream in streams]
+        if rebuild:
+            buses[partition].drop()
+            click.echo(f"Deleted {streams[partition]} and its consumer groups (consumers "
+                       "recreate them and skip the events they already applied).")
+        relay = PartitionedRelay(_engine(settings), RedisStreamBus(client, common.stream_key()),
+                                 buses, replace(settings.relay, batch_size=batch_size))
+        added = relay.publish_pending()
+        relay.listener.close()
+    finally:
+        client.close()
+    click.echo(f"Republished {added} entries to the log's streams; {streams[partition]} "
+               f"holds {buses[partition].head()} positions.")
+
+
+def _partition_streams(settings: Settings, partition: int) -> list[str]:
+    streams = settings.common.partition_streams()
+    if not settings.common.partitioning.partitioned or not 0 <= partition < len(streams):
+        raise click.BadParameter(f"the log has {len(streams)} partition(s) "
+                                 "(STREAM_PARTITIONS); a partition is 0.."
+                                 f"{len(streams) - 1} of a partitioned log",
+                                 param_hint="--partition")
+    return streams
 
 
 @events.command("show")
@@ -172,18 +219,23 @@ def show(key: str) -> None:
               help="Start at this seq (default: only events published from now on).")
 @click.option("--max-events", type=click.IntRange(min=1), default=None,
               help="Stop after printing this many events.")
+@click.option("--partition", type=int, default=None,
+              help="Follow this partition of a partitioned log (STREAM_PARTITIONS > 1); "
+                   "--from-seq is then a position in it.")
 def tail(type_: str | None, task_id: int | None, from_seq: int | None,
-         max_events: int | None) -> None:
+         max_events: int | None, partition: int | None) -> None:
     """Follow the event stream, one line per event, until Ctrl-C."""
     from services.task_service.service_layer.event_log import TailFilter, describe, follow
     from shared.stream.redis_bus import RedisStreamBus
 
     settings = load_settings()
+    stream = settings.common.stream_key() if partition is None \
+        else _partition_streams(settings, partition)[partition]
     client = redis_client(settings.common.redis_url)
     wanted, printed = TailFilter(type_, task_id), 0
     stop = stop_on_signals("events tail")
     try:
-        for event in follow(RedisStreamBus(client, settings.common.stream_key()), from_seq):
+        for event in follow(RedisStreamBus(client, stream), from_seq):
             if event is not None and wanted.matches(event):
                 click.echo(describe(event))
                 printed += 1

@@ -11,9 +11,11 @@ import redis
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from services.logger_service.config import Settings
 from services.task_service.config import RelayConfig
 from services.task_service.service_layer.partitioned_relay import PartitionedRelay
 from shared.events import EventEnvelope, decode
+from shared.settings import CommonSettings
 from shared.stream.partitions import Partitioning
 from shared.stream.redis_bus import RedisStreamBus
 from tests.integration.logger_service.conftest import drain, sql_consumer, table
@@ -58,8 +60,19 @@ def published(client: redis.Redis, stream: str) -> int:
     return int(client.xlen(stream)) if client.exists(stream) else 0
 
 
-def expected_lengths(made: list[EventEnvelope]) -> list[int]:
-    return [sum(1 for e in made if PARTITIONS.owns(p, e.task_id)) for p in range(4)]
+def expected_lengths(made: list[EventEnvelope], partitioning: Partitioning = PARTITIONS
+                     ) -> list[int]:
+    """How many events each partition gets."""
+    return [sum(1 for e in made if partitioning.owns(p, e.task_id))
+            for p in range(partitioning.count)]
+
+
+def logger_settings(logger_url: str, redis_url: str, namespace: str,
+                    partitioning: Partitioning = PARTITIONS) -> Settings:
+    """The logger's settings on the test's database and namespace."""
+    common = CommonSettings(environment="test", redis_url=redis_url, namespace=namespace,
+                            stream_partitions=partitioning.count)
+    return Settings(common=common, database_url=logger_url)
 
 
 @pytest.fixture
@@ -71,13 +84,15 @@ def streams(namespace: str) -> list[str]:
 @pytest.fixture
 def run_relay(tasks_engine: Engine, redis_client: redis.Redis, namespace: str,
               streams: list[str]) -> Iterator[Callable[..., PartitionedRelay]]:
-    """Start partitioned relays in threads; every one is stopped at the end."""
+    """Start partitioned relays (4 partitions unless told) in threads; every one is stopped
+    at the end."""
     started: list[tuple[PartitionedRelay, threading.Thread]] = []
 
-    def start(batch_size: int = 7) -> PartitionedRelay:
+    def start(batch_size: int = 7, partitioning: Partitioning = PARTITIONS) -> PartitionedRelay:
         relay = PartitionedRelay(
             tasks_engine, RedisStreamBus(redis_client, f"{namespace}:events"),
-            [RedisStreamBus(redis_client, stream) for stream in streams],
+            [RedisStreamBus(redis_client, stream)
+             for stream in partitioning.streams(namespace, f"{namespace}:events")],
             RelayConfig(batch_size=batch_size, poll_seconds=0.1, namespace=namespace))
         thread = threading.Thread(target=relay.run, daemon=True)
         thread.start()

@@ -18,11 +18,9 @@ from click.testing import CliRunner
 
 from services.entrypoints.cli import main
 from services.logger_service.adapters.partition_positions import PartitionedPosition
-from services.logger_service.config import Settings
 from services.logger_service.entrypoints.projector import build_consumers
 from services.logger_service.service_layer.projection import PROJECTION_NAME
 from shared.events import decode, encode
-from shared.settings import CommonSettings
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from tests.integration.logger_service.conftest import drain, store, table
@@ -30,6 +28,7 @@ from tests.integration.logger_service.partitioned import (
     PARTITIONS,
     expected_lengths,
     history,
+    logger_settings,
     partition_events,
     published,
     snapshot,
@@ -78,12 +77,6 @@ def test_a_lost_partition_is_republished_and_a_gap_is_put_back_from_the_store(
     put_back = [(d.seq, decode(d.payload).seq) for d in bus.backfill(3, 9, 100)]
     assert put_back == [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[1])
                         if 3 <= pseq <= 9]
-
-
-def logger_settings(logger_url: str, redis_url: str, namespace: str) -> Settings:
-    common = CommonSettings(environment="test", redis_url=redis_url, namespace=namespace,
-                            stream_partitions=PARTITIONS.count)
-    return Settings(common=common, database_url=logger_url)
 
 
 def test_partitioned_projection_equals_the_whole_one_and_logs_each_transfer_once(
@@ -187,7 +180,7 @@ def test_relay_and_projector_processes_killed_mid_batch_lose_and_repeat_nothing(
     assert snapshot(engine) == reference()
 
 
-def test_status_is_per_partition_and_in_total_and_whole_log_commands_refuse(
+def test_status_is_per_partition_and_in_total(
         tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
         run_relay, events, monkeypatch):
     store(tasks_engine, [events.created(n) for n in range(1, 9)] + [events.transfer()])
@@ -208,5 +201,34 @@ def test_status_is_per_partition_and_in_total_and_whole_log_commands_refuse(
     assert found["lag_events"] == 9
     one = CliRunner().invoke(main, ["projections", "status", "--partition", "2"]).output
     assert "projection:   logger:2/4" in one and "logger:1/4" not in one
-    refused = CliRunner().invoke(main, ["dead-letters", "list"])
-    assert refused.exit_code == 1 and "STREAM_PARTITIONS" in refused.output
+    text = CliRunner().invoke(main, ["projections", "status"]).output
+    assert text.count("projection:") == 4 and "total:        lag 9 events" in text
+
+
+def test_dead_letters_are_listed_retried_and_dropped_per_partition(
+        tasks_engine, engine, logger_url, redis_url, redis_client, namespace, streams,
+        run_relay, events, monkeypatch):
+    store(tasks_engine, [events.created(n) for n in range(1, 9)] + [events.transfer()])
+    run_relay()
+    wait_for(lambda: [published(redis_client, s) for s in streams] == [3, 3, 3, 3])
+    consumers = build_consumers(logger_settings(logger_url, redis_url, namespace), engine,
+                                redis_client)
+    one = consumers[1]
+    one.bus.ensure_group(one.options.group)
+    one.handle(one.bus.range(1, 1, 1))
+    assert one.dead_letter(one.bus.range(2, 2, 1)[0], RuntimeError("boom"))  # task 5, seq 5
+    drain(one, 100)
+    for name, value in {"LOGGER_DATABASE_URL": logger_url, "REDIS_URL": redis_url,
+                        "REDIS_NAMESPACE": namespace, "STREAM_PARTITIONS": "4"}.items():
+        monkeypatch.setenv(name, value)
+    listed = CliRunner().invoke(main, ["dead-letters", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    letter = json.loads(listed.output.strip().splitlines()[-1])
+    assert (letter["partition"], letter["position"], letter["seq"]) == (1, 2, 5)
+    assert CliRunner().invoke(main, ["dead-letters", "retry", letter["entry"]]).exit_code == 2
+    assert table(engine, "SELECT task_id FROM task_state WHERE task_id = 5") == []
+    retried = CliRunner().invoke(main, ["dead-letters", "retry", letter["entry"],
+                                        "--partition", "1"])
+    assert retried.exit_code == 0, retried.output
+    assert table(engine, "SELECT task_id FROM task_state WHERE task_id = 5") == [(5,)]
+    assert "0 dead letters" in CliRunner().invoke(main, ["dead-letters", "list"]).output
