@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -53,13 +53,16 @@ def count_cache(result: str) -> None:
 
 
 class ProjectorMetrics(ThrottledGauges):
-    """The consumer's observer: counts batches, refreshes lag at most every `interval` s."""
+    """The consumers' observer: counts batches, refreshes lag at most every `interval` s.
 
-    def __init__(self, bus: EventBus, checkpoint: Callable[[], int],
+    One for every partition of the log (`partitions`: each one's stream and checkpoint), so
+    the gauges are the whole log's: lag in events summed, in seconds the oldest, dead letters
+    summed."""
+
+    def __init__(self, partitions: Sequence[tuple[EventBus, Callable[[], int]]],
                  interval: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(interval, clock)
-        self.bus = bus
-        self.checkpoint = checkpoint
+        self.partitions = list(partitions)
 
     def committed(self, applied: int, seconds: float) -> None:
         """Count the batch and time it."""
@@ -73,9 +76,14 @@ class ProjectorMetrics(ThrottledGauges):
         DEAD_LETTERED.inc()
 
     def refresh(self) -> None:
-        """Read checkpoint, stream head and dead-letter count into the gauges."""
-        checkpoint = self.checkpoint()
-        head = self.bus.head()
-        LAG_EVENTS.set(max(0, head - checkpoint))
-        LAG_SECONDS.set(lag_seconds(self.bus, checkpoint, head, dt.datetime.now(dt.UTC)))
-        DEAD_LETTERS.set(self.bus.dead_letter_count())
+        """Read checkpoints, stream heads and dead-letter counts into the gauges."""
+        now = dt.datetime.now(dt.UTC)
+        events, seconds, dead = 0, 0.0, 0
+        for bus, read_checkpoint in self.partitions:
+            checkpoint, head = read_checkpoint(), bus.head()
+            events += max(0, head - checkpoint)
+            seconds = max(seconds, lag_seconds(bus, checkpoint, head, now))
+            dead += bus.dead_letter_count()
+        LAG_EVENTS.set(events)
+        LAG_SECONDS.set(seconds)
+        DEAD_LETTERS.set(dead)

@@ -42,17 +42,18 @@ def build_consumers(settings: Settings, engine: Engine, client: redis.Redis,
     cache = DatePageCache(client, settings.common.namespace, settings.cache_ttl_seconds)
     versions = VersionPublisher(cache, lambda after: versions_after(engine, after))
     partitioning = settings.common.partitioning
+    buses = [RedisStreamBus(client, stream) for stream in settings.common.partition_streams()]
+    names = [partitioning.checkpoint_name(PROJECTION_NAME, p) for p in range(len(buses))]
+    metrics = ProjectorMetrics([(bus, partial(checkpoint_of, engine, name))
+                                for bus, name in zip(buses, names, strict=True)])
     consumers = []
-    for partition, stream in enumerate(settings.common.partition_streams()):
-        name = partitioning.checkpoint_name(PROJECTION_NAME, partition)
+    for partition, (bus, name) in enumerate(zip(buses, names, strict=True)):
         split = (partition, partitioning.count) if partitioning.partitioned else None
         projection = LoggerProjection(sql_transaction(engine, split), versions, name,
                                       timezone=settings.transfer_timezone)
-        bus = RedisStreamBus(client, stream)
         lock: ApplierLock = applier_lock(settings, partitioning, partition)
         if members is not None and partitioning.partitioned:
             lock = PartitionLease(lock, members, partition)
-        metrics = ProjectorMetrics(bus, partial(checkpoint_of, engine, name))
         consumers.append(StreamConsumer(bus, projection, settings.projector.options.named(),
                                         lock, observer=Observers(metrics, versions)))
     return consumers

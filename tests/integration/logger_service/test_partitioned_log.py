@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from services.entrypoints.cli import main
+from services.logger_service.adapters.metrics import LAG_EVENTS
 from services.logger_service.adapters.partition_positions import PartitionedPosition
 from services.logger_service.entrypoints.projector import build_consumers
 from services.logger_service.service_layer.projection import PROJECTION_NAME
@@ -203,6 +204,8 @@ def test_status_is_per_partition_and_in_total(
     assert "projection:   logger:2/4" in one and "logger:1/4" not in one
     text = CliRunner().invoke(main, ["projections", "status"]).output
     assert text.count("projection:") == 4 and "total:        lag 9 events" in text
+    consumers[0].observer.tick()  # the projector's gauges: the whole log's lag
+    assert LAG_EVENTS._value.get() == 9  # type: ignore[attr-defined]
 
 
 def test_dead_letters_are_listed_retried_and_dropped_per_partition(
