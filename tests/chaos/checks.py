@@ -18,6 +18,8 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
+from services.logger_service.adapters.partition_positions import PartitionedPosition
+from shared.stream.partitions import Partitioning
 from testbed.processes import ChaosStack
 from tests.chaos.scenario import CommandResult
 
@@ -92,12 +94,39 @@ class Findings:
 # -- quiescence -------------------------------------------------------------------------------
 
 
+def partitioning(chaos: ChaosStack) -> Partitioning:
+    """How the stack's log is split (`STREAM_PARTITIONS`)."""
+    return Partitioning(int(chaos.env.get("STREAM_PARTITIONS", "1")))
+
+
+def consumed_streams(chaos: ChaosStack) -> list[str]:
+    """The streams the projector reads: the whole log's, or every partition's."""
+    return partitioning(chaos).streams(chaos.namespace, chaos.stream_key)
+
+
+def applied(chaos: ChaosStack) -> int:
+    """The position of the whole log the projections have applied (every partition's)."""
+    if not partitioning(chaos).partitioned:
+        return chaos.scalar("logger", "SELECT coalesce(max(last_seq), 0) FROM "
+                            f"projection_checkpoints WHERE name = '{PROJECTION}'")
+    client = chaos.redis()
+    try:
+        return PartitionedPosition(chaos.engine("logger"), client, partitioning(chaos),
+                                   consumed_streams(chaos), PROJECTION)()
+    finally:
+        client.close()
+
+
 def positions(chaos: ChaosStack) -> dict[str, int]:
     """Store head, stream head and length, checkpoint, pending entries, relay lag."""
     client = chaos.redis()
     try:
         info = client.xinfo_stream(chaos.stream_key)
-        groups = {_text(g["name"]): g for g in client.xinfo_groups(chaos.stream_key)}
+        counts = []  # each consumed stream's pending entries; -1 where the group is missing
+        for stream in consumed_streams(chaos):
+            groups = {_text(g["name"]): g for g in client.xinfo_groups(stream)}
+            counts.append(int(groups[GROUP]["pending"]) if GROUP in groups else -1)
+        pending = -1 if -1 in counts else sum(counts)
         lag = client.hget(f"{chaos.namespace}:relay:status", "lag")
     finally:
         client.close()
@@ -105,9 +134,8 @@ def positions(chaos: ChaosStack) -> dict[str, int]:
         "store_head": chaos.scalar("tasks", "SELECT coalesce(max(seq), 0) FROM events"),
         "stream_head": int(_text(info["last-generated-id"]).split("-")[0]),
         "stream_length": int(info["length"]),
-        "checkpoint": chaos.scalar("logger", "SELECT coalesce(max(last_seq), 0) FROM "
-                                   f"projection_checkpoints WHERE name = '{PROJECTION}'"),
-        "pending": int(groups[GROUP]["pending"]) if GROUP in groups else -1,
+        "checkpoint": applied(chaos),
+        "pending": pending,
         "relay_lag": int(lag) if lag is not None else -1,
     }
 
@@ -351,7 +379,8 @@ def check_dead_letters(chaos: ChaosStack, findings: Findings) -> None:
     """Nothing was given up on."""
     client = chaos.redis()
     try:
-        findings.dead_letters = int(client.xlen(f"{chaos.stream_key}:dead"))
+        findings.dead_letters = sum(int(client.xlen(f"{stream}:dead"))
+                                    for stream in {chaos.stream_key, *consumed_streams(chaos)})
     finally:
         client.close()
 
@@ -371,9 +400,7 @@ def check_everything(chaos: ChaosStack, results: list[CommandResult]) -> Finding
     """Run every check on a quiet pipeline."""
     events = stored_events(chaos)
     findings = Findings(events=len(events))
-    findings.checkpoint = chaos.scalar(
-        "logger", f"SELECT coalesce(max(last_seq), 0) FROM projection_checkpoints "
-        f"WHERE name = '{PROJECTION}'")
+    findings.checkpoint = applied(chaos)
     check_commands(results, events, findings)
     check_stream(stream_entries(chaos), events, findings)
     check_projections(chaos, events, findings)
