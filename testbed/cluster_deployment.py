@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,8 +258,10 @@ def prepare(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def cluster_deployment(keep_logs: Path | None = None) -> Iterator[ClusterChaosStack]:
-    """Start everything; yield once the gateways answer through the load balancer."""
+def cluster_deployment(keep_logs: Path | None = None, extra_env: Mapping[str, str] | None = None
+                       ) -> Iterator[ClusterChaosStack]:
+    """Start everything (`extra_env` added to every process's environment); yield once the
+    gateways answer through the load balancer."""
     with tempfile.TemporaryDirectory(prefix="ts-cluster-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         pg_url = stack.enter_context(postgres_server())
@@ -271,6 +273,7 @@ def cluster_deployment(keep_logs: Path | None = None) -> Iterator[ClusterChaosSt
         broker = stack.enter_context(rabbitmq_vhost())
         frontends = {service: free_port() for service in HTTP_SERVICES}
         env = deployment_env(database_url, cluster.url, broker, workdir / "data", frontends)
+        env.update(extra_env or {})
         prepare(env)
         http, replica_ports = http_replicas(env, workdir)
         backends = {service: [port for name, port in replica_ports.items()
