@@ -78,6 +78,12 @@ def test_a_lost_partition_is_republished_and_a_gap_is_put_back_from_the_store(
     put_back = [(d.seq, decode(d.payload).seq) for d in bus.backfill(3, 9, 100)]
     assert put_back == [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[1])
                         if 3 <= pseq <= 9]
+    redis_client.xtrim(streams[3], maxlen=0)  # no entry left to say where the partition is
+    more = [events.updated(n, title="later") for n in (3, 7, 4)]
+    store(tasks_engine, more)
+    wait_for(lambda: published(redis_client, streams[3]) == 2)
+    assert [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[3])] == [
+        (lengths[3] + 1, more[0].seq), (lengths[3] + 2, more[1].seq)]
 
 
 def test_partitioned_projection_equals_the_whole_one_and_logs_each_transfer_once(
