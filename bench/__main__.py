@@ -28,16 +28,16 @@ def _selected() -> list[str]:
     return wanted or list(BENCHMARKS)
 
 
-def _write(name: str, results: list[dict[str, Any]]) -> None:
-    """This run's results, and the latest of every figure (a run of some parts of a
-    benchmark replaces only the figures it measured)."""
+def _write(name: str, results: list[dict[str, Any]], partial: bool) -> None:
+    """This run's results, and the latest ones: a whole run's replace them all (a figure it
+    no longer measures goes), a `partial` run's only the figures it measured."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     (RESULTS / f"{name}-{stamp}.json").write_text(json.dumps(results, indent=2) + "\n")
     latest = RESULTS / f"{name}-latest.json"
     measured = {r["figure"] for r in results}
     kept = [r for r in json.loads(latest.read_text()) if r["figure"] not in measured] \
-        if latest.exists() else []
+        if partial and latest.exists() else []
     latest.write_text(json.dumps(kept + results, indent=2) + "\n")
 
 
@@ -66,13 +66,14 @@ def main() -> None:
     """Run the selected benchmarks in order."""
     for name in _selected():
         print(f"== {name}", flush=True)
-        results = import_module(f"bench.{name}").run()
+        module = import_module(f"bench.{name}")
+        results = module.run()
         if not results:
             print(f"  {name}: nothing measured", flush=True)
             continue
         for r in results:
             print(f"  {r['figure']}: {r['value']} {r['unit']}", flush=True)
-        _write(name, results)
+        _write(name, results, partial=getattr(module, "PARTIAL", False))
         _update_doc()
 
 

@@ -46,6 +46,7 @@ COMMAND = "make bench BENCH=task_service"
 CSV_ROWS = [int(n) for n in os.environ.get("BENCH_TASKS_CSV_ROWS", "100000,1000000").split(",")]
 RELAY_EVENTS = int(os.environ.get("BENCH_TASKS_RELAY_EVENTS", "1000000"))
 SECONDS = float(os.environ.get("BENCH_TASKS_SECONDS", "10"))
+PARTIAL = bool(os.environ.get("BENCH_TASKS_PARTS", "").strip())  # some parts: keep the rest
 CONNECTIONS = 16
 WRITERS = (1, 4, 16)
 RELAY_BATCH = 1000  # RELAY_BATCH_SIZE's default
