@@ -15,6 +15,9 @@ from sqlalchemy.engine import Engine
 from shared.events import ENVELOPE_FIELDS, SCHEMA_VERSION, Actor, EventEnvelope
 
 _HEAD = text("SELECT coalesce(max(seq), 0) FROM events")
+# The seqs anyone can see are exactly 1..head, so "is n in the log" is one lookup of the
+# unique seq index, however many entries an open import has put above the head.
+HOLDS = text("SELECT EXISTS (SELECT 1 FROM events WHERE seq = :seq)")
 
 
 def store_head(connection: Connection) -> int:
@@ -70,6 +73,11 @@ class StoredEvents:
         """The highest stored seq."""
         with self.engine.connect() as connection:
             return store_head(connection)
+
+    def holds(self, seq: int) -> bool:
+        """Whether the log holds position `seq` (committed and numbered)."""
+        with self.engine.connect() as connection:
+            return bool(connection.execute(HOLDS, {"seq": seq}).scalar_one())
 
     def read(self, after: int, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` events after `after`, oldest first, as `(seq, envelope JSON)`."""

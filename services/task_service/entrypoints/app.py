@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None, **test_overrides: Any) -> Flask
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     log = StoredEvents(engine)
     provide(app, TaskDeps(lambda: UnitOfWork(engine, ttl), settings, log, TaskHistory(engine),
-                          AppliedPosition(log.head, settings.common.read_wait_seconds),
+                          AppliedPosition(log.head, settings.common.read_wait_seconds,
+                                          holds=log.holds),
                           WaitSlots(settings.feed_max_waiting)))
     use_verifier(app, test_overrides.get("token_verifier") or jwks_verifier(settings.common))
     for blueprint in (tasks.blp, imports.blp, admin.blp, reads.blp):

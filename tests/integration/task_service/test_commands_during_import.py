@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 
 from services.task_service.adapters.event_store import numbering_sql
 from services.task_service.adapters.sequencer import Sequencer
+from services.task_service.adapters.stored_events import HOLDS, StoredEvents
 from services.task_service.adapters.task_creation import CREATED_EVENT
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.csv_import import COLUMNS, parse_csv
@@ -115,3 +116,22 @@ def test_a_create_that_cannot_number_finds_its_event_through_the_index(engine: E
         plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {step}", {
             "limit": 5000, "channel": "unused"}).scalars())
     assert "Seq Scan on events" not in plan, plan
+
+
+def test_a_min_seq_read_asks_the_log_for_its_position_not_for_its_head(engine: Engine) -> None:
+    """Whether the log holds a position is right before, at and past the head, and for the
+    seqs an open import has given but not committed; and it is one index lookup, where the
+    head walks down the seq index past every such entry."""
+    log = StoredEvents(engine)
+    with UnitOfWork(engine) as uow:
+        uow.imports.insert_created(parse_csv(io.BytesIO(b"title\nfirst\nsecond\n")).copy_file,
+                                   COLUMNS, CONTEXT, datetime.now(UTC))
+        uow.commit()
+    head = log.head()
+    assert head == 2 and [log.holds(n) for n in (1, 2, 3)] == [True, True, False]
+    with import_in_progress(engine, commit=False):  # ROWS seqs past the head, not committed
+        assert [log.holds(n) for n in (head, head + 1, head + ROWS)] == [True, False, False]
+    with engine.connect() as connection:
+        plan = "\n".join(connection.execute(text("EXPLAIN " + str(HOLDS)), {"seq": 3}
+                                            ).scalars())
+    assert "Index Only Scan using" in plan and "seq = " in plan, plan

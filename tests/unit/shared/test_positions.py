@@ -70,3 +70,23 @@ def test_gives_up_after_the_timeout_naming_both_positions() -> None:
                                   "please retry")
     assert time.now == pytest.approx(0.5) and max(time.slept) <= 0.025
     assert waiting_reads() == 0
+
+
+def test_a_holds_lookup_answers_instead_of_the_position_and_names_it_on_refusal() -> None:
+    time = FakeTime()
+    held: set[int] = {1, 2, 3}
+    asked: list[int] = []
+
+    def holds(seq: int) -> bool:
+        asked.append(seq)
+        return seq in held
+
+    applied = AppliedPosition(lambda: max(held), timeout=0.5, clock=lambda: time.now,
+                              sleep=time.sleep, holds=holds)
+    applied.wait_for(0)
+    applied.wait_for(3)
+    assert (asked, time.slept) == ([3], [])
+    with pytest.raises(PositionNotReached) as refused:
+        applied.wait_for(5)
+    assert (refused.value.wanted, refused.value.reached) == (5, 3)
+    assert set(asked) == {3, 5}
