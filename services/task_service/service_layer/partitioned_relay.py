@@ -77,7 +77,9 @@ class PartitionedRelay(Relay):
         return head.seq, self.reads.seq_at(partition, head.seq)  # trimmed to nothing
 
     def publish_pending(self) -> int:
-        """Number what is pending, then publish every event above each partition's head."""
+        """Number what is pending, then publish every event above each partition's head;
+        return how many entries were added (an event counts once in every stream it went to,
+        as in `taskstream_relay_published_total`)."""
         self.sequencer.number_all()
         heads = [self.partition_head(p) for p in range(len(self.buses))]
         whole = self.stream_head()
