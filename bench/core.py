@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from services.embedded import free_port
 from testbed.servers import postgres_server, redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +62,14 @@ def servers() -> Iterator[tuple[str, str]]:
     """PostgreSQL and Redis for a benchmark, found as the tests find theirs (testbed.servers)."""
     with postgres_server() as pg, redis_server() as rds:
         yield pg, rds
+
+
+def serve_gunicorn(env: dict[str, str], app: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Run `app` (a gunicorn app spec) under the services' gunicorn settings on a free
+    port; the process and its base URL."""
+    port = free_port()
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    process = subprocess.Popen(
+        [gunicorn, "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}"

@@ -3,17 +3,14 @@ and the gateway path with the token revocation check switched off (its cost, sam
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from typing import Any
 
 import redis
 
-from bench.core import ROOT, result, servers
+from bench.core import result, serve_gunicorn, servers
 from bench.load import requests_per_second, tool_name
-from services.embedded import free_port
 from shared.revocation import RedisRevocations, RevocationList
 from testbed.polling import wait_for
 from testbed.stack import running_stack
@@ -29,22 +26,12 @@ SECONDS = 5
 ROUNDS = 5
 
 
-def _serve(env: dict[str, str], app: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Run `app` (a gunicorn app spec) under the services' gunicorn settings."""
-    port = free_port()
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    process = subprocess.Popen(
-        [gunicorn, "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return process, f"http://127.0.0.1:{port}"
-
-
 def _serve_gateway(env: dict[str, str], check: bool) -> list[tuple[subprocess.Popen[bytes], str]]:
     """A logger and a gateway in front of it, with the token revocation check on or off (all
     else equal, so that the two pairs differ in nothing else); the gateway comes last."""
     pair_env = {**env, "TOKEN_REVOCATION_CHECK": "true" if check else "false"}
-    logger = _serve(pair_env, "services.logger_service.entrypoints.app:create_app()")
-    gateway = _serve({**pair_env, "LOGGER_SERVICE_URL": logger[1]},
+    logger = serve_gunicorn(pair_env, "services.logger_service.entrypoints.app:create_app()")
+    gateway = serve_gunicorn({**pair_env, "LOGGER_SERVICE_URL": logger[1]},
                      "services.api_gateway.entrypoints.app:create_app()")
     return [logger, gateway]
 
@@ -71,11 +58,11 @@ def run() -> list[dict[str, Any]]:
         headers = stack.login()
         path = _prime(stack, headers)
         env = {**stack.env, **extra}
-        bare = _serve(env, "bench.bare_app:create_app()")
-        hop = _serve({**env, "BARE_UPSTREAM_URL": bare[1]}, "bench.bare_app:create_hop()")
+        bare = serve_gunicorn(env, "bench.bare_app:create_app()")
+        hop = serve_gunicorn({**env, "BARE_UPSTREAM_URL": bare[1]}, "bench.bare_app:create_hop()")
         checked, unchecked = _serve_gateway(env, True), _serve_gateway(env, False)
         # The same bare hop in front of the checked pair's logger: the gateway's own upstream.
-        logger_hop = _serve({**env, "BARE_UPSTREAM_URL": checked[0][1]},
+        logger_hop = serve_gunicorn({**env, "BARE_UPSTREAM_URL": checked[0][1]},
                             "bench.bare_app:create_hop()")
         started = [bare, hop, logger_hop, *checked, *unchecked]
         try:

@@ -30,7 +30,8 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench.core import ROOT, percentile, result, servers
+from bench.bare_writer import PGBENCH_SCRIPT, write_for
+from bench.core import ROOT, percentile, result, serve_gunicorn, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from services.registry import migrate_service
@@ -123,6 +124,14 @@ def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
 def _ready(base: str) -> bool:
     try:
         return requests.get(f"{base}/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _answers(url: str) -> bool:
+    """Whether a server answers at `url` at all (a GET of a POST route is a 405)."""
+    try:
+        return requests.get(url, timeout=2).status_code < 500
     except requests.RequestException:
         return False
 
@@ -282,12 +291,30 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
         direct, gateway = (
             requests_per_second(f"{base}/task", headers, int(SECONDS), CONNECTIONS, TASK_BODY)
             for base in (stack.url("tasks"), stack.base_url))
+        with tasks_database(pg) as db_url:
+            process, url = serve_gunicorn({**stack.env, **extra, "BARE_DATABASE_URL":
+                                           libpq_url(db_url)}, "bench.bare_writer:create_app()")
+            try:
+                wait_for(lambda: _answers(f"{url}/task"), timeout=30, what="the bare writer")
+                floor = requests_per_second(f"{url}/task", {}, int(SECONDS), CONNECTIONS,
+                                            TASK_BODY)
+            finally:
+                process.terminate()
+                process.wait(10)
     notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
              "(testbed.stack: gunicorn 2 gthread workers per service, relay and projector "
              "consuming the events); gateway rate limit raised out of the way")
     found = [
         result("POST /task direct to task_service", direct, "requests/s", COMMAND, notes),
         result("POST /task through the gateway", gateway, "requests/s", COMMAND, notes),
+        result("bare Flask + psycopg2 POST /task", floor, "requests/s", COMMAND,
+               notes + "; the floor for a Python HTTP service: the same gunicorn settings, "
+               "the two inserts and commit on a connection per thread, nothing else "
+               "(bench.bare_writer), beside the same system"),
+        result("POST /task direct / bare Flask + psycopg2 ratio", direct / floor, "x",
+               COMMAND, "what the task service adds: auth, validation, the numbering step"),
+        result("POST /task through the gateway / bare Flask + psycopg2 ratio",
+               gateway / floor, "x", COMMAND, "the gateway's hop on top"),
     ]
     binary = pgbench_binary()
     if binary is None:
@@ -451,18 +478,6 @@ def relay(pg: str, rds: str) -> list[dict[str, Any]]:
 
 # --- concurrent appends -------------------------------------------------------------------
 
-# The transaction a command needs, for pgbench: a task row and an event row, then commit.
-PGBENCH_SCRIPT = """BEGIN;
-INSERT INTO task_manager (title, status, priority, created_by, created_at, updated_at, version)
-  VALUES ('pgbench task', 'active', 'medium', 1, now(), now(), 1);
-INSERT INTO events (event_id, task_id, version, type, data, metadata, occurred_at)
-  VALUES (gen_random_uuid(), lastval(), 1, 'TaskCreated',
-          '{"title": "pgbench task", "status": "active", "priority": "medium"}',
-          '{"actor": {"id": 1, "username": "bench", "role": "admin"}}', now());
-COMMIT;
-"""
-
-
 def pgbench_binary() -> str | None:
     """pgbench from PATH, else the one bundled with pgserver, else None (saying so)."""
     found = shutil.which("pgbench")
@@ -495,13 +510,19 @@ def pgbench_rate(binary: str, db_url: str, clients: int) -> float:
     raise RuntimeError(f"no tps in pgbench's output: {done.stdout}")
 
 
-def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int) -> None:
-    """One writer process: once told to go, create tasks (one event each) for SECONDS."""
+def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int, bare: bool) -> None:
+    """One writer process: once told to go, create tasks (one event each) for SECONDS, with
+    `create_task`, or (`bare`) with psycopg2 and the two inserts alone."""
     from services.task_service.domain.model import Context, CreateTask
     from services.task_service.service_layer.tasks import create_task
     from services.task_service.service_layer.unit_of_work import UnitOfWork
     from shared.events import Actor
 
+    if bare:
+        ready.release()
+        go.wait()
+        counts[index] = write_for(libpq_url(db_url), SECONDS)
+        return
     engine = create_engine(db_url, pool_size=1)
     with engine.connect():
         pass
@@ -517,12 +538,13 @@ def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int) -> None:
     engine.dispose()
 
 
-def append_rate(db_url: str, writers: int) -> float:
+def append_rate(db_url: str, writers: int, bare: bool = False) -> float:
     """Events/s appended by `writers` processes, each committing one task at a time and
-    learning its event's seq; checks the log is exactly 1..N afterwards."""
+    learning its event's seq; checks the log is exactly 1..N afterwards. `bare`: the
+    psycopg2 writers of bench.bare_writer instead (nothing numbered, nothing checked)."""
     context = multiprocessing.get_context("spawn")
     counts, ready, go = context.Array("q", writers), context.Semaphore(0), context.Event()
-    processes = [context.Process(target=_writer, args=(db_url, ready, go, counts, i))
+    processes = [context.Process(target=_writer, args=(db_url, ready, go, counts, i, bare))
                  for i in range(writers)]
     for process in processes:
         process.start()
@@ -535,6 +557,8 @@ def append_rate(db_url: str, writers: int) -> float:
     appended = sum(counts[:])
     if any(process.exitcode != 0 for process in processes) or not appended:
         raise RuntimeError("a writer process failed")
+    if bare:
+        return appended / SECONDS
     engine = create_engine(db_url)
     with engine.connect() as connection:
         stored, top, numbered = connection.execute(
@@ -554,11 +578,21 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
         plural = "s" if writers > 1 else ""
         with tasks_database(pg) as db_url:
             rate = append_rate(db_url, writers)
+        with tasks_database(pg) as db_url:
+            floor = append_rate(db_url, writers, bare=True)
         found.append(result(
             f"appends, {writers} concurrent writer{plural}", rate, "events/s", COMMAND,
             "each writer a process running create_task (one task + one event per "
             "transaction, synchronous_commit on, then its seq: numbered after the commit), "
             f"{SECONDS:g} s"))
+        found.append(result(
+            f"bare psycopg2 writers, {writers} process{'es' if writers > 1 else ''}", floor,
+            "tx/s", COMMAND, "the floor for a Python writer: the same two inserts and commit "
+            f"and nothing else (bench.bare_writer), as many processes, {SECONDS:g} s"))
+        found.append(result(
+            f"appends / bare psycopg2 writers ratio, {writers} writer{plural}", rate / floor,
+            "x", COMMAND, "what create_task (validation, the numbering step) costs beside "
+            "the rows alone"))
         if binary is None:
             continue
         with tasks_database(pg) as db_url:
