@@ -43,7 +43,7 @@ STORE_EVENTS = text(WANTED + """
     INSERT INTO webhook_events (seq, event_id, type, task_id, occurred_at, payload)
     SELECT DISTINCT ON (seq) seq, event_id, type, task_id, occurred_at, payload FROM wanted
     ORDER BY seq
-    ON CONFLICT (seq) DO UPDATE SET payload = excluded.payload
+    ON CONFLICT (seq) DO UPDATE SET payload = webhook_events.payload
 """)
 # One delivery per event and subscription, numbered in seq order (a queue sends by id), and
 # each queue's count of pending deliveries raised (its row locked, so a sender that is

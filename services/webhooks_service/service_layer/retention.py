@@ -7,6 +7,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.exc import IntegrityError
+
 from shared.logs import first_line
 from shared.stream.transient import is_transient
 
@@ -38,10 +40,15 @@ class Retention:
         return deliveries, events
 
     def run(self, stop: threading.Event) -> None:
-        """Sweep every interval until `stop`; a database that is away is waited out."""
+        """Sweep every interval until `stop`; a database that is away is waited out, and so
+        is a sweep that met an event being queued again (its delete then breaks the
+        deliveries' foreign key: the sweep is rolled back and tried at the next interval)."""
         while not stop.is_set():
             try:
                 self.sweep()
+            except IntegrityError as exc:
+                log.info("outbox retention met an event queued again meanwhile; next time: %s",
+                         first_line(exc))
             except Exception as exc:
                 if not is_transient(exc):
                     raise
