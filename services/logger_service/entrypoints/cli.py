@@ -150,14 +150,17 @@ def _dead_letter_skips(ops: Ops, source: rebuilds.EventSource, skipped: dict[int
 @BATCH_OPTION
 @click.option("--show", default=10, show_default=True, help="Differing rows listed per table.")
 def verify(projection: str | None, batch_size: int, show: int) -> None:
-    """Compare the live projection tables with a fresh rebuild; exit 1 when they differ."""
+    """Compare the live projection tables with a fresh rebuild; exit 1 when they differ.
+
+    On a partitioned log the partitions are first brought to the event store's head: the
+    live tables take the events the projectors have not applied yet."""
     differ = False
     for name in _names(projection):
         with _exclusive(name, "verify") as (ops, log, lock):
             tables = rebuilds.verify(ops.engine, log.source, lock, batch_size=batch_size,
                                      progress=_progress, show=show, name=name,
                                      timezone=ops.settings.transfer_timezone,
-                                     partitions=log.partitions)
+                                     partitions=log.partitions, cache=ops.versions)
         for table in tables:
             click.echo("\n".join(table.lines()))
         differ = differ or any(t.differing for t in tables)

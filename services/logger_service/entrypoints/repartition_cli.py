@@ -34,15 +34,17 @@ def repartition(count: int) -> None:
 
     with operations() as ops, event_store(ops.partitioning) as log:
         old, new = ops.partitioning, Partitioning(count)
-        locks = _take_applier_locks(ops, old)
+        locks, dates = _take_applier_locks(ops, old), ops.versions
         try:
             _refuse_dead_letters(ops)
             with ops.engine.begin() as connection:
                 head = log.source.head()
-                applied = catch_up.catch_up(connection, old, PartitionReads(log.engine, old),
-                                            head, timezone=ops.settings.transfer_timezone)
+                applied, versions = catch_up.catch_up(
+                    connection, old, PartitionReads(log.engine, old), head,
+                    timezone=ops.settings.transfer_timezone, cache=dates)
                 positions = catch_up.set_positions(connection, new,
                                                    PartitionReads(log.engine, new), head)
+            dates.changed(versions)
             _drop_streams(ops, old, new)
         finally:
             for lock in locks:

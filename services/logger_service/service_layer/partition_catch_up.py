@@ -13,13 +13,20 @@ transaction, and the projector skips what it covers.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
 from services.logger_service.adapters.projection_store import SqlProjectionStore
-from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
+from services.logger_service.service_layer.projection import (
+    PROJECTION_NAME,
+    DateCache,
+    LoggerBatch,
+    NoDateCache,
+    mark_changed,
+)
 from shared.stream.entries import entry_id_of
 from shared.stream.partitions import Partitioning
 
@@ -52,12 +59,15 @@ def lock_all(connection: Connection, partitioning: Partitioning,
 
 
 def catch_up(connection: Connection, partitioning: Partitioning, positions: LogPositions,
-             through: int, *, base: str = PROJECTION_NAME, timezone: str = "UTC") -> int:
+             through: int, *, base: str = PROJECTION_NAME, timezone: str = "UTC",
+             cache: DateCache | None = None) -> tuple[int, dict[dt.date, int]]:
     """Inside the caller's transaction (holding `lock_all`), apply every partition's events
-    up to global seq `through`; return how many events were applied."""
+    up to global seq `through`; return how many events were applied, and the new versions of
+    the days they changed (their cached pages withdrawn from `cache` now: the caller
+    publishes the versions after its commit, as a projector batch does)."""
     checkpoints = lock_all(connection, partitioning, base)
     targets = positions.counts(through)
-    applied = 0
+    applied, touched = 0, set()
     for partition, (checkpoint, target) in enumerate(zip(checkpoints, targets, strict=True)):
         if checkpoint >= target:
             continue
@@ -76,8 +86,10 @@ def catch_up(connection: Connection, partitioning: Partitioning, positions: LogP
                     batch.apply_encoded(payload, entry_id_of(position))
             after = rows[-1][0]
         batch.advance(position)
+        touched |= batch.touched
         applied += position - checkpoint
-    return applied
+    versions = mark_changed(SqlProjectionStore(connection), cache or NoDateCache(), touched)
+    return applied, versions
 
 
 def set_positions(connection: Connection, partitioning: Partitioning, positions: LogPositions,

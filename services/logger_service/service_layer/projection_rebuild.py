@@ -17,6 +17,7 @@ values, surrogate ids aside).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,11 @@ from services.logger_service.adapters.projection_store import (
     savepoint,
 )
 from services.logger_service.service_layer import partition_catch_up as catch_up
-from services.logger_service.service_layer.projection import PROJECTION_NAME, LoggerBatch
+from services.logger_service.service_layer.projection import (
+    PROJECTION_NAME,
+    DateCache,
+    LoggerBatch,
+)
 from services.progress import Progress, ProgressReport
 from shared.stream.applier_lock import ApplierLock
 from shared.stream.entries import Encoded, entry_id_of
@@ -254,9 +259,12 @@ def rebuild(engine: Engine, source: EventSource, lock: ApplierLock, *,
 def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size: int = BATCH_SIZE,
            progress: ProgressSink | None = None, show: int = 10,
            schema: str = VERIFY_SCHEMA, name: str = PROJECTION_NAME, timezone: str = "UTC",
-           partitions: Partitions | None = None) -> list[shadow.TableDifference]:
+           partitions: Partitions | None = None, cache: DateCache | None = None
+           ) -> list[shadow.TableDifference]:
     """Compare the live tables with a fresh rebuild at the same checkpoint (a partitioned
-    log's partitions are first brought to one point of the log, as a swap does)."""
+    log's partitions are first brought to one point of the log, as a swap does: the live
+    tables then take those events, and the days they change get new versions, withdrawn
+    from `cache` and published to it)."""
     _locked(lock, "verify")
     try:
         live = shadow.live_schema(engine)
@@ -268,15 +276,19 @@ def verify(engine: Engine, source: EventSource, lock: ApplierLock, *, batch_size
                                 timezone=timezone)
         target = read_checkpoint(engine, name)[0] if partitions is None else source.head()
         builder.build_until(target)
+        versions: dict[dt.date, int] = {}
         with engine.begin() as connection:
             if partitions is None:
                 target = shadow.lock_live_checkpoint(connection, live, name)
             else:
                 target = source.head()
-                catch_up.catch_up(connection, *partitions, target, base=name,
-                                  timezone=timezone)
+                _, versions = catch_up.catch_up(connection, *partitions, target, base=name,
+                                                timezone=timezone, cache=cache)
             builder.catch_up(connection, target)
-            return shadow.compare(connection, live, schema, show)
+            differences = shadow.compare(connection, live, schema, show)
+        if cache is not None and versions:
+            cache.changed(versions)
+        return differences
     finally:
         try:
             with engine.begin() as connection:

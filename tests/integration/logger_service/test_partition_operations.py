@@ -7,6 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from services.entrypoints.cli import main
+from services.logger_service.adapters.cache import DatePageCache
+from services.logger_service.adapters.projection_store import versions_after
 from services.logger_service.entrypoints.projector import applier_lock, build_consumers
 from services.logger_service.service_layer.projection import PROJECTION_NAME
 from shared.stream.partitions import Partitioning
@@ -63,10 +65,17 @@ def test_verify_and_rebuild_bring_every_partition_to_one_point(
         drain(consumer, 500)
     consumers[2].handle(consumers[2].bus.range(1, 5, 5))  # partition 2 behind
     cli_env(4)
+    before = versions_after(engine, 0)
     verified = CliRunner().invoke(main, ["projections", "verify"])
     assert verified.exit_code == 0, verified.output
     assert "projections equal a rebuild" in verified.output
     assert checkpoints(engine, PARTITIONS) == lengths, "partition 2 was brought to the head"
+    # The days partition 2's late events changed have new versions, in Redis too: no cached
+    # page of them is served as current.
+    cache = DatePageCache(redis_client, namespace)
+    changed = {day: v for day, v in versions_after(engine, 0).items() if v > before.get(day, 0)}
+    assert changed, "the live tables changed without a new version of their days"
+    assert {day: int(redis_client.get(cache.version_key(day)) or 0) for day in changed} == changed
     with engine.begin() as connection:
         connection.exec_driver_sql("UPDATE task_state SET title = 'wrong' WHERE task_id = 1")
     assert CliRunner().invoke(main, ["projections", "verify"]).exit_code == 1
