@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg2
 import redis
-from redis.exceptions import ClusterError, ReadOnlyError, RedisClusterException, TryAgainError
+from redis.exceptions import ClusterError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -25,22 +25,29 @@ OPERATIONAL = (OperationalError, psycopg2.OperationalError)
 UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "25006"})
 # SQLSTATEs of a conflict a retry gets past: serialization failure, deadlock, lock timeout.
 CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
-# Redis errors of a server or cluster that is down, restarting or failing over.
+# Redis errors of a server or cluster that is down, restarting or failing over (ClusterError
+# covers CLUSTERDOWN, MASTERDOWN and redirections that never settle). Not the base
+# RedisClusterException: it is also what a command whose keys span slots raises, a bug.
 REDIS_OUTAGES = (redis.ConnectionError, redis.TimeoutError, ClusterError, TryAgainError,
-                 ReadOnlyError, RedisClusterException)
+                 ReadOnlyError, SlotNotCoveredError)
+# What may carry an outage in the error it was raised from or while handling: the drivers'
+# and SQLAlchemy's own errors. Anything else (a bug in a fallback) is what it says it is.
+DRIVER_ERRORS = (DBAPIError, psycopg2.Error, redis.RedisError)
 
 
 def is_outage(exc: BaseException) -> bool:
-    """True when `exc`, or an error it was raised from or while handling, says the database
-    or Redis could not be reached, lost the connection or could not run a statement for
-    operational reasons (any `OperationalError`: a timeout, resources): nothing about the
-    request itself."""
+    """True when `exc` (or, for a driver's error, one it was raised from or while handling)
+    says the database or Redis could not be reached, lost the connection or could not run a
+    statement for operational reasons (any `OperationalError`: a timeout, resources):
+    nothing about the request itself."""
     seen: BaseException | None = exc
-    for _ in range(5):  # the error, and what it was raised from or during
+    for _ in range(5):  # the error, and what a driver error was raised from or during
         if seen is None:
             return False
         if _is_outage(seen) or isinstance(seen, OPERATIONAL):
             return True
+        if not isinstance(seen, DRIVER_ERRORS):
+            return False
         seen = seen.__cause__ or seen.__context__
     return False
 

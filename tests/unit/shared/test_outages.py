@@ -10,6 +10,7 @@ from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
     ReadOnlyError,
+    RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -61,6 +62,10 @@ NOT_LOST = [
     DBAPIError("INSERT", {}, PgError("22P02")),
     redis.ResponseError("WRONGTYPE"),
     ValueError("a bug"),
+    # A command whose keys span slots: a bug, not a cluster failing over.
+    RedisClusterException("Keys in request don't hash to the same slot"),
+    # A bug in a fallback that runs while an outage is handled is still a bug (a 500).
+    raised_during(redis.ConnectionError("Connection refused"), KeyError("cache")),
 ]
 
 
