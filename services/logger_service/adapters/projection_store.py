@@ -78,8 +78,10 @@ INSERT_AUDIT = text("""
 """)
 
 
-# One new number for every date a transaction changed (taken under the checkpoint lock, so
-# numbers follow the commit order).
+# One new number for every date a transaction changed. A date's numbers follow the commit
+# order (its row is locked until the commit, so a later change waits and takes a larger
+# one); across dates they need not, with several partitions applied at once, and nothing
+# relies on that: a reader compares one date's version with that date's page.
 MARK_CHANGED = text("""
     INSERT INTO date_versions (date, version)
     SELECT day, next.version
