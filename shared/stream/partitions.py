@@ -9,6 +9,11 @@ partition's events `1, 2, …` in global `seq` order. The envelope inside keeps 
 `seq`. A partition's position is a pure function of the log (how many of its events have a
 seq at or below), so whoever derives it again, after a crash or on another machine, gets the
 same number: that is what makes it durable without being stored.
+
+Those positions hold only for one count, so each partition stream has beside it, in its slot,
+the count it was written with (`<stream>:partitions`). The first relay or projector to find
+it missing records its own; any whose `STREAM_PARTITIONS` differs refuses to run
+(`PartitionCountMismatch`) until `taskstream projections repartition` rewrites the log.
 """
 
 from __future__ import annotations
@@ -16,7 +21,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import redis
+
+from shared.redis_client import pipelined
+
 MARK_SUFFIX = ":published"  # "<pseq>:<seq>": the partition holds its events through global seq
+COUNT_SUFFIX = ":partitions"  # the partition count the stream was written with
+
+
+class PartitionCountMismatch(RuntimeError):
+    """A partition stream was written with another partition count than the configured one."""
+
+    def __init__(self, stream: str, stored: int, configured: int) -> None:
+        super().__init__(
+            f"{stream} was written with {stored} partitions but STREAM_PARTITIONS={configured}: "
+            f"run `taskstream projections repartition --partitions {configured}` first "
+            f"(or set STREAM_PARTITIONS={stored})")
+        self.stream = stream
+        self.stored = stored
+        self.configured = configured
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,31 @@ class Partitioning:
 def mark_key(stream: str) -> str:
     """The key where the relay records how far a partition's stream holds the log."""
     return f"{stream}{MARK_SUFFIX}"
+
+
+def count_key(stream: str) -> str:
+    """The key where the partition count a stream was written with is kept (same slot)."""
+    return f"{stream}{COUNT_SUFFIX}"
+
+
+def check_counts(streams: Sequence[str], stored: Sequence[str | bytes | None],
+                 count: int) -> None:
+    """Raise PartitionCountMismatch when a stream's recorded count (None: none yet) is not
+    `count`."""
+    for stream, value in zip(streams, stored, strict=True):
+        if value is not None and int(value) != count:
+            raise PartitionCountMismatch(stream, int(value), count)
+
+
+def claim_count(client: redis.Redis, streams: Sequence[str], count: int) -> None:
+    """Record `count` beside every stream that has none yet, and raise
+    PartitionCountMismatch when one was written with another count."""
+    keys = [count_key(stream) for stream in streams]
+    replies = pipelined(client, [("SET", key, str(count), "NX") for key in keys]
+                        + [("GET", key) for key in keys])
+    if failed := [reply for reply in replies if isinstance(reply, Exception)]:
+        raise failed[0]
+    check_counts(streams, replies[len(keys):], count)
 
 
 def encode_mark(pseq: int, seq: int) -> str:

@@ -9,11 +9,16 @@ on p, `<pseq>:<seq>` ("the stream holds all of p up to global seq `seq`, the las
 before the marks, and positions are a function of the log, so a mark that is newer, older
 or written by another relay never overstates. The log is applied up to the lowest of the
 partitions' covered seqs.
+
+Marks and positions of a log written with another partition count (a relay started with
+another `STREAM_PARTITIONS`) say nothing of this one: when a stream's recorded count differs,
+the position is 0 (a `min_seq` read answers 503, never early) and the error is logged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import redis
@@ -22,7 +27,16 @@ from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.projection_store import checkpoints
 from shared.stream.entries import PAYLOAD_FIELD, entry_id_of
-from shared.stream.partitions import Partitioning, decode_mark, mark_key
+from shared.stream.partitions import (
+    PartitionCountMismatch,
+    Partitioning,
+    check_counts,
+    count_key,
+    decode_mark,
+    mark_key,
+)
+
+log = logging.getLogger("taskstream.logger")
 
 
 class PartitionedPosition:
@@ -33,6 +47,7 @@ class PartitionedPosition:
         self.engine = engine
         self.client = client
         self.streams = streams
+        self.count = partitioning.count
         self.names = [partitioning.checkpoint_name(name, p) for p in range(len(streams))]
 
     def __call__(self) -> int:
@@ -45,7 +60,14 @@ class PartitionedPosition:
             pipe.get(mark_key(stream))
             at = entry_id_of(checkpoint)
             pipe.xrange(stream, min=at, max=at, count=1)
+        for stream in self.streams:
+            pipe.get(count_key(stream))
         replies = pipe.execute()
+        try:
+            check_counts(self.streams, replies[2 * len(self.streams):], self.count)
+        except PartitionCountMismatch as exc:
+            log.error("min_seq reads wait: %s", exc)
+            return 0
         covered = []
         for n, checkpoint in enumerate(applied):
             marked_pseq, marked_seq = decode_mark(replies[2 * n])

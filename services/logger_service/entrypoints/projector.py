@@ -28,7 +28,7 @@ from shared.stream.applier_lock import ApplierLock
 from shared.stream.consumer import StreamConsumer
 from shared.stream.members import Members, PartitionLease
 from shared.stream.observer import Observers
-from shared.stream.partitions import Partitioning
+from shared.stream.partitions import PartitionCountMismatch, Partitioning, claim_count
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.projector")
@@ -105,6 +105,11 @@ def run_projector() -> None:
     engine = engine_for(settings.database_url, common)
     client = redis_client(common.redis_url)
     options = settings.projector.options.named()
+    if common.partitioning.partitioned:
+        try:
+            claim_count(client, common.partition_streams(), common.partitioning.count)
+        except PartitionCountMismatch as exc:
+            raise SystemExit(f"projector: {exc}") from None
     members = Members(client, f"{common.namespace}:projector:{options.group}:members",
                       options.consumer) if common.partitioning.partitioned else None
     consumers = build_consumers(settings, engine, client, members)

@@ -18,6 +18,7 @@ from shared.db import engine_for
 from shared.events import Actor, to_dict
 from shared.lifecycle import stop_on_signals
 from shared.redis_client import redis_client
+from shared.stream.partitions import PartitionCountMismatch, claim_count
 
 CLI_ACTOR = Actor(None, "cli", "system")
 
@@ -172,6 +173,7 @@ def _republish_partition(settings: Settings, partition: int, rebuild: bool, batc
     client = redis_client(common.redis_url)
     try:
         buses = [RedisStreamBus(client, stream) for stream in streams]
+        claim_count(client, streams, len(streams))
         if rebuild:
             buses[partition].drop()
             click.echo(f"Deleted {streams[partition]} and its consumer groups (consumers "
@@ -180,6 +182,8 @@ def _republish_partition(settings: Settings, partition: int, rebuild: bool, batc
                                  buses, replace(settings.relay, batch_size=batch_size))
         added = relay.publish_pending()
         relay.listener.close()
+    except PartitionCountMismatch as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         client.close()
     click.echo(f"Republished {added} entries to the log's streams; {streams[partition]} "

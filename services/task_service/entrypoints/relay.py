@@ -12,6 +12,7 @@ from shared.lifecycle import stop_on_signals
 from shared.metrics import serve_metrics
 from shared.redis_client import redis_client
 from shared.settings import process_settings
+from shared.stream.partitions import PartitionCountMismatch
 from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.relay")
@@ -30,4 +31,7 @@ def run_relay() -> None:
         partitions = [RedisStreamBus(client, stream) for stream in common.partition_streams()]
         relay = PartitionedRelay(engine, bus, partitions, settings.relay)
     stop_on_signals("Relay", then=relay.stop)
-    relay.run()
+    try:
+        relay.run()
+    except PartitionCountMismatch as exc:
+        raise SystemExit(f"relay: {exc}") from None

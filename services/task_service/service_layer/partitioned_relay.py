@@ -16,6 +16,10 @@ Beside the partitions it keeps the whole log's stream of one-stream deployments 
 After each batch it marks every partition with `<pseq>:<seq>` (the partition holds all its
 events up to global seq `seq`, its last being `pseq`), in the same pipeline after the
 entries: a reader of positions (`min_seq`) learns from it that an idle partition is caught up.
+
+Positions and marks mean something only for one partition count, so before every pass it
+records its count beside each partition stream that has none and refuses to publish
+(`PartitionCountMismatch`) to streams written with another count.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from services.task_service.service_layer.relay import (
     RELAY_PUBLISHED,
     Relay,
 )
-from shared.stream.partitions import Partitioning, encode_mark, mark_key
+from shared.stream.partitions import Partitioning, claim_count, encode_mark, mark_key
 from shared.stream.read_ahead import chunks_after
 from shared.stream.redis_bus import RedisStreamBus, publish_to_streams
 
@@ -80,6 +84,7 @@ class PartitionedRelay(Relay):
         """Number what is pending, then publish every event above each partition's head;
         return how many entries were added (an event counts once in every stream it went to,
         as in `taskstream_relay_published_total`)."""
+        claim_count(self.bus.client, [bus.stream for bus in self.buses], self.partitioning.count)
         self.sequencer.number_all()
         heads = [self.partition_head(p) for p in range(len(self.buses))]
         whole = self.stream_head()

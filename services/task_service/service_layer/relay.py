@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from services.task_service.adapters.listener import Listener
-from services.task_service.adapters.relay_status import write_status
+from services.task_service.adapters.relay_status import write_status, write_stopped
 from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.stored_events import StoredEvents
 from services.task_service.config import RelayConfig
@@ -158,6 +158,8 @@ class Relay:
                 self.failures += 1
                 self._back_off(exc, self.failures)
         self.listener.close()
+        with contextlib.suppress(redis.RedisError):
+            write_stopped(self.bus.client, self.config.namespace)
         log.info("Relay stopped")
 
     def _pass(self) -> None:

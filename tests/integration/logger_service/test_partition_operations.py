@@ -11,6 +11,7 @@ from services.logger_service.adapters.cache import DatePageCache
 from services.logger_service.adapters.projection_store import versions_after
 from services.logger_service.entrypoints.projector import applier_lock, build_consumers
 from services.logger_service.service_layer.projection import PROJECTION_NAME
+from services.task_service.adapters.relay_status import read_status
 from shared.stream.partitions import Partitioning
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
@@ -95,6 +96,7 @@ def test_repartition_from_4_to_2_and_from_1_to_4_from_the_event_store(
     first = run_relay()
     wait_for(lambda: [published(redis_client, s) for s in streams] == expected_lengths(made))
     first.stop()  # the command runs with the relay stopped
+    wait_for(lambda: "stopped_at" in read_status(redis_client, namespace))
     four = consumers_of(engine, logger_url, redis_url, redis_client, namespace)
     drain(four[0], 500)
     four[1].handle(four[1].bus.range(1, 9, 9))
@@ -120,6 +122,7 @@ def test_repartition_from_4_to_2_and_from_1_to_4_from_the_event_store(
     whole = RedisStreamBus(redis_client, f"{namespace}:events")
     wait_for(lambda: published(redis_client, whole.stream) == len(made) + len(more))
     relay.stop()  # as the command asks
+    wait_for(lambda: "stopped_at" in read_status(redis_client, namespace))
     cli_env(2)
     assert CliRunner().invoke(main, ["projections", "repartition", "--partitions",
                                      "1"]).exit_code == 0
