@@ -27,6 +27,11 @@ class ConsumerOptions:
     retry_delay_seconds: float = 0.5
     prefetch: bool = True
 
+    @property
+    def longest_wait_seconds(self) -> float:
+        """The longest a consumer's loop waits in one call: a blocking read or a lock poll."""
+        return max(self.block_ms / 1000, self.lock_poll_seconds)
+
     def named(self) -> ConsumerOptions:
         """These options, naming this process as the consumer unless one was configured."""
         return self if self.consumer else replace(self, consumer=default_consumer_name())

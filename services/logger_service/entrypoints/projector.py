@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from functools import partial
@@ -111,17 +110,19 @@ def run_projector() -> None:
         except PartitionCountMismatch as exc:
             raise SystemExit(f"projector: {exc}") from None
     members = Members(client, f"{common.namespace}:projector:{options.group}:members",
-                      options.consumer) if common.partitioning.partitioned else None
+                      options.consumer, longest_wait=options.longest_wait_seconds
+                      ) if common.partitioning.partitioned else None
     consumers = build_consumers(settings, engine, client, members)
     stop = stop_on_signals("Projector")
     log.info("projector %s started on %s (group %s)", options.consumer,
              ", ".join(common.partition_streams()), options.group)
+    if members is not None:
+        members.start()
     try:
         run_consumers(consumers, stop)
     finally:
         if members is not None:
-            with contextlib.suppress(redis.RedisError):
-                members.leave()
+            members.stop()
         client.close()
         engine.dispose()
         log.info("projector %s stopped", options.consumer)

@@ -5,15 +5,21 @@ within 5 s, and nothing is applied twice or skipped."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import pytest
 import redis
 
 from services.logger_service.service_layer.projection import PROJECTION_NAME
-from shared.stream.members import Members
+from shared.stream.applier_lock import NoLock
+from shared.stream.batch import Batch, Projection
+from shared.stream.members import Members, PartitionLease
+from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
-from tests.integration.logger_service.conftest import store, table
+from tests.integration.logger_service.conftest import sql_consumer, store, table
 from tests.integration.logger_service.partitioned import (
     PARTITIONS,
     expected_lengths,
@@ -80,3 +86,58 @@ def test_members_agree_on_owners_and_a_dead_one_drops_out_after_its_ttl(
     ann.live()
     bob.leave()
     wait_for(lambda: ann.live() == ["ann"])
+
+
+class HeldProjection:
+    """The projector's projection, whose batches wait for `release` before applying."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        with self.projection.batch() as batch:
+            self.entered.set()
+            self.release.wait(30)
+            yield batch
+
+
+def test_a_member_whose_appliers_are_busy_stays_a_member_past_its_ttl(
+        tasks_engine, engine, redis_client, namespace, streams, run_relay, events):
+    store(tasks_engine, history(events))
+    run_relay()
+    wait_for(lambda: published(redis_client, streams[0]) > 0)
+    key = f"{namespace}:members"
+    ann = Members(redis_client, key, "ann", 0.5, 0.05)
+    bob = Members(redis_client, key, "bob", 0.5, 0.05)
+    consumer = sql_consumer(engine, RedisStreamBus(redis_client, streams[0]))
+    held = HeldProjection(consumer.projection)
+    consumer.projection, consumer.lock = held, PartitionLease(NoLock(), ann, 0)
+    stop = threading.Event()
+    ann.start()
+    applier = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    applier.start()
+    try:
+        assert held.entered.wait(10), "the applier took its first batch"
+        busy_until = time.monotonic() + 4 * ann.ttl_seconds
+        while time.monotonic() < busy_until:  # the applier is blocked all along
+            assert bob.live() == ["ann", "bob"], "a busy member dropped out"
+            time.sleep(0.05)
+        assert applier.is_alive() and not held.release.is_set()
+    finally:
+        stop.set()
+        held.release.set()
+        applier.join(10)
+        ann.stop()
+    assert ann.beater is not None and not ann.beater.is_alive(), "the heartbeat stopped"
+    wait_for(lambda: bob.live() == ["bob"])
+
+
+def test_a_members_ttl_outlasts_its_longest_wait(redis_client: redis.Redis, namespace: str):
+    key = f"{namespace}:members"
+    assert Members(redis_client, key, "ann").ttl_seconds == 2.0
+    assert Members(redis_client, key, "ann", longest_wait=5.0).ttl_seconds == 6.0
+    with pytest.raises(ValueError, match="must outlast its longest wait"):
+        Members(redis_client, key, "ann", ttl_seconds=2.0, longest_wait=2.0)
