@@ -18,16 +18,16 @@ from shared.stream.partitions import Partitioning
 
 Routed = tuple[int, int | None, str]  # seq, task id (None: every partition), envelope JSON
 
-_ENVELOPE = ENVELOPE_JSON
 _IN_PARTITION = "(task_id IS NULL OR mod(task_id, :count) = :partition)"
 
 _ROUTED_AFTER = text(
-    f"SELECT seq, task_id, {_ENVELOPE} FROM events WHERE seq > :after ORDER BY seq LIMIT :limit")
+    f"SELECT seq, task_id, {ENVELOPE_JSON} FROM events WHERE seq > :after "
+    "ORDER BY seq LIMIT :limit")
 
 _POSITIONED = (f"SELECT seq, row_number() OVER (ORDER BY seq) AS pseq FROM events "
                f"WHERE seq IS NOT NULL AND {_IN_PARTITION}")
 
-_RANGE = text(f"""SELECT positioned.pseq, {_ENVELOPE}
+_RANGE = text(f"""SELECT positioned.pseq, {ENVELOPE_JSON}
 FROM ({_POSITIONED}) AS positioned JOIN events USING (seq)
 WHERE positioned.pseq BETWEEN :first AND :last ORDER BY positioned.pseq""")
 

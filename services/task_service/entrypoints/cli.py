@@ -170,7 +170,7 @@ def _republish_partition(settings: Settings, partition: int, rebuild: bool, batc
 
     common = settings.common
     streams = _partition_streams(settings, partition)
-    client = redis_client(common.redis_url)
+    client, engine = redis_client(common.redis_url), _engine(settings)
     try:
         buses = [RedisStreamBus(client, stream) for stream in streams]
         claim_count(client, streams, len(streams))
@@ -178,16 +178,20 @@ def _republish_partition(settings: Settings, partition: int, rebuild: bool, batc
             buses[partition].drop()
             click.echo(f"Deleted {streams[partition]} and its consumer groups (consumers "
                        "recreate them and skip the events they already applied).")
-        relay = PartitionedRelay(_engine(settings), RedisStreamBus(client, common.stream_key()),
+        relay = PartitionedRelay(engine, RedisStreamBus(client, common.stream_key()),
                                  buses, replace(settings.relay, batch_size=batch_size))
-        added = relay.publish_pending()
-        relay.listener.close()
+        try:
+            added = relay.publish_pending()
+        finally:
+            relay.listener.close()
+        held = buses[partition].head()
     except PartitionCountMismatch as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         client.close()
+        engine.dispose()
     click.echo(f"Republished {added} entries to the log's streams; {streams[partition]} "
-               f"holds {buses[partition].head()} positions.")
+               f"holds {held} positions.")
 
 
 def _partition_streams(settings: Settings, partition: int) -> list[str]:
