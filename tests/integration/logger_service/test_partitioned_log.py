@@ -81,9 +81,17 @@ def test_a_lost_partition_is_republished_and_a_gap_is_put_back_from_the_store(
     redis_client.xtrim(streams[3], maxlen=0)  # no entry left to say where the partition is
     more = [events.updated(n, title="later") for n in (3, 7, 4)]
     store(tasks_engine, more)
-    wait_for(lambda: published(redis_client, streams[3]) == 2)
-    assert [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[3])] == [
-        (lengths[3] + 1, more[0].seq), (lengths[3] + 2, more[1].seq)]
+    expected = [(lengths[3] + 1, more[0].seq), (lengths[3] + 2, more[1].seq)]
+
+    def placed() -> list[tuple[int, int]] | None:
+        found = [(pseq, e.seq) for pseq, e in partition_events(redis_client, streams[3])]
+        return found if found[-2:] == expected else None
+
+    found = wait_for(placed, what="the new events at the partition's next positions")
+    if redis_client.xinfo_stream(streams[3]).get("entries-added") is not None:
+        assert found == expected  # Redis 7 counts what a stream took: trimmed, not lost
+    else:  # Redis 6 cannot tell an emptied stream from a lost one: republished whole
+        assert [pseq for pseq, _ in found] == list(range(1, lengths[3] + 3))
 
 
 def test_partitioned_projection_equals_the_whole_one_and_logs_each_transfer_once(
