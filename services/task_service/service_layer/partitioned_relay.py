@@ -39,8 +39,9 @@ from services.task_service.service_layer.relay import (
     Relay,
 )
 from shared.stream.partitions import Partitioning, claim_count, encode_mark, mark_key
+from shared.stream.publishing import publish_to_streams
 from shared.stream.read_ahead import chunks_after
-from shared.stream.redis_bus import RedisStreamBus, publish_to_streams
+from shared.stream.redis_bus import RedisStreamBus
 
 log = logging.getLogger("taskstream.relay")
 

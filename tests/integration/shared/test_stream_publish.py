@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from shared.stream.redis_bus import publish_encoded
+from shared.stream.publishing import publish_encoded
 
 
 def test_publish_is_idempotent_and_keeps_seq_order(redis_client: redis.Redis,
