@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 PAYLOAD_FIELD = "event"
@@ -42,6 +43,12 @@ def seq_of(entry_id: str | bytes) -> int:
     """Return the sequence number encoded in a `<seq>-0` entry id."""
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     return int(text.split("-", 1)[0])
+
+
+def log_seq(payload: str | bytes) -> int:
+    """The global `seq` inside an entry's payload (on a partition stream the entry id is the
+    partition's position, and the envelope keeps the log's seq)."""
+    return int(json.loads(payload)["seq"])
 
 
 def entry_id_of(seq: int) -> str:

@@ -17,7 +17,6 @@ the position is 0 (a `min_seq` read answers 503, never early) and the error is l
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -26,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.projection_store import checkpoints
-from shared.stream.entries import PAYLOAD_FIELD, entry_id_of
+from shared.stream.entries import PAYLOAD_FIELD, entry_id_of, log_seq
 from shared.stream.partitions import (
     PartitionCountMismatch,
     Partitioning,
@@ -81,5 +80,5 @@ def _seq_of_entry(entries: Any) -> int:
     for _entry_id, fields in entries or []:
         payload = fields.get(PAYLOAD_FIELD.encode(), fields.get(PAYLOAD_FIELD))
         if payload:
-            return int(json.loads(payload)["seq"])
+            return log_seq(payload)
     return 0

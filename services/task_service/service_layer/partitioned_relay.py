@@ -24,7 +24,6 @@ records its count beside each partition stream that has none and refuses to publ
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy.engine import Engine
@@ -38,6 +37,7 @@ from services.task_service.service_layer.relay import (
     RELAY_PUBLISHED,
     Relay,
 )
+from shared.stream.entries import log_seq
 from shared.stream.partitions import Partitioning, claim_count, encode_mark, mark_key
 from shared.stream.publishing import publish_to_streams
 from shared.stream.read_ahead import chunks_after
@@ -78,7 +78,7 @@ class PartitionedRelay(Relay):
             return 0, 0
         last = bus.last_entry()
         if last is not None and last.seq == head.seq:
-            return head.seq, int(json.loads(last.payload)["seq"])
+            return head.seq, log_seq(last.payload)
         return head.seq, self.reads.seq_at(partition, head.seq)  # trimmed to nothing
 
     def publish_pending(self) -> int:
