@@ -3,7 +3,6 @@ relay in threads, and the projection built from the whole log for comparison."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from shared.settings import CommonSettings
 from shared.stream.partitions import Partitioning
 from shared.stream.redis_bus import RedisStreamBus
 from tests.integration.logger_service.conftest import drain, sql_consumer, table
+from tests.integration.relay_threads import relays_in_threads
 from tests.unit.logger_service.factories import DAY, EventFactory
 
 PARTITIONS = Partitioning(4)
@@ -86,23 +86,16 @@ def run_relay(tasks_engine: Engine, redis_client: redis.Redis, namespace: str,
               streams: list[str]) -> Iterator[Callable[..., PartitionedRelay]]:
     """Start partitioned relays (4 partitions unless told) in threads; every one is stopped
     at the end."""
-    started: list[tuple[PartitionedRelay, threading.Thread]] = []
+    with relays_in_threads() as run:
+        def start(batch_size: int = 7, partitioning: Partitioning = PARTITIONS
+                  ) -> PartitionedRelay:
+            return run(PartitionedRelay(
+                tasks_engine, RedisStreamBus(redis_client, f"{namespace}:events"),
+                [RedisStreamBus(redis_client, stream)
+                 for stream in partitioning.streams(namespace, f"{namespace}:events")],
+                RelayConfig(batch_size=batch_size, poll_seconds=0.1, namespace=namespace)))
 
-    def start(batch_size: int = 7, partitioning: Partitioning = PARTITIONS) -> PartitionedRelay:
-        relay = PartitionedRelay(
-            tasks_engine, RedisStreamBus(redis_client, f"{namespace}:events"),
-            [RedisStreamBus(redis_client, stream)
-             for stream in partitioning.streams(namespace, f"{namespace}:events")],
-            RelayConfig(batch_size=batch_size, poll_seconds=0.1, namespace=namespace))
-        thread = threading.Thread(target=relay.run, daemon=True)
-        thread.start()
-        started.append((relay, thread))
-        return relay
-
-    yield start
-    for relay, thread in started:
-        relay.stop()
-        thread.join(10)
+        yield start
 
 
 

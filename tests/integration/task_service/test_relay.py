@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from shared.events import Actor, decode
 from shared.stream.redis_bus import RedisStreamBus
 from testbed.polling import wait_for
 from tests.fakes.bus import PublishingRedisBus
+from tests.integration.relay_threads import relays_in_threads
 from tests.integration.task_service.helpers import (
     read_after,
     store_seqs,
@@ -60,22 +60,13 @@ def stream(settings: Settings) -> str:
 def run_relay(engine: Engine, redis_client: redis.Redis, stream: str, namespace: str
               ) -> Iterator[object]:
     """Start relays in threads; every one is stopped at the end."""
-    started: list[tuple[Relay, threading.Thread]] = []
+    with relays_in_threads() as run:
+        def start(relay_engine: Engine = engine, **config: object) -> Relay:
+            options = {"poll_seconds": 0.2, "namespace": namespace, "batch_size": 100} | config
+            return run(Relay(relay_engine, RedisStreamBus(redis_client, stream),
+                             RelayConfig(**options)))  # type: ignore[arg-type]
 
-    def start(relay_engine: Engine = engine, **config: object) -> Relay:
-        options = {"poll_seconds": 0.2, "namespace": namespace, "batch_size": 100} | config
-        relay = Relay(relay_engine, RedisStreamBus(redis_client, stream),
-                      RelayConfig(**options))  # type: ignore[arg-type]
-        thread = threading.Thread(target=relay.run, daemon=True)
-        thread.start()
-        started.append((relay, thread))
-        return relay
-
-    yield start
-    for relay, thread in started:
-        relay.stop()
-        thread.join(10)
-        assert not thread.is_alive(), "the relay did not stop"
+        yield start
 
 
 def test_concurrent_writers_reach_the_stream_once_in_seq_order(
