@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from services.logger_service.adapters.projection_store import checkpoints
+from shared.redis_client import pipelined
 from shared.stream.entries import PAYLOAD_FIELD, entry_id_of, log_seq
 from shared.stream.partitions import (
     PartitionCountMismatch,
@@ -54,14 +55,14 @@ class PartitionedPosition:
             found = dict(connection.execute(select(checkpoints.c.name, checkpoints.c.last_seq)
                                             .where(checkpoints.c.name.in_(self.names))).all())
         applied = [int(found.get(name, 0)) for name in self.names]
-        pipe = self.client.pipeline(transaction=False)
+        commands: list[tuple[str | int, ...]] = []
         for stream, checkpoint in zip(self.streams, applied, strict=True):
-            pipe.get(mark_key(stream))
             at = entry_id_of(checkpoint)
-            pipe.xrange(stream, min=at, max=at, count=1)
-        for stream in self.streams:
-            pipe.get(count_key(stream))
-        replies = pipe.execute()
+            commands += [("GET", mark_key(stream)), ("XRANGE", stream, at, at, "COUNT", 1)]
+        commands += [("GET", count_key(stream)) for stream in self.streams]
+        replies = pipelined(self.client, commands)  # one plain pipeline per node on a cluster
+        if failed := [reply for reply in replies if isinstance(reply, Exception)]:
+            raise failed[0]
         try:
             check_counts(self.streams, replies[2 * len(self.streams):], self.count)
         except PartitionCountMismatch as exc:
