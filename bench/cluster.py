@@ -34,7 +34,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
 from bench import partitions
-from bench.core import result
+from bench.core import answers, result
 from bench.load import requests_per_second, tool_name
 from bench.logger_service import BATCH, logger_database, projector_rate
 from bench.task_service import RELAY_BATCH, TASK_BODY, fill_backlog, relay_rate, tasks_database
@@ -233,14 +233,8 @@ def _stop(process: ManagedProcess) -> None:
 
 
 def _wait_answers(url: str) -> None:
-    wait_for(lambda: _answers(url), timeout=180, interval=0.25, what=f"{url} to answer 200")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
+    wait_for(lambda: answers(url, 5, lambda status: status == 200), timeout=180,
+             interval=0.25, what=f"{url} to answer 200")
 
 
 def _logged_in(entry: Any) -> dict[str, str] | None:

@@ -8,12 +8,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
+import requests
 
 from services.embedded import free_port
 from testbed.servers import postgres_server, redis_server
@@ -73,3 +74,13 @@ def serve_gunicorn(env: dict[str, str], app: str) -> tuple[subprocess.Popen[byte
         [gunicorn, "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", app],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return process, f"http://127.0.0.1:{port}"
+
+
+def answers(url: str, timeout: float = 2.0,
+            accept: Callable[[int], bool] = lambda status: status < 500) -> bool:
+    """Whether a server answers a GET of `url` as `accept` wants (by default anything but a
+    5xx: a 401 of a route that needs a token, or a 405 of a POST route, says it is up)."""
+    try:
+        return accept(requests.get(url, timeout=timeout).status_code)
+    except requests.RequestException:
+        return False

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from bench.core import result, serve_gunicorn, servers
+from bench.core import answers, result, serve_gunicorn, servers
 from bench.load import requests_per_second, tool_name
 from shared.revocation import RedisRevocations, RevocationList
 from testbed.polling import wait_for
@@ -68,7 +68,7 @@ def run() -> list[dict[str, Any]]:
         try:
             probes = [bare[1] + "/tasks", hop[1] + "/tasks", logger_hop[1] + "/tasks",
                       *(url + "/healthz" for _, url in started[3:])]
-            wait_for(lambda: all(_up(probe) for probe in probes), timeout=30,
+            wait_for(lambda: all(answers(probe) for probe in probes), timeout=30,
                      what="the bare endpoint, the hop and both gateways")
             targets = {"bare": (bare[1] + "/tasks", {}),
                        "hop": (hop[1] + "/tasks", {}),
@@ -148,12 +148,3 @@ def _results(rounds: dict[str, list[float]]) -> list[dict[str, Any]]:
         result("gateway / direct ratio", rates["gateway"] / rates["logger"], "x", COMMAND, notes),
         result("bare hop / bare ratio", rates["hop"] / rates["bare"], "x", COMMAND, notes),
     ]
-
-
-def _up(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(url, timeout=1).status_code < 500  # answered (a 401 too)
-    except requests.RequestException:
-        return False

@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from bench.bare_writer import PGBENCH_SCRIPT, write_for
-from bench.core import ROOT, percentile, result, serve_gunicorn, servers
+from bench.core import ROOT, answers, percentile, result, serve_gunicorn, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
 from services.registry import migrate_service
@@ -124,14 +124,6 @@ def task_service(db_url: str, redis_url: str, jwks_url: str) -> Iterator[str]:
 def _ready(base: str) -> bool:
     try:
         return requests.get(f"{base}/readyz", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _answers(url: str) -> bool:
-    """Whether a server answers at `url` at all (a GET of a POST route is a 405)."""
-    try:
-        return requests.get(url, timeout=2).status_code < 500
     except requests.RequestException:
         return False
 
@@ -295,7 +287,7 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
             process, url = serve_gunicorn({**stack.env, **extra, "BARE_DATABASE_URL":
                                            libpq_url(db_url)}, "bench.bare_writer:create_app()")
             try:
-                wait_for(lambda: _answers(f"{url}/task"), timeout=30, what="the bare writer")
+                wait_for(lambda: answers(f"{url}/task"), timeout=30, what="the bare writer")
                 floor = requests_per_second(f"{url}/task", {}, int(SECONDS), CONNECTIONS,
                                             TASK_BODY)
             finally:
