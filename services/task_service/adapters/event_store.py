@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.task_service.adapters.orm import SCHEDULED_TRANSFER
+from services.task_service.adapters.prepared import Prepared, prepare
 from services.task_service.domain.model import Context, NewEvent, TaskEvent
 from shared.events import SCHEMA_VERSION, unix_millis
 
@@ -111,10 +112,21 @@ def execute_raw(cursor: Any, statements: str, parameters: dict[str, Any]) -> Non
                                   ) from exc
 
 
-def numbering_sql(wait: bool, mine: str = "%(mine)s") -> str:
+NUMBERING = Prepared("taskstream_number", {"mine": "bigint", "limit": "int", "channel": "text"},
+                     _NUMBER)
+
+
+def numbering_sql(wait: bool) -> str:
     """A numbering step's statements: the lock (waited for, or only tried), then numbering
-    (when the lock is held) and its answer row, `mine` being the event asked about."""
-    return f"{_LOCK if wait else _TRY_LOCK}; {_NUMBER.replace('%(mine)s', mine)}"
+    (when the lock is held) and its answer row, `mine` being the event asked about. It
+    executes `NUMBERING`: `prepare` it on the connection first."""
+    return f"{_LOCK if wait else _TRY_LOCK}; {NUMBERING.call()}"
+
+
+def numbering_parameters(chunk: int = SEQUENCE_CHUNK, mine: int = 0) -> dict[str, Any]:
+    """The parameters of `numbering_sql`'s statements."""
+    return {"key": APPEND_LOCK_KEY, "bulk": BULK_LOCK_KEY, "limit": chunk, "mine": mine,
+            "channel": NOTIFY_CHANNEL}
 
 
 def event_id_sql(counter: str) -> str:
@@ -217,6 +229,22 @@ class EventStore:
             self.written = Written(self.head)
             notify(self.session, self.head)
         return [(seq, event_id) for _, seq, event_id in stored]
+
+    def number_before_commit(self) -> None:
+        """Right before the commit: if no numbering step is running, number what is pending
+        and this transaction's own events in this transaction, so that the command commits
+        once instead of twice (its commit and a step's); if one is, leave them to the step
+        after the commit. The lock, only tried, is then held through the commit."""
+        if self.head is not None or self.written.row_id is None:
+            return
+        pooled = self.session.connection().connection
+        cursor = pooled.cursor()
+        prepare(pooled.info, cursor, NUMBERING)
+        execute_raw(cursor, numbering_sql(wait=False),
+                    numbering_parameters(mine=self.written.row_id))
+        found = cursor.fetchone()
+        if found is not None and found[1] is not None:
+            self.written = Written(int(found[1]), self.written.row_id)
 
     def appended_in_bulk(self, count: int) -> None:
         """Record `count` events inserted with seqs `head + 1 …` under the lock, and wake

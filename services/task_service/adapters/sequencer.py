@@ -10,22 +10,21 @@ numbered when the bulk writer commits (by the relay's next pass, or the next com
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from services.task_service.adapters.event_store import (
-    APPEND_LOCK_KEY,
-    BULK_LOCK_KEY,
-    NOTIFY_CHANNEL,
+    NUMBERING,
     SEQUENCE_CHUNK,
     Written,
     execute_raw,
+    numbering_parameters,
     numbering_sql,
     round_trip,
 )
+from services.task_service.adapters.prepared import prepare
 
 # Waits (shared, so every waiter wakes at once) for the step in progress, then looks again;
 # unless a bulk writer holds the sequencing lock, or waits for it (a shared try of the bulk
@@ -63,10 +62,10 @@ class Sequencer:
     def _run(self, statements: str, mine: int, connection: Connection | None
              ) -> tuple[int, int | None, int, bool]:
         if connection is not None:
-            return self._execute(connection.connection.driver_connection, statements, mine)
+            return self._execute(connection.connection, statements, mine)
         pooled = self.engine.raw_connection()
         try:
-            return self._execute(pooled.driver_connection, statements, mine)
+            return self._execute(pooled, statements, mine)
         except DBAPIError as exc:
             if exc.connection_invalidated:  # lost: not to be handed out again
                 pooled.invalidate()
@@ -74,12 +73,11 @@ class Sequencer:
         finally:
             pooled.close()
 
-    def _execute(self, connection: Any, statements: str, mine: int
+    def _execute(self, pooled: PoolProxiedConnection, statements: str, mine: int
                  ) -> tuple[int, int | None, int, bool]:
-        with round_trip(connection) as cursor:
-            execute_raw(cursor, statements, {
-                "key": APPEND_LOCK_KEY, "bulk": BULK_LOCK_KEY, "limit": self.chunk,
-                "mine": mine, "channel": NOTIFY_CHANNEL})
+        with round_trip(pooled.driver_connection) as cursor:
+            prepare(pooled.info, cursor, NUMBERING)
+            execute_raw(cursor, statements, numbering_parameters(self.chunk, mine))
             found = cursor.fetchone()
         numbered, seq, head, _, flag = found[:5] if found else (0, None, 0, 0, False)
         return int(numbered), None if seq is None else int(seq), int(head), bool(flag)

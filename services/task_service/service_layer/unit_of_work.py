@@ -67,7 +67,9 @@ class UnitOfWork:
         self.connection.close()
 
     def commit(self) -> None:
-        """Commit the change and its events together."""
+        """Commit the change and its events together, numbered in the same transaction when
+        no numbering step is running (else by the step after the commit, `position`)."""
+        self.events.number_before_commit()
         self.session.commit()
 
     def create_at_once(self, command: CreateTask, created_by: int, context: Context,
@@ -75,7 +77,7 @@ class UnitOfWork:
         """Create a task and its event in one statement, committed, and try to number the
         event in the same round trip (nothing else may be in this unit); the task."""
         task, self.events.written = create_with_event(
-            self.connection.connection.driver_connection, command, created_by, context, now,
+            self.connection.connection, command, created_by, context, now,
             self.sequencer.chunk)
         return task
 

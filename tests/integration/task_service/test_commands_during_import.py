@@ -15,10 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.test import TestResponse
 
-from services.task_service.adapters.event_store import numbering_sql
+from services.task_service.adapters.event_store import NUMBERING
 from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.stored_events import HOLDS, StoredEvents
-from services.task_service.adapters.task_creation import CREATED_EVENT
 from services.task_service.domain.model import Context
 from services.task_service.service_layer.csv_import import COLUMNS, parse_csv
 from services.task_service.service_layer.unit_of_work import UnitOfWork
@@ -110,12 +109,15 @@ def test_commands_answer_at_once_while_an_import_numbers_its_events(
 def test_a_create_that_cannot_number_finds_its_event_through_the_index(engine: Engine) -> None:
     """`POST /task` looks its event up after a failed try of the lock (as during an import,
     when the log holds a million rows): through the primary key, never by reading it all."""
-    _lock, step = numbering_sql(wait=False, mine=CREATED_EVENT).split(";", 1)
     with engine.connect() as connection:
+        connection.exec_driver_sql(NUMBERING.definition())
         connection.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {step}", {
-            "limit": 5000, "channel": "unused"}).scalars())
-    assert "Seq Scan on events" not in plan, plan
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            connection.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
+            plan = "\n".join(connection.exec_driver_sql(
+                "EXPLAIN " + NUMBERING.call(),
+                {"mine": 12345, "limit": 5000, "channel": "unused"}).scalars())
+            assert "Seq Scan on events" not in plan, plan
 
 
 def test_a_min_seq_read_asks_the_log_for_its_position_not_for_its_head(engine: Engine) -> None:

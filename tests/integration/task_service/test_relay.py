@@ -19,7 +19,7 @@ import redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from services.task_service.adapters.event_store import Written
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY, Written
 from services.task_service.adapters.relay_status import read_status
 from services.task_service.config import RelayConfig, Settings
 from services.task_service.domain.model import Context, CreateTask, UpdateTask, created_event
@@ -176,10 +176,13 @@ def test_32_writers_and_imports_race_the_relays_and_the_stream_is_exactly_1_to_n
 def test_the_relay_numbers_events_whose_writer_never_did(
         engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
     """A writer that dies between its commit and numbering its event loses nothing."""
-    with UnitOfWork(engine) as uow:
+    with engine.connect() as step, UnitOfWork(engine) as uow:
+        # A numbering step is running, so the command commits its event unnumbered.
+        step.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
         task = uow.tasks.create(CreateTask("orphan"), 7, datetime.now(UTC))
         uow.events.append([created_event(task)], CONTEXT, datetime.now(UTC))
         uow.commit()  # and no position asked for: nothing numbered it
+        step.rollback()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT seq FROM events")).scalar_one() is None
     run_relay()

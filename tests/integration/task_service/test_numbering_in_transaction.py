@@ -1,0 +1,98 @@
+"""A command that finds no numbering step running numbers its events in its own transaction
+(one commit); one that finds a step running commits them unnumbered and learns its
+position from the step after its commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import Engine
+
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY
+from services.task_service.adapters.task_creation import CREATE
+from services.task_service.domain.model import Context, CreateTask, UpdateTask
+from services.task_service.service_layer.tasks import create_task, update_task
+from services.task_service.service_layer.unit_of_work import UnitOfWork
+from shared.events import Actor
+
+CONTEXT = Context(Actor(7, "writer", "admin"), "numbering")
+# The transaction that last wrote each row: the event's row (its seq set by an update, or
+# given at insert) and the task's.
+WRITERS = text("SELECT events.xmin::text, task_manager.xmin::text, events.seq FROM events "
+               "JOIN task_manager ON task_manager.id = events.task_id "
+               "WHERE events.task_id = :task AND events.version = :version")
+
+
+def writers(engine: Engine, task_id: int, version: int) -> tuple[str, str, int | None]:
+    with engine.connect() as connection:
+        found = connection.execute(WRITERS, {"task": task_id, "version": version}).one()
+    return found[0], found[1], found[2]
+
+
+@contextmanager
+def step_running(engine: Engine) -> Iterator[None]:
+    """Another transaction holds the sequencing lock, as a numbering step does."""
+    with engine.connect() as step:
+        step.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        yield
+        step.rollback()
+
+
+def test_an_uncontended_create_numbers_its_event_in_its_own_transaction(
+        engine: Engine) -> None:
+    done = create_task(UnitOfWork(engine), CreateTask("alone"), CONTEXT)
+    event_writer, task_writer, seq = writers(engine, done.body["id"], 1)
+    assert seq == done.position == 1
+    assert event_writer == task_writer  # numbered at insert: no second transaction
+
+
+def test_an_uncontended_update_numbers_its_events_in_its_own_transaction(
+        engine: Engine) -> None:
+    created = create_task(UnitOfWork(engine), CreateTask("before"), CONTEXT)
+    done = update_task(UnitOfWork(engine), UpdateTask(created.body["id"], {"title": "after"},
+                                                      expected_version=1), CONTEXT)
+    event_writer, task_writer, seq = writers(engine, created.body["id"], 2)
+    assert seq == done.position == 2
+    assert event_writer == task_writer
+
+
+def test_a_create_that_finds_a_step_running_is_numbered_after_its_commit(
+        engine: Engine) -> None:
+    assert create_task(UnitOfWork(engine), CreateTask("first"), CONTEXT).position == 1
+    with step_running(engine):
+        unit = UnitOfWork(engine)
+        with unit:
+            task = unit.create_at_once(CreateTask("contended"), 7, CONTEXT, datetime.now(UTC))
+            written = unit.events.written
+        assert written.seq is None and written.row_id is not None  # committed, unnumbered
+        assert writers(engine, task.id, 1)[2] is None
+    with unit:
+        assert unit.position(written) == 2
+    event_writer, task_writer, seq = writers(engine, task.id, 1)
+    assert seq == 2 and event_writer != task_writer
+
+
+def prepared_here(connection: Connection) -> int:
+    return int(connection.execute(text(
+        "SELECT count(*) FROM pg_prepared_statements WHERE name = :name"),
+        {"name": CREATE.name}).scalar_one())
+
+
+def test_the_create_statement_is_prepared_once_per_connection_and_on_a_new_one(
+        engine: Engine) -> None:
+    single = create_engine(engine.url, pool_size=1, max_overflow=0)  # always that connection
+    try:
+        unit = UnitOfWork(single)
+        for n in range(3):
+            create_task(unit, CreateTask(f"task {n}"), CONTEXT)
+        with single.connect() as connection:
+            assert prepared_here(connection) == 1
+            connection.invalidate()  # as a connection lost with its server session is
+        assert create_task(unit, CreateTask("on a new connection"), CONTEXT).position == 4
+        with single.connect() as connection:
+            assert prepared_here(connection) == 1
+    finally:
+        single.dispose()
