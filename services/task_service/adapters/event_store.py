@@ -59,13 +59,14 @@ LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_T
 # numbering statement, which takes its snapshot after the lock was decided, can tell.
 _LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('taskstream.numbering', 'true', "
          "true), set_config('synchronous_commit', 'on', true)")
-_TRY_LOCK = ("SELECT set_config('taskstream.numbering', pg_try_advisory_xact_lock(%(key)s)::text, "
+TRY_LOCK = ("SELECT set_config('taskstream.numbering', pg_try_advisory_xact_lock(%(key)s)::text, "
              "true), set_config('synchronous_commit', 'on', true)")
 # One numbering step: the next seqs to the oldest committed unnumbered events (found through
 # the partial index on `id WHERE seq IS NULL`); wakes the relay; answers how many it numbered,
-# the seq of the event `mine` (NULL while it has none) and the head after the step (0 when
+# the seq of the event `mine` (NULL while it has none), the head after the step (0 when
 # it could not number: the head is not read then, since while an import inserts its events
-# the top of the seq index is a million entries this snapshot cannot see).
+# the top of the seq index is a million entries this snapshot cannot see), whether it woke
+# the relay, whether it numbered, and whether it found a bulk writer (`sequencer`).
 _NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events
               WHERE current_setting('taskstream.numbering', true) = 'true'),
 due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
@@ -80,7 +81,8 @@ SELECT (SELECT count(*) FROM numbered),
                 (SELECT seq FROM events WHERE id = %(mine)s)),
        coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
        (SELECT count(*) FROM woken),
-       current_setting('taskstream.numbering', true) = 'true'"""
+       current_setting('taskstream.numbering', true) = 'true',
+       coalesce(current_setting('taskstream.bulk', true) = 'true', false)"""
 
 
 @contextmanager
@@ -120,7 +122,7 @@ def numbering_sql(wait: bool) -> str:
     """A numbering step's statements: the lock (waited for, or only tried), then numbering
     (when the lock is held) and its answer row, `mine` being the event asked about. It
     executes `NUMBERING`: `prepare` it on the connection first."""
-    return f"{_LOCK if wait else _TRY_LOCK}; {NUMBERING.call()}"
+    return f"{_LOCK if wait else TRY_LOCK}; {NUMBERING.call()}"
 
 
 def numbering_parameters(chunk: int = SEQUENCE_CHUNK, mine: int = 0) -> dict[str, Any]:
@@ -179,7 +181,7 @@ def lock_appends(session: Session | Connection, bulk: bool = False) -> int:
     cursor.execute(_LOCK, {"key": APPEND_LOCK_KEY})
     while True:
         cursor.execute(_NUMBER, {"limit": SEQUENCE_CHUNK, "mine": 0, "channel": NOTIFY_CHANNEL})
-        numbered, _, head, _, _ = cursor.fetchone() or (0, None, 0, 0, True)
+        numbered, _, head, *_ = cursor.fetchone() or (0, None, 0)
         if numbered < SEQUENCE_CHUNK:
             return int(head)
 

@@ -18,6 +18,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from services.task_service.adapters.event_store import (
     NUMBERING,
     SEQUENCE_CHUNK,
+    TRY_LOCK,
     Written,
     execute_raw,
     numbering_parameters,
@@ -26,15 +27,18 @@ from services.task_service.adapters.event_store import (
 )
 from services.task_service.adapters.prepared import prepare
 
-# Waits (shared, so every waiter wakes at once) for the step in progress, then looks again;
+# A command's step after its commit, one round trip: try the lock and number; if another
+# step holds it, wait for that step (shared, so every waiter wakes at once) and look again;
 # unless a bulk writer holds the sequencing lock, or waits for it (a shared try of the bulk
-# lock fails then, even while it only waits): then it answers at once, the last column true.
-_AFTER_STEP = """SELECT set_config('taskstream.bulk', 'true', true)
-    WHERE NOT pg_try_advisory_xact_lock_shared(%(bulk)s);
+# lock fails then, even while it only waits): then it answers at once (its last column).
+_STEP_OR_WAIT = f"""{TRY_LOCK};
+SELECT set_config('taskstream.bulk', 'true', true)
+    WHERE CASE WHEN current_setting('taskstream.numbering', true) = 'true' THEN false
+               ELSE NOT pg_try_advisory_xact_lock_shared(%(bulk)s) END;
 SELECT pg_advisory_xact_lock_shared(%(key)s)
-    WHERE current_setting('taskstream.bulk', true) IS DISTINCT FROM 'true';
-SELECT 0, (SELECT seq FROM events WHERE id = %(mine)s), 0, 0,
-       coalesce(current_setting('taskstream.bulk', true) = 'true', false)"""
+    WHERE current_setting('taskstream.numbering', true) IS DISTINCT FROM 'true'
+      AND current_setting('taskstream.bulk', true) IS DISTINCT FROM 'true';
+{NUMBERING.call()}"""
 
 
 class Sequencer:
@@ -45,22 +49,16 @@ class Sequencer:
         self.chunk = chunk
 
     def step(self, mine: int = 0, connection: Connection | None = None, wait: bool = True
-             ) -> tuple[int, int | None, int, bool]:
+             ) -> tuple[int, int | None, int, bool, bool]:
         """One numbering transaction: (events numbered, the seq of event `mine`, head (0 when
-        it did not hold the lock), whether it held the lock). Without `wait` it numbers only
-        if no other step is running. On `connection` (outside any transaction) when given,
-        else on a pooled one."""
-        return self._run(numbering_sql(wait), mine, connection)
-
-    def after_step(self, mine: int, connection: Connection | None = None
-                   ) -> tuple[int | None, bool]:
-        """Wait for the step in progress to end, unless a bulk writer holds the numbering;
-        then (the seq of event `mine` or None, whether a bulk writer holds it)."""
-        _, seq, _, bulk = self._run(_AFTER_STEP, mine, connection)
-        return seq, bulk
+        it did not hold the lock), whether it held the lock, whether it found a bulk writer
+        (only asked without `wait`)). Without `wait` it numbers only if no other step is
+        running, else waits for that one to end unless a bulk writer holds the numbering. On
+        `connection` (outside any transaction) when given, else on a pooled one."""
+        return self._run(numbering_sql(wait=True) if wait else _STEP_OR_WAIT, mine, connection)
 
     def _run(self, statements: str, mine: int, connection: Connection | None
-             ) -> tuple[int, int | None, int, bool]:
+             ) -> tuple[int, int | None, int, bool, bool]:
         if connection is not None:
             return self._execute(connection.connection, statements, mine)
         pooled = self.engine.raw_connection()
@@ -74,18 +72,19 @@ class Sequencer:
             pooled.close()
 
     def _execute(self, pooled: PoolProxiedConnection, statements: str, mine: int
-                 ) -> tuple[int, int | None, int, bool]:
+                 ) -> tuple[int, int | None, int, bool, bool]:
         with round_trip(pooled.driver_connection) as cursor:
             prepare(pooled.info, cursor, NUMBERING)
             execute_raw(cursor, statements, numbering_parameters(self.chunk, mine))
             found = cursor.fetchone()
-        numbered, seq, head, _, flag = found[:5] if found else (0, None, 0, 0, False)
-        return int(numbered), None if seq is None else int(seq), int(head), bool(flag)
+        numbered, seq, head, _, locked, bulk = found or (0, None, 0, 0, False, False)
+        return int(numbered), None if seq is None else int(seq), int(head), bool(locked), \
+            bool(bulk)
 
     def number_all(self, connection: Connection | None = None) -> int:
         """Number everything committed so far (waiting for any bulk writer); the head."""
         while True:
-            numbered, _, head, _ = self.step(connection=connection)
+            numbered, _, head, *_ = self.step(connection=connection)
             if numbered < self.chunk:
                 return head
 
@@ -102,14 +101,12 @@ class Sequencer:
             return written.seq
         mine = written.row_id or 0
         while True:
-            numbered, seq, head, locked = self.step(mine, connection, wait=False)
-            if not mine and locked and numbered < self.chunk:
-                return head
-            if seq is None and not locked:
-                seq, bulk = self.after_step(mine, connection)
-                if seq is None and bulk:
-                    return None
+            numbered, seq, head, locked, bulk = self.step(mine, connection, wait=False)
             if seq is not None:
                 return seq
+            if not mine and locked and numbered < self.chunk:
+                return head
+            if bulk:
+                return None
             if mine and locked and numbered == 0:
                 raise LookupError(f"event {written.row_id} is not in the store")
