@@ -48,12 +48,16 @@ _COLUMNS = ("title", "description", "status", "priority", "due_date", "created_b
 def create_sql() -> str:
     """The statement, in the driver's parameter style: the task and its event, the event
     numbered at once (`head + 1`, and the relay woken) when this transaction holds the
-    sequencing lock; its row: (the event's seq or NULL, the task's id, the event's id)."""
+    sequencing lock and nothing committed before waits for a seq (more than a step's chunk
+    was pending, or it committed after the step): those come first, so the event is left
+    to the step after the commit. Its row: (the event's seq or NULL, the task's id, the
+    event's id)."""
     data = json_object_arguments(CREATED_FIELDS, {
         name: as_json(name, name) for name in CREATED_FIELDS})
     event_id = event_id_sql("row_id").replace(":epoch_ms", "%(epoch_ms)s")
     return f"""WITH head AS (SELECT (SELECT coalesce(max(seq), 0) FROM events) AS seq
-              WHERE current_setting('taskstream.numbering', true) = 'true'),
+              WHERE current_setting('taskstream.numbering', true) = 'true'
+              AND NOT EXISTS (SELECT FROM events WHERE seq IS NULL)),
 task AS (
     INSERT INTO task_manager ({', '.join(_COLUMNS)})
     VALUES (%(title)s, %(description)s, %(status)s, %(priority)s, %(due_date)s,

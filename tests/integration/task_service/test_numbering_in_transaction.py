@@ -96,3 +96,20 @@ def test_the_create_statement_is_prepared_once_per_connection_and_on_a_new_one(
             assert prepared_here(connection) == 1
     finally:
         single.dispose()
+
+
+def test_a_create_never_numbers_itself_ahead_of_events_committed_before_it(
+        engine: Engine) -> None:
+    """More events wait for a seq than one step numbers: the create leaves its own to the
+    step after its commit, which numbers them first."""
+    waiting = []
+    with step_running(engine):
+        for n in range(3):
+            with UnitOfWork(engine) as unit:
+                waiting.append(unit.create_at_once(CreateTask(f"waiting {n}"), 7, CONTEXT,
+                                                   datetime.now(UTC)).id)
+    unit = UnitOfWork(engine)
+    unit.sequencer.chunk = 2  # the step inside the create numbers two of the three
+    done = create_task(unit, CreateTask("after them"), CONTEXT)
+    assert [writers(engine, task_id, 1)[2] for task_id in waiting] == [1, 2, 3]
+    assert done.position == writers(engine, done.body["id"], 1)[2] == 4
