@@ -16,6 +16,7 @@ PROJECTOR_OPTIONS = {
     "consumer": setting("PROJECTOR_CONSUMER_NAME", ""),
     "batch_size": setting("PROJECTOR_BATCH_SIZE"),
     "block_ms": setting("PROJECTOR_BLOCK_MS"),
+    "linger_ms": setting("PROJECTOR_LINGER_MS"),
     "claim_idle_ms": setting("PROJECTOR_CLAIM_IDLE_MS"),
     "claim_interval_seconds": setting("PROJECTOR_CLAIM_INTERVAL_SECONDS"),
     "max_deliveries": setting("PROJECTOR_MAX_DELIVERIES"),

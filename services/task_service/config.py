@@ -21,6 +21,9 @@ class RelayConfig:
 
     batch_size: int = 1000
     poll_seconds: float = 1.0
+    # A pass that published less than a batch is followed by the next no sooner than this:
+    # under a steady trickle each pass carries several events instead of one.
+    linger_ms: int = 10
     # Keep at least this many entries and trim only what every consumer group has
     # acknowledged (an entry a group still needs is never removed); 0 = never trim.
     maxlen: int = 0
@@ -31,6 +34,7 @@ class RelayConfig:
 RELAY_OPTIONS = {
     "batch_size": setting("RELAY_BATCH_SIZE"),
     "poll_seconds": setting("RELAY_POLL_SECONDS"),
+    "linger_ms": setting("RELAY_LINGER_MS"),
     "maxlen": setting("RELAY_STREAM_MAXLEN"),
 }
 

@@ -16,6 +16,7 @@ CONSUMER_OPTIONS = {
     "consumer": setting("WEBHOOKS_CONSUMER_NAME", ""),
     "batch_size": setting("WEBHOOKS_BATCH_SIZE", 1000),
     "block_ms": setting("WEBHOOKS_BLOCK_MS"),
+    "linger_ms": setting("WEBHOOKS_LINGER_MS"),
     "claim_idle_ms": setting("WEBHOOKS_CLAIM_IDLE_MS"),
     "lock_poll_seconds": setting("WEBHOOKS_LOCK_POLL_SECONDS"),
 }

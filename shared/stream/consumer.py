@@ -88,12 +88,17 @@ class StreamConsumer:
     def _pass(self) -> float:
         """One pass of the loop; returns how long to wait before the next."""
         try:
+            started = time.monotonic()
             self.observer.tick()
             if not self.ensure_active():
                 return self.options.lock_poll_seconds
-            failed = self.step() < 0
+            handled = self.step()
             self.outages = 0
-            return self.options.retry_delay_seconds if failed else 0.0
+            if handled < 0:
+                return self.options.retry_delay_seconds
+            if 0 < handled < self.options.batch_size:  # linger: let the next batch gather
+                return max(0.0, started + self.options.linger_ms / 1000 - time.monotonic())
+            return 0.0
         except redis.ResponseError as exc:
             self._recover_group(exc)
         except Exception as exc:

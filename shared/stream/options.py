@@ -26,6 +26,9 @@ class ConsumerOptions:
     lock_poll_seconds: float = 1.0
     retry_delay_seconds: float = 0.5
     prefetch: bool = True
+    # A pass that handled less than a batch is followed by the next no sooner than this:
+    # under a steady trickle each batch (one transaction) carries several events, not one.
+    linger_ms: int = 10
 
     @property
     def longest_wait_seconds(self) -> float:

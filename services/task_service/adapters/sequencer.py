@@ -81,6 +81,16 @@ class Sequencer:
         return int(numbered), None if seq is None else int(seq), int(head), bool(locked), \
             bool(bulk)
 
+    def help_along(self) -> None:
+        """Number what is pending unless a step (a command's, or a bulk writer's) is running:
+        that one numbers it, or the next pass does. The relay's step before each pass, for
+        events whose command died before numbering them; it never makes commands that try
+        the lock meanwhile fall back to a second commit, nor waits for an import."""
+        while True:
+            numbered, _, _, locked, _ = self._run(numbering_sql(wait=False), 0, None)
+            if not locked or numbered < self.chunk:
+                return
+
     def number_all(self, connection: Connection | None = None) -> int:
         """Number everything committed so far (waiting for any bulk writer); the head."""
         while True:

@@ -82,11 +82,11 @@ class PartitionedRelay(Relay):
         return head.seq, self.reads.seq_at(partition, head.seq)  # trimmed to nothing
 
     def publish_pending(self) -> int:
-        """Number what is pending, then publish every event above each partition's head;
-        return how many entries were added (an event counts once in every stream it went to,
-        as in `taskstream_relay_published_total`)."""
+        """Number what is pending (unless a step is running), then publish every event above
+        each partition's head; return how many entries were added (an event counts once in
+        every stream it went to, as in `taskstream_relay_published_total`)."""
         claim_count(self.bus.client, [bus.stream for bus in self.buses], self.partitioning.count)
-        self.sequencer.number_all()
+        self.sequencer.help_along()
         heads = [self.partition_head(p) for p in range(len(self.buses))]
         whole = self.stream_head()
         published = 0

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import select
+import time
 from collections.abc import Iterator
 
 import psycopg2
@@ -96,10 +97,10 @@ class Relay:
         return bool(self.config.maxlen) or head.length >= head.seq
 
     def publish_pending(self) -> int:
-        """Number the committed events that have no seq yet (their writers number them too,
-        but may have died first), then publish every event above the stream's head; return
-        how many."""
-        self.sequencer.number_all()
+        """Number the committed events that have no seq yet unless a step is running (their
+        writers number them too, but may have died first), then publish every event above
+        the stream's head; return how many."""
+        self.sequencer.help_along()
         head = self.stream_head()
         published = 0
         for entries in self._batches(head):
@@ -152,7 +153,9 @@ class Relay:
                  self.streams_label)
         while not self.stopping:
             try:
-                self._pass()
+                started = time.monotonic()
+                if 0 < self._pass() < self.config.batch_size:
+                    self._linger(started)
                 self.listener.wait(self.config.poll_seconds)
             except TRANSIENT as exc:
                 self.failures += 1
@@ -162,8 +165,15 @@ class Relay:
             write_stopped(self.bus.client, self.config.namespace)
         log.info("Relay stopped")
 
-    def _pass(self) -> None:
-        """Publish what is new and serve the backfill requests, logging what was done."""
+    def _linger(self, started: float) -> None:
+        """After a pass that published less than a batch, let the next gather more: no pass
+        starts within `linger_ms` of the last one (a stop still wakes it)."""
+        if (remaining := started + self.config.linger_ms / 1000 - time.monotonic()) > 0:
+            select.select([self.wake_r], [], [], remaining)
+
+    def _pass(self) -> int:
+        """Publish what is new and serve the backfill requests, logging what was done; how
+        many events it published."""
         if published := self.publish_pending():
             log.info("Published %d events to %s", published, self.streams_label)
         if backfilled := self.serve_backfill():
@@ -171,6 +181,7 @@ class Relay:
         if self.failures:
             log.info("Relay recovered after %d failed attempts", self.failures)
             self.failures = 0
+        return published
 
     def _back_off(self, exc: BaseException, failures: int) -> None:
         delay = min(MAX_BACKOFF, 0.25 * 2 ** min(failures, 8))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from services.embedded import free_port
-from shared.db import DatabaseUnavailable, create_db_engine
+from shared.db import DatabaseUnavailable, create_db_engine, pre_ping
+from testbed.polling import wait_for
 from tests.proxy import CuttableProxy
 
 
@@ -64,11 +67,75 @@ def test_gives_up_with_a_clear_error_after_the_last_attempt() -> None:
         create_db_engine(url, attempts=3, backoff=0.01)
 
 
-def test_pool_is_sized_and_pre_pinged(pg_url: str) -> None:
+class CountedCursors:
+    """A real psycopg2 connection that counts the cursors opened on it (the queries sent)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.cursors = real, 0
+
+    @property
+    def closed(self) -> int:
+        return int(self.real.closed)
+
+    def fileno(self) -> int:
+        return int(self.real.fileno())
+
+    def cursor(self) -> Any:
+        self.cursors += 1
+        return self.real.cursor()
+
+    def rollback(self) -> None:
+        self.real.rollback()
+
+
+def backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def terminate(engine: Engine, pid: int) -> None:
+    """End backend `pid` from another session and wait until it is gone."""
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        gone = text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid")
+        wait_for(lambda: other.execute(gone, {"pid": pid}).scalar_one(), timeout=10)
+
+
+def test_pool_is_sized_and_replaces_a_connection_the_server_closed(pg_url: str) -> None:
     engine = create_db_engine(_maintenance_db(pg_url), pool_size=3, max_overflow=1, attempts=1)
-    assert engine.pool.size() == 3
-    assert engine.pool._pre_ping  # type: ignore[attr-defined]
-    engine.dispose()
+    other = create_db_engine(_maintenance_db(pg_url), attempts=1)
+    try:
+        assert engine.pool.size() == 3
+        first = backend_pid(engine)
+        assert backend_pid(engine) == first  # the pool hands its one connection out again
+        terminate(other, first)
+        assert backend_pid(engine) != first  # replaced at checkout, unseen by the caller
+    finally:
+        engine.dispose()
+        other.dispose()
+
+
+def test_the_pre_ping_asks_the_server_only_when_the_socket_has_something_to_read(
+        pg_url: str) -> None:
+    engine = create_db_engine(_maintenance_db(pg_url), attempts=1)
+    other = create_db_engine(_maintenance_db(pg_url), attempts=1)
+    try:
+        raw = engine.raw_connection()  # checked out once: no longer fresh
+        connection = CountedCursors(raw.driver_connection)
+        pre_ping(connection, raw, None)
+        assert connection.cursors == 0  # healthy and idle: nothing sent
+        with raw.driver_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        raw.driver_connection.rollback()
+        terminate(other, pid)
+        with pytest.raises(DisconnectionError):
+            pre_ping(connection, raw, None)
+        assert connection.cursors == 1  # the farewell was there to read: asked, and failed
+        raw.invalidate()
+    finally:
+        engine.dispose()
+        other.dispose()
 
 
 def test_a_database_outage_during_a_request_is_a_503(pg_url: str) -> None:
