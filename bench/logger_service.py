@@ -1,7 +1,8 @@
 """Logger benchmarks: projector throughput, rebuild rate, daily transfer, cached date pages.
 
 Sizes come from `BENCH_LOGGER_EVENTS` (default 1,000,000; also the rebuild's event count) and
-`BENCH_LOGGER_TASKS` (default 1,000,000 active tasks for the transfer).
+`BENCH_LOGGER_TASKS` (default 1,000,000 active tasks for the transfer); `BENCH_LOGGER_PARTS` picks
+parts (`projector`, `rebuild`, `transfer`, `date_pages`, `lag`; all by default).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import datetime as dt
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -302,19 +304,31 @@ def end_to_end_lag(pg: str, rds: str, rate: int = 100, seconds: int = 20
     ]
 
 
+def _date_pages(pg: str, rds: str) -> list[dict[str, Any]]:
+    notes = "100 entries per page, in-process WSGI client (not through the gateway)"
+    return [result("GET /tasks?date= cache hit", date_page_rate(pg, rds, True),
+                   "requests/s", COMMAND, notes),
+            result("GET /tasks?date= cache miss", date_page_rate(pg, rds, False),
+                   "requests/s", COMMAND, notes + "; a new date version per request")]
+
+
+PARTS: dict[str, Callable[[str, str], list[dict[str, Any]]]] = {
+    "projector": throughput, "rebuild": lambda pg, _rds: rebuild_rate(pg, EVENTS),
+    "transfer": lambda pg, _rds: transfer(pg), "date_pages": _date_pages,
+    "lag": lambda pg, rds: end_to_end_lag(pg, rds) + end_to_end_lag(pg, rds, rate=500)}
+WANTED = [n.strip() for n in os.environ.get("BENCH_LOGGER_PARTS", "").split(",") if n.strip()]
+PARTIAL = bool(WANTED)  # some parts: the latest results keep the others' figures
+
+
 def run() -> list[dict[str, Any]]:
-    """Every logger benchmark, in one run on the same servers."""
+    """The logger benchmarks `BENCH_LOGGER_PARTS` names (all by default), in one run on the
+    same servers."""
+    if unknown := set(WANTED) - set(PARTS):
+        sys.exit(f"unknown BENCH_LOGGER_PARTS: {', '.join(sorted(unknown))}; have {list(PARTS)}")
+    found: list[dict[str, Any]] = []
     with servers() as (pg, rds):
-        found = throughput(pg, rds)
-        found += rebuild_rate(pg, EVENTS)
-        found += transfer(pg)
-        notes = "100 entries per page, in-process WSGI client (not through the gateway)"
-        found.append(result("GET /tasks?date= cache hit", date_page_rate(pg, rds, True),
-                            "requests/s", COMMAND, notes))
-        found.append(result("GET /tasks?date= cache miss", date_page_rate(pg, rds, False),
-                            "requests/s", COMMAND, notes + "; a new date version per request"))
-        found += end_to_end_lag(pg, rds)
-        found += end_to_end_lag(pg, rds, rate=500)
+        for name in WANTED or PARTS:
+            found += PARTS[name](pg, rds)
     return found
 
 
