@@ -52,14 +52,17 @@ class ReadAhead(Generic[Read]):
 
 
 def chunks_after(read: Callable[[int], list[Row]], after: int, name: str,
-                 until: int | None = None) -> Iterator[list[Row]]:
-    """Chunks read by seq from `after` to an empty one or `until`, each next read meanwhile."""
+                 until: int | None = None, full: int | None = None) -> Iterator[list[Row]]:
+    """Chunks read by seq from `after` to an empty one or `until`, each next read meanwhile;
+    with `full`, a chunk shorter than that is the last (the read reached the end). The first
+    read is done here, so a pass that finds a few events starts no thread."""
+    chunk = read(after)
     with ReadAhead[list[Row]](name) as reader:
-        reader.start(read, after)
-        while chunk := reader.take():
-            more = until is None or chunk[-1][0] < until
+        while chunk:
+            more = (until is None or chunk[-1][0] < until) and (full is None or len(chunk) >= full)
             if more:
                 reader.start(read, chunk[-1][0])
             yield chunk
             if not more:
                 return
+            chunk = reader.take()

@@ -91,7 +91,8 @@ class PartitionedRelay(Relay):
         whole = self.stream_head()
         published = 0
         self.through = min(whole, *(seq for _, seq in heads))
-        for rows in chunks_after(self._read_routed, self.through, "relay-read"):
+        for rows in chunks_after(self._read_routed, self.through, "relay-read",
+                                 full=self.config.batch_size):
             added = self._publish(rows, heads, whole)
             whole = max(whole, rows[-1][0])
             RELAY_PUBLISHED.inc(added)

@@ -111,7 +111,8 @@ class Relay:
             if self.stopping:
                 break
         self.trim()  # what the groups acknowledged since
-        self.report(head)
+        # Unless it stopped early, the pass read until a short batch: the store's head then.
+        self.report(head, None if self.stopping else head)
         return published
 
     def serve_backfill(self) -> int:
@@ -135,14 +136,15 @@ class Relay:
 
     def _batches(self, after: int) -> Iterator[list[Encoded]]:
         """Batches of encoded events above `after`; the next is read while this one is sent."""
-        return chunks_after(self._read, after, "relay-read")
+        return chunks_after(self._read, after, "relay-read", full=self.config.batch_size)
 
     def _read(self, after: int) -> list[Encoded]:
         return self.events.read(after, self.config.batch_size)
 
-    def report(self, stream_head: int) -> None:
-        """Record the lag (store head - stream head) for `projections status`."""
-        stored = self.events.head()
+    def report(self, stream_head: int, stored: int | None = None) -> None:
+        """Record the lag (store head - stream head) for `projections status`; `stored`, the
+        store's head when the caller knows it (else it is read)."""
+        stored = self.events.head() if stored is None else stored
         lag = max(0, stored - stream_head)
         RELAY_LAG.set(lag)
         write_status(self.bus.client, self.config.namespace, stored, stream_head, lag)
