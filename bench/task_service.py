@@ -575,7 +575,8 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
         found.append(result(
             f"appends, {writers} concurrent writer{plural}", rate, "events/s", COMMAND,
             "each writer a process running create_task (one task + one event per "
-            "transaction, synchronous_commit on, then its seq: numbered after the commit), "
+            "transaction, synchronous_commit on, its seq given in its transaction when no "
+            "step runs, else after its commit), "
             f"{SECONDS:g} s"))
         found.append(result(
             f"bare psycopg2 writers, {writers} process{'es' if writers > 1 else ''}", floor,
