@@ -1,8 +1,10 @@
 """The numbering steps: committed events get their seqs, each step its own short transaction
 (how and why: `event_store`'s module docstring).
 
-A command learns its position by helping along: right after its commit it runs a step, or
-waits for the one in progress, and reads its event's seq. It never waits for a bulk writer
+A command whose events were not numbered in its own transaction (another step held the
+lock: `EventStore.number_before_commit`, `task_creation`) learns its position by helping
+along: right after its commit it runs a step, or waits for the one in progress, and reads
+its event's seq. It never waits for a bulk writer
 (an import, a rebuild) that holds the sequencing lock until its own commit, however long
 that is: it answers without its position instead (`position` is None), and its event is
 numbered when the bulk writer commits (by the relay's next pass, or the next command's step).
