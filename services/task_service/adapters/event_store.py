@@ -1,17 +1,20 @@
-"""The event store on PostgreSQL: appends that commit concurrently, numbered after commit.
+"""The event store on PostgreSQL: appends that commit concurrently, numbered by short steps.
 
-A command inserts its events with an internal `id` (an identity) and no `seq`, and commits
-without waiting for anyone: independent commands share disk flushes (group commit). The
-public `seq` is given afterwards by a sequencing transaction (`sequencer.Sequencer.step`): under a
-transaction-scoped advisory lock it numbers the committed, unnumbered events `head + 1, …` in
-`id` order, a bounded chunk at a time, and commits with `synchronous_commit` on. Only
-committed events are numbered and numbering transactions never overlap, so the seqs anyone
-can see are always exactly `1..head`, and a rolled-back command leaves no hole: its events
-never existed. Per-task order holds because a later change of a task locks the task's row,
-which its earlier change held until commit, so its events' ids are larger and they become
-visible later. The relay runs the step before it reads; a command runs it right after its
-commit to learn its own position ("helping along": one step numbers everything committed so
-far, so one transaction serves many commands).
+A command inserts its events with an internal `id` (an identity) and, right before its
+commit, tries the sequencing lock (never waiting): free, it runs a numbering step inside its
+own transaction (`EventStore.number_before_commit`, `task_creation`) and commits once;
+taken, it commits its events without a `seq`, without waiting for anyone, so contended
+commands share disk flushes (group commit), and a step after its commit numbers them. A
+step (`sequencer.Sequencer.step`), under a transaction-scoped advisory lock, numbers the
+committed unnumbered events, and inside a command its own, `head + 1, …` in `id` order, a
+bounded chunk at a time, with `synchronous_commit` on. Steps never overlap and number only
+committed events or their own transaction's, so the seqs anyone can see are always exactly
+`1..head`, and a rolled-back command leaves no hole: its events never existed. Per-task
+order holds because a later change of a task locks the task's row, which its earlier change
+held until commit, so its events' ids are larger and they become visible later. The relay
+tries a step before it reads; a command whose events are still unnumbered runs one right
+after its commit to learn its own position ("helping along": one step numbers everything
+committed so far, so one transaction serves many commands).
 
 A writer that must know its seqs inside its own transaction (the CSV import, the daily
 transfer's check-and-append, the state rebuild) takes the lock with `EventStore.lock()`,
