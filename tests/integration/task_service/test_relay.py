@@ -330,3 +330,16 @@ def test_transfer_events_are_relayed_like_task_events(
     request_transfer(UnitOfWork(engine), day, CONTEXT)
     request_transfer(UnitOfWork(engine), day + timedelta(days=1), CONTEXT)
     wait_for(lambda: stream_seqs(redis_client, stream) == [1, 2, 3, 4])
+
+
+def test_after_a_small_pass_the_next_waits_for_the_linger(
+        engine: Engine, redis_client: redis.Redis, stream: str, run_relay) -> None:
+    """Events committed right after a pass that published less than a batch wait until
+    `linger_ms` after that pass began, then go out together."""
+    run_relay(linger_ms=1000)
+    write_tasks(engine, 1)
+    wait_for(lambda: stream_seqs(redis_client, stream) == [1])
+    seen = time.monotonic()  # the first pass began before this
+    write_tasks(engine, 5)
+    wait_for(lambda: stream_seqs(redis_client, stream) == list(range(1, 7)))
+    assert time.monotonic() - seen >= 0.5

@@ -434,3 +434,20 @@ def test_the_observer_hears_batches_and_dead_letters_and_skips_are_recorded(even
     assert observer.dead == [2]
     assert sum(observer.batches) == 3
     assert list(projection.skipped) == [2] and "cannot apply 2" in projection.skipped[2]
+
+
+def test_a_pass_that_handled_less_than_a_batch_lingers_and_a_full_one_does_not(events):
+    """The next pass starts no sooner than `linger_ms` after a small one's start, so a
+    trickle is applied in batches of several events; a full batch is followed at once."""
+    bus, projection = InMemoryBus(), FakeProjection()
+    made = consumer(bus, projection, batch_size=5, linger_ms=400)
+    publish(bus, events, 3)
+    assert 0.3 < made._pass() <= 0.4  # three of five: wait out the rest of the linger
+    bus.publish([events.created(n) for n in range(4, 9)])
+    assert made._pass() == 0.0  # a full batch: there may be more at once
+    assert made._pass() == 0.0  # nothing came: the blocking read already waited
+    assert projection.applied == list(range(1, 9))
+    other = InMemoryBus()
+    no_linger = consumer(other, FakeProjection(), batch_size=5, linger_ms=0)
+    publish(other, events, 1)
+    assert no_linger._pass() == 0.0
