@@ -440,9 +440,9 @@ def test_a_pass_that_handled_less_than_a_batch_lingers_and_a_full_one_does_not(e
     """The next pass starts no sooner than `linger_ms` after a small one's start, so a
     trickle is applied in batches of several events; a full batch is followed at once."""
     bus, projection = InMemoryBus(), FakeProjection()
-    made = consumer(bus, projection, batch_size=5, linger_ms=400)
+    made = consumer(bus, projection, batch_size=5, linger_ms=2000)
     publish(bus, events, 3)
-    assert 0.3 < made._pass() <= 0.4  # three of five: wait out the rest of the linger
+    assert 1.0 < made._pass() <= 2.0  # three of five: wait out the rest of the linger
     bus.publish([events.created(n) for n in range(4, 9)])
     assert made._pass() == 0.0  # a full batch: there may be more at once
     assert made._pass() == 0.0  # nothing came: the blocking read already waited
