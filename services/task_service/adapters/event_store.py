@@ -134,6 +134,15 @@ def numbering_parameters(chunk: int = SEQUENCE_CHUNK, mine: int = 0) -> dict[str
             "channel": NOTIFY_CHANNEL}
 
 
+def run_step(pooled: Any, cursor: Any, statements: str, parameters: dict[str, Any],
+             *also: Prepared) -> Any:
+    """Send `statements` (which execute `NUMBERING`, and `also`) on `cursor`, a cursor of the
+    pooled connection `pooled`, preparing them there first if need be; the answer's row."""
+    prepare(pooled.info, cursor, NUMBERING, *also)
+    execute_raw(cursor, statements, parameters)
+    return cursor.fetchone()
+
+
 def event_id_sql(counter: str) -> str:
     """SQL for `shared.events.new_event_id(counter, :epoch_ms)`: a UUIDv7 whose 48-bit counter
     is the event's internal id, so ids ascend and a bulk insert appends to the end of the
@@ -243,11 +252,8 @@ class EventStore:
         if self.head is not None or self.written.row_id is None:
             return
         pooled = self.session.connection().connection
-        cursor = pooled.cursor()
-        prepare(pooled.info, cursor, NUMBERING)
-        execute_raw(cursor, numbering_sql(wait=False),
-                    numbering_parameters(mine=self.written.row_id))
-        found = cursor.fetchone()
+        found = run_step(pooled, pooled.cursor(), numbering_sql(wait=False),
+                         numbering_parameters(mine=self.written.row_id))
         if found is not None and found[1] is not None:
             self.written = Written(int(found[1]), self.written.row_id)
 

@@ -22,12 +22,11 @@ from services.task_service.adapters.event_store import (
     SEQUENCE_CHUNK,
     TRY_LOCK,
     Written,
-    execute_raw,
     numbering_parameters,
     numbering_sql,
     round_trip,
+    run_step,
 )
-from services.task_service.adapters.prepared import prepare
 
 # A command's step after its commit, one round trip: try the lock and number; if another
 # step holds it, wait for that step (shared, so every waiter wakes at once) and look again;
@@ -76,9 +75,7 @@ class Sequencer:
     def _execute(self, pooled: PoolProxiedConnection, statements: str, mine: int
                  ) -> tuple[int, int | None, int, bool, bool]:
         with round_trip(pooled.driver_connection) as cursor:
-            prepare(pooled.info, cursor, NUMBERING)
-            execute_raw(cursor, statements, numbering_parameters(self.chunk, mine))
-            found = cursor.fetchone()
+            found = run_step(pooled, cursor, statements, numbering_parameters(self.chunk, mine))
         numbered, seq, head, _, locked, bulk = found or (0, None, 0, 0, False, False)
         return int(numbered), None if seq is None else int(seq), int(head), bool(locked), \
             bool(bulk)

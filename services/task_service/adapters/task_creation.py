@@ -25,17 +25,16 @@ from sqlalchemy.pool import PoolProxiedConnection
 from services.task_service.adapters.bulk_import import as_json
 from services.task_service.adapters.event_store import (
     ID_SEQUENCE,
-    NUMBERING,
     Written,
     event_id_sql,
     event_metadata,
-    execute_raw,
     numbering_parameters,
     numbering_sql,
     round_trip,
+    run_step,
 )
 from services.task_service.adapters.orm import TaskRecord
-from services.task_service.adapters.prepared import Prepared, prepare
+from services.task_service.adapters.prepared import Prepared
 from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
@@ -98,12 +97,10 @@ def create_with_event(pooled: PoolProxiedConnection, command: CreateTask, create
     pooled connection outside any transaction); the task as stored, and where its event is
     (its seq when this step numbered it or found it numbered)."""
     with round_trip(pooled.driver_connection) as cursor:
-        prepare(pooled.info, cursor, NUMBERING, CREATE)
-        execute_raw(cursor, create_and_number_sql(), {
+        seq, task_id, event_row, _ = run_step(pooled, cursor, create_and_number_sql(), {
             **asdict(command), **numbering_parameters(chunk), "created_by": created_by,
             "now": now, "epoch_ms": unix_millis(now),
-            "metadata": json.dumps(event_metadata(context))})
-        seq, task_id, event_row, _ = cursor.fetchone()
+            "metadata": json.dumps(event_metadata(context))}, CREATE)
     task = TaskRecord(id=task_id, **asdict(command), created_by=created_by, created_at=now,
                       updated_at=now, version=1, deleted_at=None)
     return task, Written(seq, event_row)
