@@ -30,7 +30,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -168,7 +168,7 @@ RETURNING id, seq, event_id""")
 def event_metadata(context: Context) -> dict[str, Any]:
     """The metadata stored with every event: actor, correlation id, schema version."""
     return {
-        "actor": asdict(context.actor), "correlation_id": context.correlation_id,
+        "actor": dict(vars(context.actor)), "correlation_id": context.correlation_id,
         "schema_version": SCHEMA_VERSION,
     }
 

@@ -16,8 +16,8 @@ test compares the event with `created_event` of the stored task).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 
 from sqlalchemy.pool import PoolProxiedConnection
@@ -33,7 +33,6 @@ from services.task_service.adapters.event_store import (
     round_trip,
     run_step,
 )
-from services.task_service.adapters.orm import TaskRecord
 from services.task_service.adapters.prepared import Prepared
 from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
@@ -74,6 +73,25 @@ SELECT seq, task_id, id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, se
 FROM event"""
 
 
+@dataclass(slots=True)
+class CreatedTask:
+    """A task as the create statement stored it (`TaskState`): a plain value, since nothing
+    changes it after its commit (an ORM instance took as long to build as the statement's
+    parameters)."""
+
+    id: int
+    title: str
+    description: str | None
+    status: str
+    priority: str
+    due_date: date | None
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    deleted_at: datetime | None = None
+
+
 CREATE = Prepared("taskstream_create", {
     "title": "text", "description": "text", "status": "text", "priority": "text",
     "due_date": "date", "created_by": "bigint", "now": "timestamptz", "epoch_ms": "bigint",
@@ -92,15 +110,16 @@ def create_and_number_sql() -> str:
 
 def create_with_event(pooled: PoolProxiedConnection, command: CreateTask, created_by: int,
                       context: Context, now: datetime, chunk: int
-                      ) -> tuple[TaskRecord, Written]:
+                      ) -> tuple[CreatedTask, Written]:
     """Insert the task and its event, commit them and try to number them (`connection`: a
     pooled connection outside any transaction); the task as stored, and where its event is
     (its seq when this step numbered it or found it numbered)."""
+    fields = vars(command)  # its values as they are (`asdict` deep-copies each of them)
     with round_trip(pooled.driver_connection) as cursor:
         seq, task_id, event_row, _ = run_step(pooled, cursor, create_and_number_sql(), {
-            **asdict(command), **numbering_parameters(chunk), "created_by": created_by,
+            **fields, **numbering_parameters(chunk), "created_by": created_by,
             "now": now, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context))}, CREATE)
-    task = TaskRecord(id=task_id, **asdict(command), created_by=created_by, created_at=now,
-                      updated_at=now, version=1, deleted_at=None)
+    task = CreatedTask(id=task_id, **fields, created_by=created_by, created_at=now,
+                       updated_at=now)
     return task, Written(seq, event_row)
