@@ -1,9 +1,11 @@
-"""Bulk creation of tasks and their `TaskCreated` events: COPY, then two set-based inserts.
+"""Bulk creation of tasks and their `TaskCreated` events: COPY batches, set-based inserts.
 
-The validated rows arrive in COPY text format (`CopySpool`). They are COPYed to a staging
-table whose `id` defaults to the next value of `task_manager`'s own id sequence, so every
-row gets its task id in file order as it lands. The tasks are inserted first, without the
-sequencing lock; only the events insert runs under it (seq = head + the row's position:
+The validated rows arrive in batches in COPY text format, while the rest of the file is
+still being parsed (`csv_import.CsvBatches`). Each batch is COPYed to a batch table whose
+`id` defaults to the next value of `task_manager`'s own id sequence, so every row gets its
+task id in file order as it lands; its tasks are inserted at once, without the sequencing
+lock, and the batch joins the staging table the events are made from. Only the events
+insert, once the last batch is in, runs under the lock (seq = head + the row's position:
 numbering a million events after the commit, row by row, would cost more than inserting
 them), so other writers' events wait as briefly as possible for their seqs. Their commits
 never wait. Neither insert sorts anything. Event ids are UUIDv7 around the events' internal
@@ -19,13 +21,13 @@ needs nothing here.
 
 from __future__ import annotations
 
+import io
 import json
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import MISSING, fields
 from datetime import datetime
 from functools import cache
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Date, String, TextClause, text
 from sqlalchemy.dialects import postgresql
@@ -42,7 +44,6 @@ from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
 
-SPOOL_BYTES = 8 * 1024 * 1024
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _ID_SEQUENCE = text("SELECT pg_get_serial_sequence('task_manager', 'id')")
 
@@ -63,17 +64,6 @@ def copy_text(rows: list[tuple[Any, ...]]) -> str:
 
 def _plain(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-class CopySpool:
-    """Rows in COPY text format, in memory first and in a temporary file past a few MB."""
-
-    def __init__(self) -> None:
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
-        """Append rows (each `(n, *columns)`, n numbering them from 1)."""
-        self.file.write(copy_text(rows).encode())
 
 
 def _column_type(name: str) -> str:
@@ -115,7 +105,7 @@ class ImportSql(NamedTuple):
 
     stage: str  # with `{sequence}` to fill in
     copy: str
-    insert_tasks: TextClause
+    insert_tasks: TextClause  # the batch's tasks, and the batch moved to staging
     insert_events: TextClause
 
 
@@ -126,12 +116,14 @@ def import_sql(columns: tuple[str, ...]) -> ImportSql:
     values = created_values(columns)
     data = {name: as_json(name, expression) for name, expression in values.items()}
     return ImportSql(
-        stage=f"CREATE TEMP TABLE csv_import (n bigint, {staged}, "
-              "id bigint DEFAULT nextval({sequence})) ON COMMIT DROP",
-        copy=f"COPY csv_import (n, {', '.join(columns)}) FROM STDIN WITH (NULL '')",
+        stage=f"CREATE TEMP TABLE csv_batch (n bigint, {staged}, "
+              "id bigint DEFAULT nextval({sequence})) ON COMMIT DROP; "
+              "CREATE TEMP TABLE csv_import (LIKE csv_batch) ON COMMIT DROP",
+        copy=f"COPY csv_batch (n, {', '.join(columns)}) FROM STDIN WITH (NULL '')",
         insert_tasks=text(
             f"INSERT INTO task_manager (id, {', '.join(values)}, created_at, updated_at, "
-            f"version) SELECT id, {', '.join(values.values())}, :now, :now, 1 FROM csv_import"),
+            f"version) SELECT id, {', '.join(values.values())}, :now, :now, 1 FROM csv_batch; "
+            "INSERT INTO csv_import SELECT * FROM csv_batch; TRUNCATE csv_batch"),
         insert_events=text(
             "INSERT INTO events (id, seq, event_id, task_id, version, type, data, metadata, "
             f"occurred_at) SELECT row_id, :head + n, {event_id_sql('row_id')}, id, 1, "
@@ -148,25 +140,23 @@ class BulkTaskWriter:
         self.session = session
         self.events = events
 
-    def insert_created(self, copy_file: IO[bytes], columns: tuple[str, ...], context: Context,
-                       now: datetime) -> int:
-        """COPY the rows `(n, *columns)` to staging, then create their tasks and events."""
+    def insert_created(self, batches: Iterable[bytes], columns: tuple[str, ...],
+                       context: Context, now: datetime) -> int:
+        """COPY each batch of rows `(n, *columns)` and insert its tasks as it comes, then
+        create every event; how many."""
         sql = import_sql(columns)
-        self._stage(sql, copy_file)
+        sequence = self.session.execute(_ID_SEQUENCE).scalar_one()
+        self.session.execute(text(sql.stage.format(
+            sequence="'" + sequence.replace("'", "''") + "'")))
         values = {"user_id": int(context.actor.id or 0), "now": now, **_defaults(columns)}
-        count = int(self.session.execute(  # type: ignore[attr-defined]
-            sql.insert_tasks, values).rowcount or 0)
+        cursor = self.session.connection().connection.cursor()
+        for batch in batches:
+            cursor.copy_expert(sql.copy, io.BytesIO(batch), size=len(batch))
+            self.session.execute(sql.insert_tasks, values)
         head = self.events.lock(bulk=True)  # lock order everywhere: task_manager, then seqs
-        self.session.execute(sql.insert_events, {
+        count = int(self.session.execute(sql.insert_events, {  # type: ignore[attr-defined]
             **values, "head": head, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context)),
-        })
+        }).rowcount or 0)
         self.events.appended_in_bulk(count)
         return count
-
-    def _stage(self, sql: ImportSql, copy_file: IO[bytes]) -> None:
-        sequence = self.session.execute(_ID_SEQUENCE).scalar_one()
-        literal = "'" + sequence.replace("'", "''") + "'"
-        self.session.execute(text(sql.stage.format(sequence=literal)))
-        cursor = self.session.connection().connection.cursor()
-        cursor.copy_expert(sql.copy, copy_file, size=1 << 20)

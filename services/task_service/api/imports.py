@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from typing import IO
 
 from flask import request
@@ -9,7 +11,7 @@ from flask import request
 from services.task_service.api.deps import deps
 from services.task_service.api.request_context import command_context, idempotent_request
 from services.task_service.api.schemas import ImportSchema
-from services.task_service.service_layer.csv_import import import_csv, parse_csv
+from services.task_service.service_layer.csv_import import fingerprint, import_csv
 from shared.auth import requires
 from shared.errors import ApiError
 from shared.headers import response_headers
@@ -24,15 +26,23 @@ CSV_EXAMPLE = ("title,status,priority,due_date,description\n"
                "Book the venue,in_progress,medium,,\n")
 
 
-def upload_stream() -> IO[bytes]:
-    """The uploaded bytes, as a stream limited to the configured size (413 past it)."""
+SPOOL_BYTES = 1024 * 1024  # a body received into memory up to this size, past it to disk
+
+
+def received_upload() -> IO[bytes]:
+    """The uploaded bytes, received whole (413 past the configured size) before the import
+    opens its transaction, so that a slow client never holds a connection: a multipart
+    form's file as the form parser stored it, a plain body copied to a temporary file."""
     request.max_content_length = deps().settings.csv_max_bytes
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise ApiError(400, MISSING_FILE)
         return upload.stream  # type: ignore[return-value]
-    return request.stream  # type: ignore[return-value]
+    received = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 - closed by the caller
+    shutil.copyfileobj(request.stream, received, 1 << 16)
+    received.seek(0)
+    return received  # type: ignore[return-value]
 
 
 @blp.route("/upload-csv", methods=["POST"])
@@ -59,10 +69,11 @@ def upload_csv() -> tuple[dict[str, int], int, dict[str, str]]:
     `text/csv` or `application/octet-stream`). At most `CSV_MAX_BYTES` and `CSV_MAX_ROWS`
     data rows (413 past either); any bad row is a 422 listing every problem.
     """
-    parsed = parse_csv(upload_stream(), deps().settings.csv_max_rows)
+    source = received_upload()
     try:
-        done = import_csv(deps().uow(), parsed, command_context(),
-                          idempotent_request(parsed.fingerprint))
+        done = import_csv(deps().uow(), source, command_context(),
+                          idempotent_request(lambda: fingerprint(source)),
+                          max_rows=deps().settings.csv_max_rows)
     finally:
-        parsed.copy_file.close()
+        source.close()
     return done.body, 201, position_headers(done.position)

@@ -1,23 +1,29 @@
-"""CSV import: stream, validate the whole file, then write every task and event in bulk.
+"""CSV import: parse and validate on one thread while the database writes on another.
 
-The file is read once, as a stream. Valid rows go, already in PostgreSQL's COPY text format,
-to a spooled temporary file (`CopySpool`: memory first, disk past a few MB), so the upload
-never sits in memory twice; nothing touches the database until every row has passed.
+The upload, already received whole, is read once, as a stream, by a thread of its own
+(`CsvBatches`): valid rows go, in batches already in PostgreSQL's COPY text format, through
+a short queue to the request's transaction, which stages each batch and inserts its tasks
+while the next is parsed (`BulkTaskWriter`), so the two cores work at once and parsing is
+not added to the database's time. The events follow once every row has passed; a refused
+file (any bad row, too many rows, not UTF-8 or not CSV) ends the transaction, rolled back,
+so nothing of it is committed. Only a few batches are ever in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
+import queue
 import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import IO, Any
 
-from services.task_service.adapters.bulk_import import CopySpool
+from services.task_service.adapters.bulk_import import copy_text
 from services.task_service.domain.model import PRIORITIES, STATUSES, TITLE_MAX, Context
 from services.task_service.service_layer.idempotency import IdempotentRequest, once_per_key
 from services.task_service.service_layer.tasks import Clock, utcnow
@@ -25,6 +31,8 @@ from services.task_service.service_layer.unit_of_work import Committed, UnitOfWo
 
 COLUMNS = ("title", "description", "status", "priority", "due_date")
 MAX_REPORTED = 1000  # problems listed in `details`; the import is refused either way
+BATCH_ROWS = 10_000  # rows per COPY batch
+QUEUED_BATCHES = 4  # parsed batches waiting for the database, at most
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -36,21 +44,19 @@ class CsvRejected(Exception):
         self.status, self.message, self.details = status, message, details
 
 
-@dataclass
-class ParsedCsv:
-    """A validated upload: its rows in COPY format, their count, and the file's digest."""
+def fingerprint(source: IO[bytes]) -> str:
+    """The digest of a received upload (what an `Idempotency-Key` is bound to); the stream is
+    back at its start afterwards."""
+    digest = hashlib.file_digest(source, "sha256").hexdigest()  # type: ignore[arg-type]
+    source.seek(0)
+    return digest
 
-    copy_file: IO[bytes]
-    rows: int
-    fingerprint: str
 
-
-class _DigestingReader(io.RawIOBase):
-    """A raw stream over the upload that hashes every byte it hands out."""
+class _NulRefusingReader(io.RawIOBase):
+    """A raw stream over the upload that refuses NUL bytes."""
 
     def __init__(self, source: IO[bytes]) -> None:
         self.source = source
-        self.digest = hashlib.sha256()
 
     def readable(self) -> bool:
         """Always readable."""
@@ -62,7 +68,6 @@ class _DigestingReader(io.RawIOBase):
         if b"\x00" in data:  # binary, not text; PostgreSQL could not store it either
             raise csv.Error("it contains NUL bytes")
         buffer[: len(data)] = data
-        self.digest.update(data)
         return len(data)
 
 
@@ -144,29 +149,29 @@ def _is_date(raw: str) -> bool:
     return True
 
 
-def _records(source: IO[bytes]) -> tuple[_DigestingReader, Iterator[list[str]]]:
-    raw = _DigestingReader(source)
-    text = io.TextIOWrapper(io.BufferedReader(raw, 1 << 16), encoding="utf-8-sig", newline="")
-    return raw, csv.reader(text)
+def _records(source: IO[bytes]) -> Iterator[list[str]]:
+    text = io.TextIOWrapper(io.BufferedReader(_NulRefusingReader(source), 1 << 16),
+                            encoding="utf-8-sig", newline="")
+    return csv.reader(text)
 
 
-def parse_csv(source: IO[bytes], max_rows: int | None = None) -> ParsedCsv:
-    """Read and validate the whole upload; raise CsvRejected (400/413/422) on any problem."""
-    raw, records = _records(source)
+def parse_rows(source: IO[bytes], max_rows: int, emit: Callable[[bytes], None]) -> int:
+    """Read and validate the whole upload, handing its valid rows to `emit` in COPY batches
+    (`(n, *COLUMNS)`, n numbering them from 1) until the first problem; how many rows. Raise
+    CsvRejected (400/413/422) on any problem, once every one is known (413 at once)."""
     try:
-        return _parse(raw, records, sys.maxsize if max_rows is None else max_rows)
+        return _parse(_records(source), max_rows, emit)
     except UnicodeDecodeError:
         raise CsvRejected(400, "CSV file must be UTF-8 encoded") from None
     except csv.Error as exc:
         raise CsvRejected(400, f"File is not valid CSV: {exc}") from None
 
 
-def _parse(raw: _DigestingReader, records: Iterator[list[str]], max_rows: int) -> ParsedCsv:
+def _parse(records: Iterator[list[str]], max_rows: int, emit: Callable[[bytes], None]) -> int:
     header = next(records, None)
     if header is None:
         raise CsvRejected(422, "CSV file is empty")
     checker = RowChecker(check_header(header))
-    spool = CopySpool()
     problems: list[dict[str, Any]] = []
     count, batch, data_rows = 0, [], 0
     for row, cells in enumerate(records, start=2):  # spreadsheet numbering: header is row 1
@@ -181,32 +186,89 @@ def _parse(raw: _DigestingReader, records: Iterator[list[str]], max_rows: int) -
         elif not problems:
             count += 1
             batch.append((count, *values))
-            if len(batch) >= 10_000:
-                spool.write(batch)
+            if len(batch) >= BATCH_ROWS:
+                emit(copy_text(batch).encode())
                 batch.clear()
-    spool.write(batch)
-    return _finish(spool.file, count, problems, raw.digest.hexdigest())
-
-
-def _finish(spool: IO[bytes], count: int, problems: list[dict[str, Any]], digest: str,
-            ) -> ParsedCsv:
     if problems:
-        spool.close()
         raise CsvRejected(422, "CSV validation failed", problems)
     if count == 0:
-        spool.close()
         raise CsvRejected(422, "CSV file has no data rows")
-    spool.seek(0)
-    return ParsedCsv(spool, count, digest)
+    if batch:
+        emit(copy_text(batch).encode())
+    return count
 
 
-def import_csv(uow: UnitOfWork, parsed: ParsedCsv, context: Context,
+class _Stopped(Exception):
+    """The reader of the batches went away: the parsing thread ends."""
+
+
+_END = object()
+
+
+class CsvBatches:
+    """The valid rows of an upload in COPY batches, parsed on a thread of its own while the
+    caller writes the batches before (`parse_rows`); iterating raises the upload's
+    CsvRejected after the last batch of a refused file, so that its writer rolls back.
+
+    Use it as a context manager: leaving it early stops the thread and waits for it."""
+
+    def __init__(self, source: IO[bytes], max_rows: int | None = None) -> None:
+        self.source = source
+        self.max_rows = sys.maxsize if max_rows is None else max_rows
+        self.rows = 0  # once iterated to the end
+        self._queue: queue.Queue[Any] = queue.Queue(QUEUED_BATCHES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._parse, name="csv-parse", daemon=True)
+
+    def __enter__(self) -> CsvBatches:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a thread waiting to hand over a batch
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _parse(self) -> None:
+        try:
+            self.rows = parse_rows(self.source, self.max_rows, self._hand_over)
+            outcome: Any = _END
+        except _Stopped:
+            return
+        except BaseException as exc:  # raised again on the reader's thread
+            outcome = exc
+        self._hand_over(outcome)
+
+    def _hand_over(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                pass
+        raise _Stopped
+
+
+def import_csv(uow: UnitOfWork, source: IO[bytes], context: Context,
                idempotency: IdempotentRequest | None = None, clock: Clock = utcnow,
-               ) -> Committed[dict[str, int]]:
-    """Write every row as a task with its `TaskCreated` event, all in one transaction."""
+               max_rows: int | None = None) -> Committed[dict[str, int]]:
+    """Write every row of a received upload as a task with its `TaskCreated` event, all in
+    one transaction, parsing as it writes; CsvRejected (nothing written) if any is refused."""
     now = clock()
 
     def insert() -> dict[str, int]:
-        return {"imported": uow.imports.insert_created(parsed.copy_file, COLUMNS, context, now)}
+        with CsvBatches(source, max_rows) as batches:
+            return {"imported": uow.imports.insert_created(batches, COLUMNS, context, now)}
 
     return once_per_key(uow, idempotency, 201, now, insert)

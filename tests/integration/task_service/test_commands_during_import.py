@@ -19,7 +19,7 @@ from services.task_service.adapters.event_store import NUMBERING
 from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.stored_events import HOLDS, StoredEvents
 from services.task_service.domain.model import Context
-from services.task_service.service_layer.csv_import import COLUMNS, parse_csv
+from services.task_service.service_layer.csv_import import COLUMNS, CsvBatches
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.events import Actor
 from testbed.tokens import TokenFactory
@@ -37,9 +37,8 @@ class Rollback(Exception):
 def import_in_progress(engine: Engine, commit: bool) -> Iterator[None]:
     """An import that has inserted its events under the sequencing lock and not yet ended."""
     rows = "".join(f"imported {n}\n" for n in range(ROWS)).encode()
-    parsed = parse_csv(io.BytesIO(b"title\n" + rows))
-    with UnitOfWork(engine) as uow:
-        uow.imports.insert_created(parsed.copy_file, COLUMNS, CONTEXT, datetime.now(UTC))
+    with UnitOfWork(engine) as uow, CsvBatches(io.BytesIO(b"title\n" + rows)) as batches:
+        uow.imports.insert_created(batches, COLUMNS, CONTEXT, datetime.now(UTC))
         yield
         if commit:
             uow.commit()
@@ -125,9 +124,8 @@ def test_a_min_seq_read_asks_the_log_for_its_position_not_for_its_head(engine: E
     seqs an open import has given but not committed; and it is one index lookup, where the
     head walks down the seq index past every such entry."""
     log = StoredEvents(engine)
-    with UnitOfWork(engine) as uow:
-        uow.imports.insert_created(parse_csv(io.BytesIO(b"title\nfirst\nsecond\n")).copy_file,
-                                   COLUMNS, CONTEXT, datetime.now(UTC))
+    with UnitOfWork(engine) as uow, CsvBatches(io.BytesIO(b"title\nfirst\nsecond\n")) as rows:
+        uow.imports.insert_created(rows, COLUMNS, CONTEXT, datetime.now(UTC))
         uow.commit()
     head = log.head()
     assert head == 2 and [log.holds(n) for n in (1, 2, 3)] == [True, True, False]

@@ -23,7 +23,7 @@ from services.task_service.adapters.event_store import APPEND_LOCK_KEY, Written
 from services.task_service.adapters.relay_status import read_status
 from services.task_service.config import RelayConfig, Settings
 from services.task_service.domain.model import Context, CreateTask, UpdateTask, created_event
-from services.task_service.service_layer.csv_import import import_csv, parse_csv
+from services.task_service.service_layer.csv_import import import_csv
 from services.task_service.service_layer.relay import Relay
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.transfer import request_transfer
@@ -119,7 +119,7 @@ def race_writer(engine: Engine, worker: int, shared: list[int]) -> list[Op]:
         began, uow = time.monotonic(), UnitOfWork(engine)
         if worker % 4 == 0:
             rows = "".join(f"w{worker} r{round_} {n}\n" for n in range(25)).encode()
-            position = import_csv(uow, parse_csv(io.BytesIO(b"title\n" + rows)),
+            position = import_csv(uow, io.BytesIO(b"title\n" + rows),
                                   CONTEXT).position
         elif round_ % 2:
             position = update_task(uow, UpdateTask(

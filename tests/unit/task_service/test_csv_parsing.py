@@ -7,21 +7,33 @@ import io
 import pytest
 
 from services.task_service.adapters.bulk_import import copy_text
-from services.task_service.service_layer.csv_import import CsvRejected, parse_csv
+from services.task_service.service_layer.csv_import import (
+    BATCH_ROWS,
+    CsvBatches,
+    CsvRejected,
+    fingerprint,
+    parse_rows,
+)
+
+
+def parsed(body: bytes, max_rows: int | None = None) -> tuple[list[bytes], int]:
+    """The COPY batches of a body, parsed on the parsing thread, and its row count."""
+    with CsvBatches(io.BytesIO(body), max_rows) as batches:
+        return list(batches), batches.rows
 
 
 def rejected(body: bytes) -> CsvRejected:
     """The rejection of a body."""
     with pytest.raises(CsvRejected) as caught:
-        parse_csv(io.BytesIO(body))
+        parsed(body)
     return caught.value
 
 
 def test_valid_rows_become_copy_lines_with_escapes_and_nulls() -> None:
     """Rows are numbered 1..N; tabs, backslashes and newlines are escaped; empty → NULL ('')."""
-    parsed = parse_csv(io.BytesIO(b'title,description\n\n"a\tb","x\\y\nz"\nc,\n'))
-    assert parsed.rows == 2
-    assert parsed.copy_file.read().decode().splitlines() == [
+    batches, rows = parsed(b'title,description\n\n"a\tb","x\\y\nz"\nc,\n')
+    assert rows == 2
+    assert b"".join(batches).decode().splitlines() == [
         "1\ta\\tb\tx\\\\y\\nz\tactive\tmedium\t", "2\tc\t\tactive\tmedium\t"]
 
 
@@ -42,11 +54,12 @@ def test_row_numbers_follow_the_spreadsheet_and_every_problem_is_listed() -> Non
     assert [(d["row"], d["field"]) for d in error.details] == [(3, "status"), (5, None)]
 
 
-def test_the_digest_depends_on_the_bytes() -> None:
-    """Same file, same fingerprint; another file, another."""
-    one = parse_csv(io.BytesIO(b"title\na\n")).fingerprint
-    assert one == parse_csv(io.BytesIO(b"title\na\n")).fingerprint
-    assert one != parse_csv(io.BytesIO(b"title\nb\n")).fingerprint
+def test_the_digest_depends_on_the_bytes_and_leaves_the_upload_at_its_start() -> None:
+    """Same file, same fingerprint; another file, another; the parse then reads it all."""
+    upload = io.BytesIO(b"title\na\n")
+    one = fingerprint(upload)
+    assert upload.tell() == 0 and one == fingerprint(io.BytesIO(b"title\na\n"))
+    assert one != fingerprint(io.BytesIO(b"title\nb\n"))
 
 
 def test_encoding_and_shape_errors() -> None:
@@ -56,15 +69,47 @@ def test_encoding_and_shape_errors() -> None:
     assert rejected(b"").message == "CSV file is empty"
     assert rejected(b"\xef\xbb\xbf").message == "CSV file is empty"
     assert rejected(b"title\n").status == 422
-    assert parse_csv(io.BytesIO(b"\xef\xbb\xbfTitle\nx\n")).rows == 1
+    assert parsed(b"\xef\xbb\xbfTitle\nx\n")[1] == 1
 
 
 def test_rows_past_the_limit_stop_the_parse_before_the_end_of_the_file() -> None:
     """Blank lines are not rows; the first data row past the limit is a 413 at once."""
-    assert parse_csv(io.BytesIO(b"title\na\n\n\nb\n"), max_rows=2).rows == 2
+    assert parsed(b"title\na\n\n\nb\n", max_rows=2)[1] == 2
     source = io.BytesIO(b"title\n" + b"row\n" * 1_000_000)
-    with pytest.raises(CsvRejected) as caught:
-        parse_csv(source, max_rows=2)
+    with pytest.raises(CsvRejected) as caught, CsvBatches(source, max_rows=2) as batches:
+        list(batches)
     assert (caught.value.status, caught.value.message) == (
         413, "CSV file has more than 2 data rows")
     assert source.tell() < 1_000_000  # read one buffer or so, not the whole upload
+
+
+def test_rows_come_in_batches_and_a_refused_file_raises_after_its_last_valid_one() -> None:
+    """The valid rows before the first bad one may already be out (the writer rolls them
+    back); the rejection comes when the reader reaches the end, listing every problem."""
+    body = b"title\n" + b"ok\n" * (BATCH_ROWS + 5) + b" \n" + b"ok\n" * 3
+    seen = []
+    with pytest.raises(CsvRejected) as caught, CsvBatches(io.BytesIO(body)) as batches:
+        for batch in batches:
+            seen.append(batch.count(b"\n"))
+    assert seen == [BATCH_ROWS]
+    assert caught.value.details == [
+        {"row": BATCH_ROWS + 7, "field": "title", "message": "Title is required"}]
+
+
+def test_a_reader_that_stops_early_stops_the_parsing_thread() -> None:
+    """Leaving the batches before their end (the database failed) ends the thread, which
+    was waiting to hand over more; nothing is left running."""
+    body = b"title\n" + b"row\n" * (BATCH_ROWS * 20)
+    with CsvBatches(io.BytesIO(body)) as batches:
+        next(iter(batches))
+    assert not batches._thread.is_alive()
+
+
+def test_parse_rows_hands_over_every_batch_in_order() -> None:
+    """On the caller's thread too: rows numbered 1..N across batches."""
+    out: list[bytes] = []
+    count = parse_rows(io.BytesIO(b"title\n" + b"x\n" * (BATCH_ROWS + 1)), 10**9, out.append)
+    lines = b"".join(out).decode().splitlines()
+    assert count == BATCH_ROWS + 1 == len(lines) and len(out) == 2
+    assert [line.split("\t")[0] for line in lines[BATCH_ROWS - 1:]] == [
+        str(BATCH_ROWS), str(BATCH_ROWS + 1)]
