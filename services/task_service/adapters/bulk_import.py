@@ -40,7 +40,6 @@ from services.task_service.adapters.event_store import (
     event_metadata,
 )
 from services.task_service.adapters.orm import TaskRecord
-from services.task_service.adapters.stored_events import json_object_arguments
 from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
 from shared.events import unix_millis
 
@@ -115,6 +114,9 @@ def import_sql(columns: tuple[str, ...]) -> ImportSql:
     staged = ", ".join(f"{name} {_column_type(name)}" for name in columns)
     values = created_values(columns)
     data = {name: as_json(name, expression) for name, expression in values.items()}
+    # The event's data as `to_jsonb` of a row of the fields: a tenth faster over a million
+    # rows than `jsonb_build_object` of the same (which looks up each argument's type).
+    fields_row = ", ".join(f"{expression} AS {name}" for name, expression in data.items())
     return ImportSql(
         stage=f"CREATE TEMP TABLE csv_batch (n bigint, {staged}, "
               "id bigint DEFAULT nextval({sequence})) ON COMMIT DROP; "
@@ -127,9 +129,9 @@ def import_sql(columns: tuple[str, ...]) -> ImportSql:
         insert_events=text(
             "INSERT INTO events (id, seq, event_id, task_id, version, type, data, metadata, "
             f"occurred_at) SELECT row_id, :head + n, {event_id_sql('row_id')}, id, 1, "
-            f"'TaskCreated', jsonb_build_object({json_object_arguments(CREATED_FIELDS, data)}), "
-            f"CAST(:metadata AS jsonb), :now FROM (SELECT nextval('{ID_SEQUENCE}') AS row_id, "
-            "csv_import.* FROM csv_import) AS staged"),
+            "'TaskCreated', to_jsonb(fields), CAST(:metadata AS jsonb), :now "
+            f"FROM (SELECT nextval('{ID_SEQUENCE}') AS row_id, csv_import.* FROM csv_import) "
+            f"AS staged, LATERAL (SELECT {fields_row}) AS fields"),
     )
 
 
