@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 import uuid
 
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from services.task_service.service_layer.csv_import import BATCH_ROWS
 from testbed.tokens import TokenFactory
 
 
@@ -163,3 +165,48 @@ def test_multipart_upload_and_duplicate_idempotency_key(
     missing = client.post("/upload-csv", data={"other": (io.BytesIO(b"title\na\n"), "t.csv")},
                           headers=tokens.headers(), content_type="multipart/form-data")
     assert missing.status_code == 400
+
+
+def test_a_bad_row_after_batches_were_written_imports_nothing(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    """The batches before the first bad row are written while the file is still parsed;
+    the refusal rolls them back: 422, nothing stored (the task ids they drew are spent)."""
+    lines = ["title"] + [f"task {i}" for i in range(BATCH_ROWS * 2 + 10)]
+    lines[BATCH_ROWS * 2 + 5] = " "
+    response = upload(client, tokens, ("\n".join(lines) + "\n").encode())
+    assert (response.status_code, response.get_json()["details"]) == (422, [
+        {"row": BATCH_ROWS * 2 + 6, "field": "title", "message": "Title is required"}])
+    assert tasks_and_events(engine) == (0, 0)
+    with engine.connect() as connection:
+        drawn = connection.execute(text(
+            "SELECT last_value FROM pg_sequences WHERE sequencename = 'task_manager_id_seq'"
+        )).scalar_one()
+    assert drawn >= BATCH_ROWS * 2  # two batches went in before the refusal
+
+
+def test_an_import_whose_connection_is_cut_mid_file_stores_nothing_and_stops_parsing(
+        client: FlaskClient, tokens: TokenFactory, engine: Engine) -> None:
+    """The server ends the import's session while batches flow: the request fails as an
+    outage (503, retry), nothing is committed, and the parsing thread does not linger."""
+    body = b"title\n" + b"".join(b"task %d\n" % n for n in range(BATCH_ROWS * 40))
+    cut: list[int] = []
+
+    def cut_the_import() -> None:
+        deadline = time.monotonic() + 60
+        with engine.connect() as connection:
+            while not cut and time.monotonic() < deadline:
+                cut.extend(connection.execute(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'INSERT INTO task_manager%csv_batch%' "
+                    "AND pid <> pg_backend_pid()")).scalars())
+                connection.commit()
+
+    killer = threading.Thread(target=cut_the_import)
+    killer.start()
+    response = upload(client, tokens, body)
+    killer.join()
+    assert cut, "the import ended before its session could be cut"
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert tasks_and_events(engine) == (0, 0)
+    assert not [t for t in threading.enumerate() if t.name == "csv-parse"]
+    assert upload(client, tokens, b"title\nafter\n").get_json() == {"imported": 1}
