@@ -2,10 +2,16 @@
 commit, done by psycopg2 with nothing else.
 
 `PGBENCH_SCRIPT` is that transaction for pgbench (C, almost no CPU of its own: what the
-server commits). `write_for` runs it in a writer process, as the appends benchmark runs
-`create_task`; `create_app` serves it as `POST /task` under the services' gunicorn settings,
-as the commands benchmark serves the task service. Each is the same work a command must do
-before its own (validation, the numbering step that orders the log, auth, JSON), paid in a
+server commits). `PGBENCH_NUMBERED_SCRIPT` adds, after its commit, the least that numbering
+events after commit asks of the server (`services.task_service.adapters.event_store`): a
+second transaction that tries the sequencing lock and, holding it, gives the next seqs to the
+committed unnumbered events, else waits for the step that holds it (shared). It is the
+server's floor for a gap-free log whose commands commit concurrently.
+
+`write_for` runs the two inserts in a writer process, as the appends benchmark runs
+`create_task`; `create_app` serves them as `POST /task` under the services' gunicorn
+settings, as the commands benchmark serves the task service. Each is the same work a command
+must do before its own (validation, the numbering step that orders the log, auth, JSON), paid in a
 Python process on the same two cores as the server.
 """
 
@@ -19,6 +25,8 @@ from typing import Any
 import psycopg2
 from flask import Flask, jsonify
 
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY
+
 # The rows a create writes: a task, and its TaskCreated event.
 INSERT_TASK = ("INSERT INTO task_manager (title, status, priority, created_by, created_at, "
                "updated_at, version) VALUES ('pgbench task', 'active', 'medium', 1, now(), "
@@ -29,6 +37,16 @@ INSERT_EVENT = ("INSERT INTO events (event_id, task_id, version, type, data, met
                 "\"medium\"}', '{\"actor\": {\"id\": 1, \"username\": \"bench\", "
                 "\"role\": \"admin\"}}', now())")
 PGBENCH_SCRIPT = f"BEGIN;\n{INSERT_TASK};\n{INSERT_EVENT};\nCOMMIT;\n"
+_NUMBER_PENDING = (
+    "WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events), "
+    "due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM "
+    "(SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT 5000) AS oldest) "
+    "UPDATE events SET seq = head.seq + due.rank FROM due, head WHERE events.id = due.id")
+PGBENCH_NUMBERED_SCRIPT = (
+    f"{PGBENCH_SCRIPT}BEGIN;\n"
+    f"SELECT pg_try_advisory_xact_lock({APPEND_LOCK_KEY})::int AS numbering \\gset\n"
+    f"\\if :numbering\n{_NUMBER_PENDING};\n"
+    f"\\else\nSELECT pg_advisory_xact_lock_shared({APPEND_LOCK_KEY});\n\\endif\nCOMMIT;\n")
 
 
 def write_once(connection: Any) -> int:

@@ -30,7 +30,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bench.bare_writer import PGBENCH_SCRIPT, write_for
+from bench.bare_writer import PGBENCH_NUMBERED_SCRIPT, PGBENCH_SCRIPT, write_for
 from bench.core import ROOT, answers, percentile, result, serve_gunicorn, servers
 from bench.load import requests_per_second, tool_name
 from services.embedded import free_port
@@ -487,10 +487,11 @@ def pgbench_binary() -> str | None:
     return None
 
 
-def pgbench_rate(binary: str, db_url: str, clients: int) -> float:
-    """Transactions/s of pgbench running the two-insert command transaction."""
+def pgbench_rate(binary: str, db_url: str, clients: int, commands: str = PGBENCH_SCRIPT
+                 ) -> float:
+    """Runs/s of pgbench's script `commands` (the two-insert command transaction)."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-        script.write(PGBENCH_SCRIPT)
+        script.write(commands)
         script.flush()
         done = subprocess.run(
             [binary, "-n", "-f", script.name, "-c", str(clients), "-j", str(min(clients, 2)),
@@ -597,6 +598,21 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
         found.append(result(
             f"appends / pgbench ratio, {writers} writer{plural}", rate / reference, "x",
             COMMAND, "target >= 0.3 at 16" if writers == 16 else "measured side by side"))
+        with tasks_database(pg) as db_url:
+            numbered = pgbench_rate(binary, db_url, writers, PGBENCH_NUMBERED_SCRIPT)
+        found.append(result(
+            f"pgbench command then numbering after its commit, {writers} client{plural}",
+            numbered, "commands/s", COMMAND, "the two-insert transaction, then a second one "
+            "that tries the sequencing lock and numbers the committed events, else waits "
+            "for the step holding it (bench.bare_writer.PGBENCH_NUMBERED_SCRIPT): the "
+            f"server's floor for a gap-free log of concurrent commits, {SECONDS:g} s"))
+        found.append(result(
+            f"pgbench numbered after commit / pgbench ratio, {writers} client{plural}",
+            numbered / reference, "x", COMMAND, "what numbering after commit costs the "
+            "server alone"))
+        found.append(result(
+            f"appends / pgbench numbered after commit ratio, {writers} writer{plural}",
+            rate / numbered, "x", COMMAND, "ours beside that floor"))
     return found
 
 
