@@ -206,9 +206,10 @@ _END = object()
 
 
 class CsvBatches:
-    """The valid rows of an upload in COPY batches, parsed on a thread of its own while the
-    caller writes the batches before (`parse_rows`); iterating raises the upload's
-    CsvRejected after the last batch of a refused file, so that its writer rolls back.
+    """The valid rows of an upload in COPY batches, parsed on a thread of its own
+    (`parse_rows`) while the caller writes the batches already parsed; iterating raises the
+    upload's CsvRejected after the last batch of a refused file, so that its writer rolls
+    back.
 
     Use it as a context manager: leaving it early stops the thread and waits for it."""
 
@@ -248,7 +249,8 @@ class CsvBatches:
             return
         except BaseException as exc:  # raised again on the reader's thread
             outcome = exc
-        self._hand_over(outcome)
+        with contextlib.suppress(_Stopped):
+            self._hand_over(outcome)
 
     def _hand_over(self, item: Any) -> None:
         while not self._stop.is_set():

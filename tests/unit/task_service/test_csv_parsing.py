@@ -113,3 +113,14 @@ def test_parse_rows_hands_over_every_batch_in_order() -> None:
     assert count == BATCH_ROWS + 1 == len(lines) and len(out) == 2
     assert [line.split("\t")[0] for line in lines[BATCH_ROWS - 1:]] == [
         str(BATCH_ROWS), str(BATCH_ROWS + 1)]
+
+
+
+def test_the_outcome_of_a_parse_nobody_reads_any_more_is_dropped_quietly() -> None:
+    """The reader left (the database failed) before the parse ended: handing over the
+    outcome, here a refusal, gives up without raising, so the thread ends without an
+    uncaught exception (run on this thread, so that the timing cannot hide it)."""
+    batches = CsvBatches(io.BytesIO(b"title\n \n"))
+    batches._stop.set()
+    batches._parse()
+    assert batches._queue.empty()
