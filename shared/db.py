@@ -12,13 +12,14 @@ trip SQLAlchemy's `pool_pre_ping` makes every time took a fifth of a `POST /task
 from __future__ import annotations
 
 import logging
-import select
 import time
 import zlib
+from select import POLLIN, POLLPRI, poll
 from typing import Any
 
 import psycopg2
-from sqlalchemy import create_engine, event, pool, text
+from sqlalchemy import Table, create_engine, event, pool, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
 
@@ -45,6 +46,14 @@ def ping_database(engine: Engine) -> None:
         ping(connection)
 
 
+def has_news(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has something to read: a connection the server
+    closed has its farewell or EOF there, a healthy idle one has nothing (no round trip)."""
+    poller = poll()
+    poller.register(dbapi_connection.fileno(), POLLIN | POLLPRI)
+    return bool(poller.poll(0))
+
+
 def _connected(_dbapi_connection: Any, record: Any) -> None:
     record.info[_FRESH] = True
 
@@ -59,9 +68,7 @@ def pre_ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         return
     if dbapi_connection.closed:
         raise InvalidatePoolError("the connection is closed")
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
-    if not poller.poll(0):
+    if not has_news(dbapi_connection):
         return
     try:
         with dbapi_connection.cursor() as cursor:
@@ -185,10 +192,15 @@ class PostgresAdvisoryLock:
         return bool(got)
 
     def held(self) -> bool:
-        """Check that the session holding the lock is still alive."""
+        """Check that the session holding the lock is still alive: asked of the server only
+        when its socket has something to read (`has_news`), since a consumer checks before
+        every pass and an idle session has nothing to say unless it was ended."""
         if self.connection is None:
             return False
         try:
+            raw = self.connection.connection.dbapi_connection
+            if raw is not None and not raw.closed and not has_news(raw):
+                return True
             ping(self.connection)
         except Exception:  # the session, and with it the lock, is gone
             self._drop()
@@ -206,3 +218,17 @@ class PostgresAdvisoryLock:
             except Exception as exc:  # closing a dead connection may fail; it is gone anyway
                 log.debug("closing lock connection: %s", exc)
             self.connection = None
+
+
+def lock_checkpoint(connection: Connection, checkpoints: Table, name: str) -> int:
+    """A consumer's checkpoint (`last_seq` of the row `name` of a checkpoints table), the row
+    locked until the transaction ends; made at 0 the first time. One statement on every
+    pass but the first (it used to try the insert on every pass, a round trip of its own)."""
+    lock = select(checkpoints.c.last_seq).where(checkpoints.c.name == name).with_for_update()
+    found = connection.execute(lock).scalar()
+    if found is None:
+        connection.execute(
+            pg_insert(checkpoints).values(name=name, last_seq=0).on_conflict_do_nothing())
+        found = connection.execute(lock).scalar_one()
+    return int(found)
+

@@ -21,6 +21,7 @@ from services.logger_service.adapters.orm import (
     TaskReplica,
     TransferRun,
 )
+from shared.db import lock_checkpoint
 
 TRANSFERABLE_STATUSES = ("active", "in_progress")
 LOGGED_FIELDS = ("title", "description", "status", "priority")
@@ -103,13 +104,7 @@ class SqlProjectionStore:
 
     def lock_checkpoint(self, name: str) -> int:
         """Return the projection's checkpoint, row-locked until the transaction ends."""
-        self.connection.execute(
-            pg_insert(checkpoints).values(name=name, last_seq=0).on_conflict_do_nothing()
-        )
-        found = self.connection.execute(
-            select(checkpoints.c.last_seq).where(checkpoints.c.name == name).with_for_update()
-        ).scalar_one()
-        return int(found)
+        return lock_checkpoint(self.connection, checkpoints, name)
 
     def advance_checkpoint(self, name: str, seq: int) -> None:
         """Store the new checkpoint; it commits with the effects."""

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.webhooks_service.adapters.orm import Checkpoint, Replay
 from services.webhooks_service.service_layer.attempts import Attempt, Outcome
 from services.webhooks_service.service_layer.views import ReplayView
+from shared.db import lock_checkpoint
 
 checkpoints = cast(Table, Checkpoint.__table__)
 replays = cast(Table, Replay.__table__)
@@ -161,12 +162,7 @@ class SqlOutbox:
 
     def lock_checkpoint(self, name: str) -> int:
         """Return the checkpoint, row-locked until the transaction ends."""
-        self.connection.execute(
-            pg_insert(checkpoints).values(name=name, last_seq=0).on_conflict_do_nothing())
-        found = self.connection.execute(
-            select(checkpoints.c.last_seq).where(checkpoints.c.name == name)
-            .with_for_update()).scalar_one()
-        return int(found)
+        return lock_checkpoint(self.connection, checkpoints, name)
 
     def advance_checkpoint(self, name: str, seq: int) -> None:
         """Store the new checkpoint; it commits with the queued deliveries."""

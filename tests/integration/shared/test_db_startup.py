@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from services.embedded import free_port
-from shared.db import DatabaseUnavailable, create_db_engine, pre_ping
+from shared.db import (
+    DatabaseUnavailable,
+    PostgresAdvisoryLock,
+    create_db_engine,
+    lock_checkpoint,
+    pre_ping,
+)
 from testbed.polling import wait_for
 from tests.proxy import CuttableProxy
 
@@ -162,3 +169,56 @@ def test_a_database_outage_during_a_request_is_a_503(pg_url: str) -> None:
     assert response.headers["Retry-After"] == "1"
     engine.dispose()
     proxy.close()
+
+
+def statements_sent(engine: Engine) -> list[str]:
+    """The statements an engine sends from now on, as SQLAlchemy passes them to the driver."""
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_rest: sent.append(statement))
+    return sent
+
+
+def test_the_applier_lock_asks_the_server_only_when_its_socket_has_something_to_read(
+        pg_url: str) -> None:
+    """A consumer checks its lock before every pass: a live idle session costs no round
+    trip; one the server ended is found at the next check, asked and dropped."""
+    lock = PostgresAdvisoryLock(_maintenance_db(pg_url), f"probe-{uuid.uuid4().hex}")
+    other = create_db_engine(_maintenance_db(pg_url), attempts=1)
+    try:
+        assert lock.acquire() and lock.connection is not None
+        pid = lock.connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        sent = statements_sent(lock.engine)
+        assert all(lock.held() for _ in range(100)) and sent == []
+        terminate(other, pid)
+        wait_for(lambda: not lock.held(), timeout=10, what="the ended session to be noticed")
+        assert sent == ["SELECT 1"] and lock.connection is None
+    finally:
+        lock.release()
+        other.dispose()
+
+
+def test_a_checkpoint_is_made_once_then_locked_by_one_statement(pg_url: str) -> None:
+    """The first lock makes the row at 0; later ones only select it FOR UPDATE (another
+    session cannot lock it meanwhile)."""
+    engine = create_db_engine(_maintenance_db(pg_url), attempts=1)
+    table = Table(f"checkpoints_{uuid.uuid4().hex[:8]}", MetaData(),
+                  Column("name", String, primary_key=True),
+                  Column("last_seq", BigInteger, nullable=False))
+    table.create(engine)
+    try:
+        sent = statements_sent(engine)
+        with engine.begin() as connection:
+            assert lock_checkpoint(connection, table, "projector") == 0
+        made = len(sent)
+        with engine.begin() as connection:
+            connection.execute(table.update().values(last_seq=41))
+        sent.clear()
+        with engine.begin() as connection:
+            assert lock_checkpoint(connection, table, "projector") == 41
+            assert len(sent) == 1 and "FOR UPDATE" in sent[0] and made == 3
+            with engine.connect() as rival, pytest.raises(OperationalError):
+                rival.execute(text(f"SELECT 1 FROM {table.name} FOR UPDATE NOWAIT"))
+    finally:
+        table.drop(engine)
+        engine.dispose()
