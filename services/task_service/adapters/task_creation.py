@@ -16,8 +16,7 @@ test compares the event with `created_event` of the stored task).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy.pool import PoolProxiedConnection
@@ -35,7 +34,13 @@ from services.task_service.adapters.event_store import (
 )
 from services.task_service.adapters.prepared import Prepared
 from services.task_service.adapters.stored_events import json_object_arguments
-from services.task_service.domain.model import CREATED_FIELDS, Context, CreateTask
+from services.task_service.domain.model import (
+    CREATED_FIELDS,
+    Context,
+    CreateTask,
+    TaskState,
+    task_from,
+)
 from shared.events import unix_millis
 
 _COLUMNS = ("title", "description", "status", "priority", "due_date", "created_by",
@@ -73,25 +78,6 @@ SELECT seq, task_id, id, (SELECT count(*) FROM (SELECT pg_notify(%(channel)s, se
 FROM event"""
 
 
-@dataclass(slots=True)
-class CreatedTask:
-    """A task as the create statement stored it (`TaskState`): a plain value, since nothing
-    changes it after its commit (an ORM instance took as long to build as the statement's
-    parameters)."""
-
-    id: int
-    title: str
-    description: str | None
-    status: str
-    priority: str
-    due_date: date | None
-    created_by: int
-    created_at: datetime
-    updated_at: datetime
-    version: int = 1
-    deleted_at: datetime | None = None
-
-
 CREATE = Prepared("taskstream_create", {
     "title": "text", "description": "text", "status": "text", "priority": "text",
     "due_date": "date", "created_by": "bigint", "now": "timestamptz", "epoch_ms": "bigint",
@@ -110,7 +96,7 @@ def create_and_number_sql() -> str:
 
 def create_with_event(pooled: PoolProxiedConnection, command: CreateTask, created_by: int,
                       context: Context, now: datetime, chunk: int
-                      ) -> tuple[CreatedTask, Written]:
+                      ) -> tuple[TaskState, Written]:
     """Insert the task and its event, commit them and try to number them (`connection`: a
     pooled connection outside any transaction); the task as stored, and where its event is
     (its seq when this step numbered it or found it numbered)."""
@@ -120,6 +106,6 @@ def create_with_event(pooled: PoolProxiedConnection, command: CreateTask, create
             **fields, **numbering_parameters(chunk), "created_by": created_by,
             "now": now, "epoch_ms": unix_millis(now),
             "metadata": json.dumps(event_metadata(context))}, CREATE)
-    task = CreatedTask(id=task_id, **fields, created_by=created_by, created_at=now,
-                       updated_at=now)
+    task = task_from({"id": task_id, **fields, "created_by": created_by, "created_at": now,
+                      "updated_at": now, "version": 1, "deleted_at": None})
     return task, Written(seq, event_row)

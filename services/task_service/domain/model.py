@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from types import SimpleNamespace
+from typing import Any, Protocol, cast
 
 from shared.events import Actor, format_timestamp
 
@@ -98,6 +99,12 @@ class TaskState(Protocol):
     updated_at: datetime
     version: int
     deleted_at: datetime | None
+
+
+def task_from(fields: Mapping[str, Any]) -> TaskState:
+    """A task's fields as a `TaskState`: a plain value, with nothing to track or save (an ORM
+    instance took as long to build as a create's statement parameters)."""
+    return cast(TaskState, SimpleNamespace(**fields))
 
 
 # A stored task event: type, task id, version, data, occurred_at.

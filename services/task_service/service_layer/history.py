@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from services.task_service.domain.model import TaskEvent, TaskNotFound, TaskState, fold, snapshot
+from services.task_service.domain.model import TaskEvent, TaskNotFound, fold, snapshot, task_from
 from shared.events import parse_timestamp
 
 # A point of a task's history: an event position, a time, or None for the latest.
@@ -68,4 +67,4 @@ def task_at(events: TaskEvents, task_id: int, point: Point) -> dict[str, Any]:
     fields = fold(until).get(task_id)
     if fields is None:
         raise NotYetCreated(task_id)
-    return snapshot(cast(TaskState, SimpleNamespace(**fields)))
+    return snapshot(task_from(fields))

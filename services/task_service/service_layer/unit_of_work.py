@@ -15,8 +15,8 @@ from services.task_service.adapters.bulk_import import BulkTaskWriter
 from services.task_service.adapters.event_store import EventStore, Written
 from services.task_service.adapters.repository import IdempotencyStore, TaskRepository
 from services.task_service.adapters.sequencer import Sequencer
-from services.task_service.adapters.task_creation import CreatedTask, create_with_event
-from services.task_service.domain.model import Context, CreateTask
+from services.task_service.adapters.task_creation import create_with_event
+from services.task_service.domain.model import Context, CreateTask, TaskState
 from shared.outages import is_outage
 
 Body = TypeVar("Body")
@@ -72,7 +72,7 @@ class UnitOfWork:
         self.session.commit()
 
     def create_at_once(self, command: CreateTask, created_by: int, context: Context,
-                       now: datetime) -> CreatedTask:
+                       now: datetime) -> TaskState:
         """Create a task and its event in one statement, committed, and try to number the
         event in the same round trip (nothing else may be in this unit); the task."""
         task, self.events.written = create_with_event(
