@@ -216,7 +216,6 @@ class CsvBatches:
     def __init__(self, source: IO[bytes], max_rows: int | None = None) -> None:
         self.source = source
         self.max_rows = sys.maxsize if max_rows is None else max_rows
-        self.rows = 0  # once iterated to the end
         self._queue: queue.Queue[Any] = queue.Queue(QUEUED_BATCHES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._parse, name="csv-parse", daemon=True)
@@ -243,7 +242,7 @@ class CsvBatches:
 
     def _parse(self) -> None:
         try:
-            self.rows = parse_rows(self.source, self.max_rows, self._hand_over)
+            parse_rows(self.source, self.max_rows, self._hand_over)
             outcome: Any = _END
         except _Stopped:
             return

@@ -17,9 +17,11 @@ from services.task_service.service_layer.csv_import import (
 
 
 def parsed(body: bytes, max_rows: int | None = None) -> tuple[list[bytes], int]:
-    """The COPY batches of a body, parsed on the parsing thread, and its row count."""
+    """The COPY batches of a body, parsed on the parsing thread, and its row count (a COPY
+    line per row: newlines inside values are escaped)."""
     with CsvBatches(io.BytesIO(body), max_rows) as batches:
-        return list(batches), batches.rows
+        found = list(batches)
+    return found, b"".join(found).count(b"\n")
 
 
 def rejected(body: bytes) -> CsvRejected:
