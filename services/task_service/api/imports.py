@@ -11,7 +11,7 @@ from flask import request
 from services.task_service.api.deps import deps
 from services.task_service.api.request_context import command_context, idempotent_request
 from services.task_service.api.schemas import ImportSchema
-from services.task_service.service_layer.csv_import import fingerprint, import_csv
+from services.task_service.service_layer.csv_import import import_csv
 from shared.auth import requires
 from shared.errors import ApiError
 from shared.headers import response_headers
@@ -72,7 +72,7 @@ def upload_csv() -> tuple[dict[str, int], int, dict[str, str]]:
     source = received_upload()
     try:
         done = import_csv(deps().uow(), source, command_context(),
-                          idempotent_request(lambda: fingerprint(source)),
+                          idempotent_request(source),
                           max_rows=deps().settings.csv_max_rows)
     finally:
         source.close()

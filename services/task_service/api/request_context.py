@@ -51,14 +51,12 @@ def expected_version() -> int | None:
 
 def idempotent_request(payload: Any) -> IdempotentRequest | None:
     """The request's `Idempotency-Key`, bound to the caller and the body's digest (`payload`:
-    the body, its digest, or a function computing the digest, called only given a key)."""
+    the body or its digest; digested only when a key is given)."""
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
         return None
     if len(key) > 255:
         raise ApiError(400, "Idempotency-Key must be at most 255 characters")
-    if callable(payload):
-        payload = payload()
     digest = payload if isinstance(payload, str) else fingerprint_of(payload)
     return IdempotentRequest(caller().user_id, key, digest)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import queue
 import re
@@ -42,14 +41,6 @@ class CsvRejected(Exception):
     def __init__(self, status: int, message: str, details: Any = None) -> None:
         super().__init__(message)
         self.status, self.message, self.details = status, message, details
-
-
-def fingerprint(source: IO[bytes]) -> str:
-    """The digest of a received upload (what an `Idempotency-Key` is bound to); the stream is
-    back at its start afterwards."""
-    digest = hashlib.file_digest(source, "sha256").hexdigest()  # type: ignore[arg-type]
-    source.seek(0)
-    return digest
 
 
 class _NulRefusingReader(io.RawIOBase):

@@ -39,7 +39,12 @@ class IdempotentRequest:
 
 
 def fingerprint_of(payload: Any) -> str:
-    """A stable digest of a request body (JSON-able values, or bytes)."""
+    """A stable digest of a request body (JSON-able values, bytes, or a received upload: a
+    seekable stream, read whole and left at its start)."""
+    if hasattr(payload, "read"):
+        digest = hashlib.file_digest(payload, "sha256").hexdigest()
+        payload.seek(0)
+        return digest
     raw = payload if isinstance(payload, bytes) else json.dumps(
         payload, sort_keys=True, default=str, separators=(",", ":")).encode()
     return hashlib.sha256(raw).hexdigest()

@@ -11,9 +11,9 @@ from services.task_service.service_layer.csv_import import (
     BATCH_ROWS,
     CsvBatches,
     CsvRejected,
-    fingerprint,
     parse_rows,
 )
+from services.task_service.service_layer.idempotency import fingerprint_of
 
 
 def parsed(body: bytes, max_rows: int | None = None) -> tuple[list[bytes], int]:
@@ -59,9 +59,9 @@ def test_row_numbers_follow_the_spreadsheet_and_every_problem_is_listed() -> Non
 def test_the_digest_depends_on_the_bytes_and_leaves_the_upload_at_its_start() -> None:
     """Same file, same fingerprint; another file, another; the parse then reads it all."""
     upload = io.BytesIO(b"title\na\n")
-    one = fingerprint(upload)
-    assert upload.tell() == 0 and one == fingerprint(io.BytesIO(b"title\na\n"))
-    assert one != fingerprint(io.BytesIO(b"title\nb\n"))
+    one = fingerprint_of(upload)
+    assert upload.tell() == 0 and one == fingerprint_of(io.BytesIO(b"title\na\n"))
+    assert one != fingerprint_of(io.BytesIO(b"title\nb\n"))
 
 
 def test_encoding_and_shape_errors() -> None:
