@@ -11,6 +11,7 @@ trip SQLAlchemy's `pool_pre_ping` makes every time took a fifth of a `POST /task
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import zlib
@@ -18,10 +19,23 @@ from select import POLLIN, POLLPRI, poll
 from typing import Any
 
 import psycopg2
-from sqlalchemy import Table, create_engine, event, pool, select, text
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    pool,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
+from sqlalchemy.sql.elements import BindParameter
 
 from shared.config import parse_database_url
 from shared.logs import first_line
@@ -220,15 +234,31 @@ class PostgresAdvisoryLock:
             self.connection = None
 
 
+@functools.cache
+def _checkpoint_statements(checkpoints: Table) -> tuple[Select[Any], Update]:
+    """The statements every consumer pass runs on its checkpoint row, built once per table
+    (building them per pass cost more CPU than executing them)."""
+    name: BindParameter[str] = bindparam("checkpoint_name")
+    lock = select(checkpoints.c.last_seq).where(checkpoints.c.name == name).with_for_update()
+    advance = (update(checkpoints).where(checkpoints.c.name == name)
+               .values(last_seq=bindparam("checkpoint_seq"), updated_at=func.now()))
+    return lock, advance
+
+
 def lock_checkpoint(connection: Connection, checkpoints: Table, name: str) -> int:
     """A consumer's checkpoint (`last_seq` of the row `name` of a checkpoints table), the row
     locked until the transaction ends; made at 0 the first time. One statement on every
     pass but the first (it used to try the insert on every pass, a round trip of its own)."""
-    lock = select(checkpoints.c.last_seq).where(checkpoints.c.name == name).with_for_update()
-    found = connection.execute(lock).scalar()
+    lock, _ = _checkpoint_statements(checkpoints)
+    found = connection.execute(lock, {"checkpoint_name": name}).scalar()
     if found is None:
         connection.execute(
             pg_insert(checkpoints).values(name=name, last_seq=0).on_conflict_do_nothing())
-        found = connection.execute(lock).scalar_one()
+        found = connection.execute(lock, {"checkpoint_name": name}).scalar_one()
     return int(found)
 
+
+def advance_checkpoint(connection: Connection, checkpoints: Table, name: str, seq: int) -> None:
+    """Move a consumer's checkpoint to `seq`; it commits with the effects of the pass."""
+    _, advance = _checkpoint_statements(checkpoints)
+    connection.execute(advance, {"checkpoint_name": name, "checkpoint_seq": seq})

@@ -21,7 +21,7 @@ from services.logger_service.adapters.orm import (
     TaskReplica,
     TransferRun,
 )
-from shared.db import lock_checkpoint
+from shared.db import advance_checkpoint, lock_checkpoint
 
 TRANSFERABLE_STATUSES = ("active", "in_progress")
 LOGGED_FIELDS = ("title", "description", "status", "priority")
@@ -108,10 +108,7 @@ class SqlProjectionStore:
 
     def advance_checkpoint(self, name: str, seq: int) -> None:
         """Store the new checkpoint; it commits with the effects."""
-        self.connection.execute(
-            update(checkpoints).where(checkpoints.c.name == name)
-            .values(last_seq=seq, updated_at=func.now())
-        )
+        advance_checkpoint(self.connection, checkpoints, name, seq)
 
     def insert_tasks(self, rows: list[dict[str, Any]]) -> None:
         """Insert new task replicas in one statement (a task already there is kept)."""

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from services.webhooks_service.adapters.orm import Checkpoint, Replay
 from services.webhooks_service.service_layer.attempts import Attempt, Outcome
 from services.webhooks_service.service_layer.views import ReplayView
-from shared.db import lock_checkpoint
+from shared.db import advance_checkpoint, lock_checkpoint
 
 checkpoints = cast(Table, Checkpoint.__table__)
 replays = cast(Table, Replay.__table__)
@@ -166,8 +166,7 @@ class SqlOutbox:
 
     def advance_checkpoint(self, name: str, seq: int) -> None:
         """Store the new checkpoint; it commits with the queued deliveries."""
-        self.connection.execute(update(checkpoints).where(checkpoints.c.name == name)
-                                .values(last_seq=seq, updated_at=func.now()))
+        advance_checkpoint(self.connection, checkpoints, name, seq)
 
     def start_at(self, name: str, seq: int) -> bool:
         """Set a checkpoint that does not exist yet; True if this made it."""
