@@ -27,7 +27,8 @@ def create_app() -> Flask:
 def create_hop() -> Flask:
     """One route forwarding `GET /tasks` (its path, query and Authorization header) to
     BARE_UPSTREAM_URL and passing the reply back: in front of the bare endpoint, or of the
-    logger service (the gateway's own upstream)."""
+    logger service (the gateway's own upstream); and `POST /task` (with its body), in front
+    of the bare writer (bench.bare_writer)."""
     app = Flask(__name__)
     upstream = Upstream("bare", os.environ["BARE_UPSTREAM_URL"], connect_timeout=2,
                         read_timeout=30, retries=0)
@@ -37,6 +38,12 @@ def create_hop() -> Flask:
         token = request.headers.get("Authorization")
         reply = upstream.forward("GET", "/tasks", query=request.query_string,
                                  headers={"Authorization": token} if token else {}, body=None)
+        return Response(reply.body, status=reply.status, headers=reply.headers)
+
+    @app.post("/task")
+    def task():  # type: ignore[no-untyped-def]
+        reply = upstream.forward("POST", "/task", query=b"", body=request.get_data(),
+                                 headers={"Content-Type": request.content_type or ""})
         return Response(reply.body, status=reply.status, headers=reply.headers)
 
     return app

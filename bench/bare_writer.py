@@ -10,7 +10,9 @@ server's floor for a gap-free log whose commands commit concurrently.
 
 `write_for` runs the two inserts in a writer process, as the appends benchmark runs
 `create_task`; `create_app` serves them as `POST /task` under the services' gunicorn
-settings, as the commands benchmark serves the task service. Each is the same work a command
+settings, as the commands benchmark serves the task service. Either may follow each commit
+with that numbering step (`numbered`): the floor of a Python program that keeps a gap-free
+log the way the task service does. Each is the same work a command
 must do before its own (validation, the numbering step that orders the log, auth, JSON), paid in a
 Python process on the same two cores as the server.
 """
@@ -49,23 +51,33 @@ PGBENCH_NUMBERED_SCRIPT = (
     f"\\else\nSELECT pg_advisory_xact_lock_shared({APPEND_LOCK_KEY});\n\\endif\nCOMMIT;\n")
 
 
-def write_once(connection: Any) -> int:
-    """The command's transaction on a psycopg2 connection; the new task's id."""
+def write_once(connection: Any, numbered: bool = False) -> int:
+    """The command's transaction on a psycopg2 connection, then (`numbered`) the numbering
+    step of `PGBENCH_NUMBERED_SCRIPT` in a second one; the new task's id."""
     with connection.cursor() as cursor:
         cursor.execute(INSERT_TASK + " RETURNING id")
         task_id = int(cursor.fetchone()[0])
         cursor.execute(INSERT_EVENT)
     connection.commit()
+    if numbered:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pg_try_advisory_xact_lock({APPEND_LOCK_KEY})")
+            if cursor.fetchone()[0]:
+                cursor.execute(_NUMBER_PENDING)
+            else:
+                cursor.execute(f"SELECT pg_advisory_xact_lock_shared({APPEND_LOCK_KEY})")
+        connection.commit()
     return task_id
 
 
-def write_for(dsn: str, seconds: float) -> int:
-    """Write tasks one transaction at a time for `seconds`; how many."""
+def write_for(dsn: str, seconds: float, numbered: bool = False) -> int:
+    """Write tasks one transaction at a time for `seconds` (each `numbered` after its
+    commit); how many."""
     connection = psycopg2.connect(dsn)
     done, deadline = 0, time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
-            write_once(connection)
+            write_once(connection, numbered)
             done += 1
     finally:
         connection.close()
@@ -74,15 +86,17 @@ def write_for(dsn: str, seconds: float) -> int:
 
 def create_app() -> Flask:
     """`POST /task`: the command's transaction on this thread's connection to
-    BARE_DATABASE_URL, answered 201 with the task's id (no auth, no body read)."""
+    BARE_DATABASE_URL, answered 201 with the task's id (no auth, no body read); numbered
+    after its commit when BARE_NUMBERED is set."""
     app = Flask(__name__)
     dsn = os.environ["BARE_DATABASE_URL"]
+    numbered = bool(os.environ.get("BARE_NUMBERED"))
     local = threading.local()
 
     @app.post("/task")
     def task():  # type: ignore[no-untyped-def]
         if getattr(local, "connection", None) is None:
             local.connection = psycopg2.connect(dsn)
-        return jsonify({"id": write_once(local.connection)}), 201
+        return jsonify({"id": write_once(local.connection, numbered)}), 201
 
     return app

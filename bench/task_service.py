@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -283,16 +283,9 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
         direct, gateway = (
             requests_per_second(f"{base}/task", headers, int(SECONDS), CONNECTIONS, TASK_BODY)
             for base in (stack.url("tasks"), stack.base_url))
-        with tasks_database(pg) as db_url:
-            process, url = serve_gunicorn({**stack.env, **extra, "BARE_DATABASE_URL":
-                                           libpq_url(db_url)}, "bench.bare_writer:create_app()")
-            try:
-                wait_for(lambda: answers(f"{url}/task"), timeout=30, what="the bare writer")
-                floor = requests_per_second(f"{url}/task", {}, int(SECONDS), CONNECTIONS,
-                                            TASK_BODY)
-            finally:
-                process.terminate()
-                process.wait(10)
+        floor, numbered = (bare_writer_rate(pg, {**stack.env, **extra}, flag)
+                           for flag in ("", "1"))
+        hopped = bare_writer_rate(pg, {**stack.env, **extra}, "1", hop=True)
     notes = (f"{client}, {CONNECTIONS} connections, {SECONDS:g} s each; whole system running "
              "(testbed.stack: gunicorn 2 gthread workers per service, relay and projector "
              "consuming the events); gateway rate limit raised out of the way")
@@ -303,10 +296,24 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
                notes + "; the floor for a Python HTTP service: the same gunicorn settings, "
                "the two inserts and commit on a connection per thread, nothing else "
                "(bench.bare_writer), beside the same system"),
+        result("bare Flask + psycopg2 POST /task numbered after commit", numbered,
+               "requests/s", COMMAND, notes + "; the same, each commit followed by the "
+               "numbering step of bench.bare_writer.PGBENCH_NUMBERED_SCRIPT: the floor for a "
+               "Python HTTP service keeping a gap-free log as the task service does"),
         result("POST /task direct / bare Flask + psycopg2 ratio", direct / floor, "x",
                COMMAND, "what the task service adds: auth, validation, the numbering step"),
+        result("POST /task direct / bare Flask + psycopg2 numbered after commit ratio",
+               direct / numbered, "x", COMMAND, "what the task service adds beside that "
+               "floor: auth, validation, building the event, its consumers' share of the CPU"),
         result("POST /task through the gateway / bare Flask + psycopg2 ratio",
                gateway / floor, "x", COMMAND, "the gateway's hop on top"),
+        result("bare Flask hop + bare Flask + psycopg2 numbered, POST /task", hopped,
+               "requests/s", COMMAND, notes + "; bench.bare_app's forwarding hop (the "
+               "gateway's Upstream, nothing else) in front of the numbered bare writer: the "
+               "floor for two Python hops writing a gap-free log"),
+        result("POST /task through the gateway / bare hop + numbered bare writer ratio",
+               gateway / hopped, "x", COMMAND, "what the gateway and the task service add "
+               "beside that floor"),
     ]
     binary = pgbench_binary()
     if binary is None:
@@ -320,6 +327,28 @@ def command_throughput(pg: str, rds: str) -> list[dict[str, Any]]:
                    "target >= 0.2"),
             result("POST /task through the gateway / pgbench ratio", gateway / reference, "x",
                    COMMAND, "target >= 0.1")]
+
+
+def bare_writer_rate(pg: str, env: dict[str, str], numbered: str, hop: bool = False) -> float:
+    """`POST /task` requests/s of bench.bare_writer under gunicorn on a fresh tasks database
+    (`numbered` non-empty: each commit followed by the numbering step), or (`hop`) through
+    bench.bare_app's forwarding hop in front of it."""
+    with tasks_database(pg) as db_url, ExitStack() as running:
+        url = _serve(running, {**env, "BARE_DATABASE_URL": libpq_url(db_url),
+                               "BARE_NUMBERED": numbered}, "bench.bare_writer:create_app()")
+        if hop:
+            url = _serve(running, {**env, "BARE_UPSTREAM_URL": url},
+                         "bench.bare_app:create_hop()")
+        return requests_per_second(f"{url}/task", {}, int(SECONDS), CONNECTIONS, TASK_BODY)
+
+
+def _serve(running: ExitStack, env: dict[str, str], app: str) -> str:
+    """Serve `app` under gunicorn until `running` closes; its base URL once it answers."""
+    process, url = serve_gunicorn(env, app)
+    running.callback(process.wait, 10)
+    running.callback(process.terminate)
+    wait_for(lambda: answers(f"{url}/task"), timeout=30, what=app)
+    return url
 
 
 def _post_tasks(base: str, headers: dict[str, str], stop: threading.Event,
@@ -503,9 +532,11 @@ def pgbench_rate(binary: str, db_url: str, clients: int, commands: str = PGBENCH
     raise RuntimeError(f"no tps in pgbench's output: {done.stdout}")
 
 
-def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int, bare: bool) -> None:
+def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int, bare: bool,
+            numbered: bool) -> None:
     """One writer process: once told to go, create tasks (one event each) for SECONDS, with
-    `create_task`, or (`bare`) with psycopg2 and the two inserts alone."""
+    `create_task`, or (`bare`) with psycopg2 and the two inserts alone (`numbered`: each
+    followed by the numbering step)."""
     from services.task_service.domain.model import Context, CreateTask
     from services.task_service.service_layer.tasks import create_task
     from services.task_service.service_layer.unit_of_work import UnitOfWork
@@ -514,7 +545,7 @@ def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int, bare: boo
     if bare:
         ready.release()
         go.wait()
-        counts[index] = write_for(libpq_url(db_url), SECONDS)
+        counts[index] = write_for(libpq_url(db_url), SECONDS, numbered)
         return
     engine = create_engine(db_url, pool_size=1)
     with engine.connect():
@@ -531,13 +562,15 @@ def _writer(db_url: str, ready: Any, go: Any, counts: Any, index: int, bare: boo
     engine.dispose()
 
 
-def append_rate(db_url: str, writers: int, bare: bool = False) -> float:
+def append_rate(db_url: str, writers: int, bare: bool = False, numbered: bool = False) -> float:
     """Events/s appended by `writers` processes, each committing one task at a time and
     learning its event's seq; checks the log is exactly 1..N afterwards. `bare`: the
-    psycopg2 writers of bench.bare_writer instead (nothing numbered, nothing checked)."""
+    psycopg2 writers of bench.bare_writer instead (nothing checked; `numbered`: each commit
+    followed by the numbering step)."""
     context = multiprocessing.get_context("spawn")
     counts, ready, go = context.Array("q", writers), context.Semaphore(0), context.Event()
-    processes = [context.Process(target=_writer, args=(db_url, ready, go, counts, i, bare))
+    processes = [context.Process(target=_writer, args=(db_url, ready, go, counts, i, bare,
+                                                         numbered))
                  for i in range(writers)]
     for process in processes:
         process.start()
@@ -587,6 +620,18 @@ def concurrent_appends(pg: str) -> list[dict[str, Any]]:
             f"appends / bare psycopg2 writers ratio, {writers} writer{plural}", rate / floor,
             "x", COMMAND, "what create_task (validation, the numbering step) costs beside "
             "the rows alone"))
+        with tasks_database(pg) as db_url:
+            numbered_floor = append_rate(db_url, writers, bare=True, numbered=True)
+        found.append(result(
+            f"bare psycopg2 writers numbered after commit, {writers} "
+            f"process{'es' if writers > 1 else ''}", numbered_floor, "commands/s", COMMAND,
+            "the floor for a Python writer keeping a gap-free log as create_task does: the "
+            "two inserts and commit, then the numbering step of PGBENCH_NUMBERED_SCRIPT "
+            f"(bench.bare_writer), as many processes, {SECONDS:g} s"))
+        found.append(result(
+            f"appends / bare psycopg2 writers numbered after commit ratio, {writers} "
+            f"writer{plural}", rate / numbered_floor, "x", COMMAND,
+            "what create_task costs beside that floor: validation, building the event"))
         if binary is None:
             continue
         with tasks_database(pg) as db_url:
