@@ -12,7 +12,6 @@ numbered when the bulk writer commits (by the relay's next pass, or the next com
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
@@ -49,19 +48,20 @@ class Sequencer:
         self.engine = engine
         self.chunk = chunk
 
-    def step(self, mine: int = 0, connection: Connection | None = None, wait: bool = True
-             ) -> tuple[int, int | None, int, bool, bool]:
+    def step(self, mine: int = 0, pooled: PoolProxiedConnection | None = None,
+             wait: bool = True) -> tuple[int, int | None, int, bool, bool]:
         """One numbering transaction: (events numbered, the seq of event `mine`, head (0 when
         it did not hold the lock), whether it held the lock, whether it found a bulk writer
         (only asked without `wait`)). Without `wait` it numbers only if no other step is
         running, else waits for that one to end unless a bulk writer holds the numbering. On
-        `connection` (outside any transaction) when given, else on a pooled one."""
-        return self._run(numbering_sql(wait=True) if wait else _STEP_OR_WAIT, mine, connection)
+        the checked-out connection `pooled` (outside any transaction) when given, else on one
+        of its own."""
+        return self._run(numbering_sql(wait=True) if wait else _STEP_OR_WAIT, mine, pooled)
 
-    def _run(self, statements: str, mine: int, connection: Connection | None
+    def _run(self, statements: str, mine: int, pooled: PoolProxiedConnection | None
              ) -> tuple[int, int | None, int, bool, bool]:
-        if connection is not None:
-            return self._execute(connection.connection, statements, mine)
+        if pooled is not None:
+            return self._execute(pooled, statements, mine)
         pooled = self.engine.raw_connection()
         try:
             return self._execute(pooled, statements, mine)
@@ -90,14 +90,15 @@ class Sequencer:
             if not locked or numbered < self.chunk:
                 return
 
-    def number_all(self, connection: Connection | None = None) -> int:
+    def number_all(self, pooled: PoolProxiedConnection | None = None) -> int:
         """Number everything committed so far (waiting for any bulk writer); the head."""
         while True:
-            numbered, _, head, *_ = self.step(connection=connection)
+            numbered, _, head, *_ = self.step(pooled=pooled)
             if numbered < self.chunk:
                 return head
 
-    def position(self, written: Written, connection: Connection | None = None) -> int | None:
+    def position(self, written: Written, pooled: PoolProxiedConnection | None = None
+                 ) -> int | None:
         """The seq of a committed transaction's last event, numbering it if need be (the
         head, after numbering what is pending, when it wrote none); None, at once, while a
         bulk writer holds the numbering.
@@ -110,7 +111,7 @@ class Sequencer:
             return written.seq
         mine = written.row_id or 0
         while True:
-            numbered, seq, head, locked, bulk = self.step(mine, connection, wait=False)
+            numbered, seq, head, locked, bulk = self.step(mine, pooled, wait=False)
             if seq is not None:
                 return seq
             if not mine and locked and numbered < self.chunk:

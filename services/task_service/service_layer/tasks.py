@@ -39,9 +39,8 @@ def create_task(uow: UnitOfWork, command: CreateTask, context: Context,
     """Store a new task and its `TaskCreated` event in one transaction."""
     now = clock()
     if idempotency is None:  # nothing else to write: one statement does it all
-        with uow:
-            task = uow.create_at_once(command, _actor_id(context), context, now)
-            return Committed(snapshot(task), uow.position(uow.events.written))
+        task, position = uow.create_at_once(command, _actor_id(context), context, now)
+        return Committed(snapshot(task), position)
 
     def create() -> dict[str, Any]:
         task = uow.tasks.create(command, _actor_id(context), now)

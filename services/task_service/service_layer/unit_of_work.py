@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 
 from services.task_service.adapters.bulk_import import BulkTaskWriter
 from services.task_service.adapters.event_store import EventStore, Written
@@ -72,27 +74,41 @@ class UnitOfWork:
         self.session.commit()
 
     def create_at_once(self, command: CreateTask, created_by: int, context: Context,
-                       now: datetime) -> TaskState:
-        """Create a task and its event in one statement, committed, and try to number the
-        event in the same round trip (nothing else may be in this unit); the task."""
-        task, self.events.written = create_with_event(
-            self.connection.connection, command, created_by, context, now,
-            self.sequencer.chunk)
-        return task
+                       now: datetime) -> tuple[TaskState, int | None]:
+        """Create a task and its event in one statement, committed, numbered in the same
+        round trip when no step is running, else by the step after the commit; the task and
+        its event's position (`position`). Outside `with`: it runs on a pooled connection
+        of its own, without the ORM session and SQLAlchemy connection it never uses (a
+        fifth of a create's CPU among 16 writers)."""
+        pooled = self.engine.raw_connection()
+        try:
+            task, written = create_with_event(pooled, command, created_by, context, now,
+                                              self.sequencer.chunk)
+            return task, self._position(written, pooled, pooled.invalidate)
+        except BaseException as exc:
+            if is_outage(exc) and pooled.is_valid:  # lost: not to be handed out again
+                pooled.invalidate()
+            raise
+        finally:
+            pooled.close()
 
     def position(self, written: Written) -> int | None:
         """After the commit (or instead of one): the seq of the last event written (numbering
         it now if the relay has not yet), or the head when none was; None, without waiting,
         while a bulk writer (an import) holds the numbering."""
         self.session.rollback()  # nothing left to keep: the step is a transaction of its own
+        return self._position(written, self.connection.connection, self.connection.invalidate)
+
+    def _position(self, written: Written, pooled: PoolProxiedConnection,
+                  invalidate: Callable[[], None]) -> int | None:
         try:
-            return self.sequencer.position(written, self.connection)
+            return self.sequencer.position(written, pooled)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
         # The change is committed and only its connection was lost: a 503 would have the
         # client send it again, so look for its position once more on a fresh connection.
-        self.connection.invalidate()
+        invalidate()
         return self.sequencer.position(written)
 
     def rollback(self) -> None:

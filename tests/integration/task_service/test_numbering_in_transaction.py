@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import Engine
 
-from services.task_service.adapters.event_store import APPEND_LOCK_KEY
-from services.task_service.adapters.task_creation import CREATE
-from services.task_service.domain.model import Context, CreateTask, UpdateTask
+from services.task_service.adapters.event_store import APPEND_LOCK_KEY, SEQUENCE_CHUNK, Written
+from services.task_service.adapters.task_creation import CREATE, create_with_event
+from services.task_service.domain.model import Context, CreateTask, TaskState, UpdateTask
 from services.task_service.service_layer.tasks import create_task, update_task
 from services.task_service.service_layer.unit_of_work import UnitOfWork
 from shared.events import Actor
@@ -41,6 +41,17 @@ def step_running(engine: Engine) -> Iterator[None]:
         step.rollback()
 
 
+def committed_create(engine: Engine, title: str) -> tuple[TaskState, Written]:
+    """The create's one statement, committed, without the step after it (which would wait
+    for a step running)."""
+    pooled = engine.raw_connection()
+    try:
+        return create_with_event(pooled, CreateTask(title), 7, CONTEXT, datetime.now(UTC),
+                                 SEQUENCE_CHUNK)
+    finally:
+        pooled.close()
+
+
 def test_an_uncontended_create_numbers_its_event_in_its_own_transaction(
         engine: Engine) -> None:
     done = create_task(UnitOfWork(engine), CreateTask("alone"), CONTEXT)
@@ -63,13 +74,10 @@ def test_a_create_that_finds_a_step_running_is_numbered_after_its_commit(
         engine: Engine) -> None:
     assert create_task(UnitOfWork(engine), CreateTask("first"), CONTEXT).position == 1
     with step_running(engine):
-        unit = UnitOfWork(engine)
-        with unit:
-            task = unit.create_at_once(CreateTask("contended"), 7, CONTEXT, datetime.now(UTC))
-            written = unit.events.written
+        task, written = committed_create(engine, "contended")
         assert written.seq is None and written.row_id is not None  # committed, unnumbered
         assert writers(engine, task.id, 1)[2] is None
-    with unit:
+    with UnitOfWork(engine) as unit:
         assert unit.position(written) == 2
     event_writer, task_writer, seq = writers(engine, task.id, 1)
     assert seq == 2 and event_writer != task_writer
@@ -105,9 +113,7 @@ def test_a_create_never_numbers_itself_ahead_of_events_committed_before_it(
     waiting = []
     with step_running(engine):
         for n in range(3):
-            with UnitOfWork(engine) as unit:
-                waiting.append(unit.create_at_once(CreateTask(f"waiting {n}"), 7, CONTEXT,
-                                                   datetime.now(UTC)).id)
+            waiting.append(committed_create(engine, f"waiting {n}")[0].id)
     unit = UnitOfWork(engine)
     unit.sequencer.chunk = 2  # the step inside the create numbers two of the three
     done = create_task(unit, CreateTask("after them"), CONTEXT)

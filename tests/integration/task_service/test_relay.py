@@ -121,16 +121,27 @@ def race_writer(engine: Engine, worker: int, shared: list[int]) -> list[Op]:
             rows = "".join(f"w{worker} r{round_} {n}\n" for n in range(25)).encode()
             position = import_csv(uow, io.BytesIO(b"title\n" + rows),
                                   CONTEXT).position
+            written = uow.events.written
         elif round_ % 2:
             position = update_task(uow, UpdateTask(
                 shared[(worker + round_) % len(shared)], {"description": f"{worker}-{round_}"}),
                 CONTEXT).position
+            written = uow.events.written
         else:
             if round_ == 4:
                 abandoned_create(engine)
-            position = create_task(uow, CreateTask(f"w{worker} {round_}"), CONTEXT).position
-        done.append(Op(began, time.monotonic(), position, uow.events.written))
+            created = create_task(uow, CreateTask(f"w{worker} {round_}"), CONTEXT)
+            position, written = created.position, created_row(engine, created.body["id"])
+        done.append(Op(began, time.monotonic(), position, written))
     return done
+
+
+def created_row(engine: Engine, task_id: int) -> Written:
+    """Where a task's `TaskCreated` is (the create answers its position, not its row)."""
+    with engine.connect() as connection:
+        return Written(None, connection.execute(
+            text("SELECT id FROM events WHERE task_id = :id AND version = 1"),
+            {"id": task_id}).scalar_one())
 
 
 def numbered_later(engine: Engine, ops: list[Op]) -> list[Op]:
