@@ -50,15 +50,14 @@ def expected_version() -> int | None:
 
 
 def idempotent_request(payload: Any) -> IdempotentRequest | None:
-    """The request's `Idempotency-Key`, bound to the caller and the body's digest (`payload`:
-    the body or its digest; digested only when a key is given)."""
+    """The request's `Idempotency-Key`, bound to the caller and the digest of `payload`, the
+    body (digested only when a key is given)."""
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
         return None
     if len(key) > 255:
         raise ApiError(400, "Idempotency-Key must be at most 255 characters")
-    digest = payload if isinstance(payload, str) else fingerprint_of(payload)
-    return IdempotentRequest(caller().user_id, key, digest)
+    return IdempotentRequest(caller().user_id, key, fingerprint_of(payload))
 
 
 def task_headers(done: Committed[dict[str, Any]], created: bool = False) -> dict[str, str]:
