@@ -32,6 +32,7 @@ COLUMNS = ("title", "description", "status", "priority", "due_date")
 MAX_REPORTED = 1000  # problems listed in `details`; the import is refused either way
 BATCH_ROWS = 10_000  # rows per COPY batch
 QUEUED_BATCHES = 4  # parsed batches waiting for the database, at most
+HAND_OVER_WAIT = 0.05  # seconds between the parsing thread's looks at a stop request
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -216,10 +217,7 @@ class CsvBatches:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        while self._thread.is_alive():  # unblock a thread waiting to hand over a batch
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
+        self._stop.set()  # a thread waiting to hand over a batch sees it within HAND_OVER_WAIT
         self._thread.join()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -245,7 +243,7 @@ class CsvBatches:
     def _hand_over(self, item: Any) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.05)
+                self._queue.put(item, timeout=HAND_OVER_WAIT)
                 return
             except queue.Full:
                 pass
