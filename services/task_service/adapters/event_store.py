@@ -59,33 +59,15 @@ _TASK_EVENTS = text(
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
 # Whether this transaction may number is kept in a transaction-local setting, so that the
-# numbering statement, which takes its snapshot after the lock was decided, can tell.
+# numbering, which takes its snapshot after the lock was decided, can tell.
 _LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('taskstream.numbering', 'true', "
          "true), set_config('synchronous_commit', 'on', true)")
-TRY_LOCK = ("SELECT set_config('taskstream.numbering', pg_try_advisory_xact_lock(%(key)s)::text, "
-             "true), set_config('synchronous_commit', 'on', true)")
-# One numbering step: the next seqs to the oldest committed unnumbered events (found through
-# the partial index on `id WHERE seq IS NULL`); wakes the relay; answers how many it numbered,
-# the seq of the event `mine` (NULL while it has none), the head after the step (0 when
-# it could not number: the head is not read then, since while an import inserts its events
-# the top of the seq index is a million entries this snapshot cannot see), whether it woke
-# the relay, whether it numbered, and whether it found a bulk writer (`sequencer`).
-_NUMBER = """WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events
-              WHERE current_setting('taskstream.numbering', true) = 'true'),
-due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
-    SELECT id FROM events WHERE seq IS NULL
-    AND current_setting('taskstream.numbering', true) = 'true'
-    ORDER BY id LIMIT %(limit)s) AS oldest),
-numbered AS (UPDATE events SET seq = head.seq + due.rank FROM due, head
-             WHERE events.id = due.id RETURNING events.id, events.seq),
-woken AS (SELECT pg_notify(%(channel)s, max(seq)::text) FROM numbered HAVING count(*) > 0)
-SELECT (SELECT count(*) FROM numbered),
-       coalesce((SELECT seq FROM numbered WHERE id = %(mine)s),
-                (SELECT seq FROM events WHERE id = %(mine)s)),
-       coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
-       (SELECT count(*) FROM woken),
-       current_setting('taskstream.numbering', true) = 'true',
-       coalesce(current_setting('taskstream.bulk', true) = 'true', false)"""
+# One numbering step (the server function of migration 0005, where it is written): the next
+# seqs to the oldest committed unnumbered events when this transaction holds the lock; wakes
+# the relay; answers how many it numbered, the seq of the event `mine`, the head after the
+# step, whether it woke the relay, whether it numbered, whether a bulk writer holds the
+# numbering (`sequencer`).
+_NUMBER = "SELECT * FROM taskstream_number_events(%(mine)s, %(limit)s, %(channel)s)"
 
 
 @contextmanager
@@ -119,26 +101,37 @@ def execute_raw(cursor: Any, statements: str, parameters: dict[str, Any]) -> Non
 
 NUMBERING = Prepared("taskstream_number", {"mine": "bigint", "limit": "int", "channel": "text"},
                      _NUMBER)
+# A step in one call that never waits for the lock: tries it and numbers when it holds it;
+# else, told to `wait_for_step`, waits for the step holding it and reads the seq of `mine`,
+# unless a bulk writer holds the numbering (the server function of migration 0005).
+STEP = Prepared("taskstream_step", {
+    "mine": "bigint", "limit": "int", "channel": "text", "key": "bigint", "bulk": "bigint",
+    "wait_for_step": "boolean"},
+    "SELECT * FROM taskstream_step(%(mine)s, %(limit)s, %(channel)s, %(key)s, %(bulk)s, "
+    "%(wait_for_step)s)")
 
 
 def numbering_sql(wait: bool) -> str:
     """A numbering step's statements: the lock (waited for, or only tried), then numbering
-    (when the lock is held) and its answer row, `mine` being the event asked about. It
-    executes `NUMBERING`: `prepare` it on the connection first."""
-    return f"{_LOCK if wait else TRY_LOCK}; {NUMBERING.call()}"
+    (when the lock is held) and its answer row, `mine` being the event asked about. They
+    execute `NUMBERING` or `STEP`: `prepare` them on the connection first (`run_step`)."""
+    return f"{_LOCK}; {NUMBERING.call()}" if wait else STEP.call()
 
 
-def numbering_parameters(chunk: int = SEQUENCE_CHUNK, mine: int = 0) -> dict[str, Any]:
-    """The parameters of `numbering_sql`'s statements."""
+def numbering_parameters(chunk: int = SEQUENCE_CHUNK, mine: int = 0,
+                         wait_for_step: bool = False) -> dict[str, Any]:
+    """The parameters of `numbering_sql`'s statements (`wait_for_step`: of `STEP` when it
+    is to wait for a step it finds running)."""
     return {"key": APPEND_LOCK_KEY, "bulk": BULK_LOCK_KEY, "limit": chunk, "mine": mine,
-            "channel": NOTIFY_CHANNEL}
+            "channel": NOTIFY_CHANNEL, "wait_for_step": wait_for_step}
 
 
 def run_step(pooled: Any, cursor: Any, statements: str, parameters: dict[str, Any],
              *also: Prepared) -> Any:
-    """Send `statements` (which execute `NUMBERING`, and `also`) on `cursor`, a cursor of the
-    pooled connection `pooled`, preparing them there first if need be; the answer's row."""
-    prepare(pooled.info, cursor, NUMBERING, *also)
+    """Send `statements` (which execute `NUMBERING` or `STEP`, and `also`) on `cursor`, a
+    cursor of the pooled connection `pooled`, preparing them there first if need be; the
+    answer's row."""
+    prepare(pooled.info, cursor, NUMBERING, STEP, *also)
     execute_raw(cursor, statements, parameters)
     return cursor.fetchone()
 

@@ -12,33 +12,20 @@ numbered when the bulk writer commits (by the relay's next pass, or the next com
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
 
 from services.task_service.adapters.event_store import (
-    NUMBERING,
     SEQUENCE_CHUNK,
-    TRY_LOCK,
     Written,
     numbering_parameters,
     numbering_sql,
     round_trip,
     run_step,
 )
-
-# A command's step after its commit, one round trip: try the lock and number; if another
-# step holds it, wait for that step (shared, so every waiter wakes at once) and look again;
-# unless a bulk writer holds the sequencing lock, or waits for it (a shared try of the bulk
-# lock fails then, even while it only waits): then it answers at once (its last column).
-_STEP_OR_WAIT = f"""{TRY_LOCK};
-SELECT set_config('taskstream.bulk', 'true', true)
-    WHERE CASE WHEN current_setting('taskstream.numbering', true) = 'true' THEN false
-               ELSE NOT pg_try_advisory_xact_lock_shared(%(bulk)s) END;
-SELECT pg_advisory_xact_lock_shared(%(key)s)
-    WHERE current_setting('taskstream.numbering', true) IS DISTINCT FROM 'true'
-      AND current_setting('taskstream.bulk', true) IS DISTINCT FROM 'true';
-{NUMBERING.call()}"""
 
 
 class Sequencer:
@@ -56,15 +43,16 @@ class Sequencer:
         running, else waits for that one to end unless a bulk writer holds the numbering. On
         the checked-out connection `pooled` (outside any transaction) when given, else on one
         of its own."""
-        return self._run(numbering_sql(wait=True) if wait else _STEP_OR_WAIT, mine, pooled)
+        return self._run(numbering_sql(wait), numbering_parameters(self.chunk, mine, not wait),
+                         pooled)
 
-    def _run(self, statements: str, mine: int, pooled: PoolProxiedConnection | None
-             ) -> tuple[int, int | None, int, bool, bool]:
+    def _run(self, statements: str, parameters: dict[str, Any],
+             pooled: PoolProxiedConnection | None) -> tuple[int, int | None, int, bool, bool]:
         if pooled is not None:
-            return self._execute(pooled, statements, mine)
+            return self._execute(pooled, statements, parameters)
         pooled = self.engine.raw_connection()
         try:
-            return self._execute(pooled, statements, mine)
+            return self._execute(pooled, statements, parameters)
         except DBAPIError as exc:
             if exc.connection_invalidated:  # lost: not to be handed out again
                 pooled.invalidate()
@@ -72,10 +60,10 @@ class Sequencer:
         finally:
             pooled.close()
 
-    def _execute(self, pooled: PoolProxiedConnection, statements: str, mine: int
-                 ) -> tuple[int, int | None, int, bool, bool]:
+    def _execute(self, pooled: PoolProxiedConnection, statements: str,
+                 parameters: dict[str, Any]) -> tuple[int, int | None, int, bool, bool]:
         with round_trip(pooled.driver_connection) as cursor:
-            found = run_step(pooled, cursor, statements, numbering_parameters(self.chunk, mine))
+            found = run_step(pooled, cursor, statements, parameters)
         numbered, seq, head, _, locked, bulk = found or (0, None, 0, 0, False, False)
         return int(numbered), None if seq is None else int(seq), int(head), bool(locked), \
             bool(bulk)
@@ -86,7 +74,8 @@ class Sequencer:
         events whose command died before numbering them; it never makes commands that try
         the lock meanwhile fall back to a second commit, nor waits for an import."""
         while True:
-            numbered, _, _, locked, _ = self._run(numbering_sql(wait=False), 0, None)
+            numbered, _, _, locked, _ = self._run(
+                numbering_sql(wait=False), numbering_parameters(self.chunk), None)
             if not locked or numbered < self.chunk:
                 return
 

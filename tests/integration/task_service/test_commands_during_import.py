@@ -15,7 +15,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.test import TestResponse
 
-from services.task_service.adapters.event_store import NUMBERING
+from services.task_service.adapters.event_store import (
+    APPEND_LOCK_KEY,
+    BULK_LOCK_KEY,
+    STEP,
+    numbering_parameters,
+)
 from services.task_service.adapters.sequencer import Sequencer
 from services.task_service.adapters.stored_events import HOLDS, StoredEvents
 from services.task_service.domain.model import Context
@@ -107,16 +112,28 @@ def test_commands_answer_at_once_while_an_import_numbers_its_events(
 
 def test_a_create_that_cannot_number_finds_its_event_through_the_index(engine: Engine) -> None:
     """`POST /task` looks its event up after a failed try of the lock (as during an import,
-    when the log holds a million rows): through the primary key, never by reading it all."""
-    with engine.connect() as connection:
-        connection.exec_driver_sql(NUMBERING.definition())
-        connection.execute(text("SET LOCAL enable_seqscan = off"))
+    when the log holds a million rows): through the primary key, never by reading it all,
+    whether the step waits for the one running or not, under either kind of cached plan."""
+    holder = engine.raw_connection()
+    try:
+        with holder.driver_connection.cursor() as cursor:  # an import numbering its events
+            cursor.execute("SELECT pg_advisory_lock(%s), pg_advisory_lock(%s)",
+                           (BULK_LOCK_KEY, APPEND_LOCK_KEY))
         for mode in ("force_custom_plan", "force_generic_plan"):
-            connection.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
-            plan = "\n".join(connection.exec_driver_sql(
-                "EXPLAIN " + NUMBERING.call(),
-                {"mine": 12345, "limit": 5000, "channel": "unused"}).scalars())
-            assert "Seq Scan on events" not in plan, plan
+            for wait_for_step in (False, True):
+                with engine.connect() as connection:
+                    connection.execute(text("SET LOCAL enable_seqscan = off"))
+                    connection.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
+                    found = connection.exec_driver_sql(STEP.body, numbering_parameters(
+                        mine=12345, wait_for_step=wait_for_step)).one()
+                    assert tuple(found) == (0, None, 0, 0, False, wait_for_step), found
+                    scans = connection.execute(text(
+                        "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables "
+                        "WHERE relname = 'events'")).one()
+                    assert scans == (0, 1), (mode, wait_for_step, scans)
+                    connection.invalidate()  # the next session plans the function anew
+    finally:
+        holder.close()
 
 
 def test_a_min_seq_read_asks_the_log_for_its_position_not_for_its_head(engine: Engine) -> None:
