@@ -85,13 +85,14 @@ class Upstream:
         self._local = threading.local()
 
     def forward(self, method: str, path: str, *, query: bytes, headers: Mapping[str, str],
-                body: bytes | IO[bytes] | None, read_timeout: float | None = None
-                ) -> UpstreamReply:
+                body: bytes | IO[bytes] | None, read_timeout: float | None = None,
+                keyed: bool = False) -> UpstreamReply:
         """Send one request and return the reply, or raise the gateway's 502/503/504.
 
         A request that never reached the service is retried whatever its method (unless its
         body is a stream, which cannot be sent twice); one that reached it only when the
-        method is idempotent.
+        method is idempotent, or when it is `keyed`: it carries an `Idempotency-Key` the
+        service honours, which answers a second sending with the first one's outcome.
         """
         url = self.base_url + path + (f"?{query.decode('latin-1')}" if query else "")
         timeout = read_timeout or self.read_timeout
@@ -101,7 +102,8 @@ class Upstream:
             try:
                 return self._perform(method, url, headers, body, timeout)
             except _Failure as failure:
-                retry = replayable and (not failure.sent or method in IDEMPOTENT_METHODS)
+                retry = replayable and (not failure.sent or keyed
+                                        or method in IDEMPOTENT_METHODS)
                 if not retry or attempt >= self.retries:
                     raise self._error(failure) from failure
             time.sleep(min(BACKOFF_SECONDS * 2 ** attempt, MAX_BACKOFF_SECONDS))

@@ -15,8 +15,9 @@ from shared.auth import authenticate
 from shared.errors import ApiError
 from shared.http import REQUEST_ID_HEADER
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
 FORWARDED_REQUEST_HEADERS = (
-    "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", "Idempotency-Key",
+    "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", IDEMPOTENCY_KEY,
 )
 
 def _request_headers(trusted_proxies: int) -> dict[str, str]:
@@ -45,6 +46,7 @@ def _forwarder(route: Route) -> Callable[..., Response]:
             request.method, request.path, query=request.query_string,
             headers=_request_headers(found.settings.trusted_proxies), body=_body(route),
             read_timeout=_read_timeout(route, found.settings),
+            keyed=route.keyed and IDEMPOTENCY_KEY in request.headers,
         )
         headers = [(name, value) for name, value in reply.headers
                    if name.lower() != REQUEST_ID_HEADER.lower()]

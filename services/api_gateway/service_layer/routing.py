@@ -20,6 +20,8 @@ class Route:
     password: bool = False  # checks a password: failed attempts count against the username
     upload: bool = False  # large bodies, long timeout
     waits: float = 0.0  # seconds the service may hold the answer back (a long poll)
+    # The service honours `Idempotency-Key` here: a request carrying one may be sent again.
+    keyed: bool = False
     # (query parameter, upstream): a request naming that parameter goes to that upstream
     by_query: tuple[tuple[str, str], ...] = ()
 
@@ -39,9 +41,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/auth/users", ("GET", "POST"), "auth"),
     Route("/auth/users/<id:user_id>", ("PATCH",), "auth"),
     Route("/.well-known/jwks.json", ("GET",), "auth", public=True),
-    Route("/task", ("POST",), "tasks"),
+    Route("/task", ("POST",), "tasks", keyed=True),
     Route("/task/<id:task_id>", ("PUT", "DELETE"), "tasks"),
-    Route("/upload-csv", ("POST",), "tasks", upload=True),
+    Route("/upload-csv", ("POST",), "tasks", upload=True, keyed=True),
     Route("/admin/transfer", ("POST",), "tasks"),
     Route("/tasks", ("GET",), "logger"),
     Route("/tasks/current", ("GET",), "logger"),

@@ -10,7 +10,10 @@ from contextlib import contextmanager
 import pytest
 
 from services.api_gateway.adapters.upstreams import Upstream
+from services.api_gateway.entrypoints.app import create_app
 from shared.errors import ApiError
+from testbed.tokens import TokenFactory
+from tests.integration.api_gateway.test_gateway import gateway_settings
 
 
 @contextmanager
@@ -72,6 +75,20 @@ def test_a_post_that_reached_the_service_is_never_sent_twice(
     assert len(received) == 1 and received[0].startswith(b"POST /task ")
 
 
+def test_a_post_with_a_key_the_service_honours_is_sent_again(
+        hanging_up_server: tuple[str, list[bytes]]) -> None:
+    """The service answers a second sending of a keyed request with the first one's outcome,
+    so a reply lost on a stale connection (the service restarted) is asked for again."""
+    url, received = hanging_up_server
+    with pytest.raises(ApiError) as failure:
+        _upstream(url).forward("POST", "/task", query=b"", body=b'{"title": "once"}',
+                               headers={"Content-Type": "application/json",
+                                        "Idempotency-Key": "k-1"}, keyed=True)
+    assert failure.value.status == 502
+    assert len(received) == 3 and all(r.startswith(b"POST /task ") for r in received)
+    assert all(b"Idempotency-Key: k-1" in r for r in received)
+
+
 @pytest.fixture
 def answers_gets_stalls_posts() -> Iterator[tuple[str, list[bytes]]]:
     """A keep-alive server that answers every GET and never answers a POST."""
@@ -101,3 +118,33 @@ def test_a_post_timing_out_on_a_reused_connection_is_a_504_sent_once(
     assert (failure.value.status, failure.value.message) == (
         504, "Upstream service 'tasks' timed out")
     assert received == [b"GET /tasks HTTP/1.1", b"POST /task HTTP/1.1"]
+
+
+@pytest.fixture
+def hangs_up_once() -> Iterator[tuple[str, list[bytes]]]:
+    """A server that closes its first connection without answering (a replica restarted
+    under a kept-alive connection), and answers 201 on every later one."""
+    received: list[bytes] = []
+
+    def handle(connection: socket.socket) -> None:
+        with connection:
+            received.append(connection.recv(65536))
+            if len(received) > 1:
+                connection.sendall(b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json"
+                                   b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+    with serving(handle) as url:
+        yield url, received
+
+
+@pytest.mark.parametrize(("key", "status", "sent"), [(True, 201, 2), (False, 502, 1)])
+def test_the_gateway_sends_post_task_again_only_with_an_idempotency_key(
+        monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str,
+        hangs_up_once: tuple[str, list[bytes]], key: bool, status: int, sent: int) -> None:
+    url, received = hangs_up_once
+    tokens = TokenFactory()
+    client = create_app(gateway_settings(monkeypatch, redis_url, namespace, url),
+                        verifier=tokens.verifier()).test_client()
+    response = client.post("/task", json={"title": "t"}, headers={
+        **tokens.headers(), **({"Idempotency-Key": "k-1"} if key else {})})
+    assert (response.status_code, len(received)) == (status, sent)
