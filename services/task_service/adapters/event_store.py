@@ -58,15 +58,13 @@ _TASK_EVENTS = text(
 )
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
-# Whether this transaction may number is kept in a transaction-local setting, so that the
-# numbering, which takes its snapshot after the lock was decided, can tell.
-_LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('taskstream.numbering', 'true', "
-         "true), set_config('synchronous_commit', 'on', true)")
-# One numbering step (the server function of migration 0005, where it is written): the next
-# seqs to the oldest committed unnumbered events when this transaction holds the lock; wakes
-# the relay; answers how many it numbered, the seq of the event `mine`, the head after the
-# step, whether it woke the relay, whether it numbered, whether a bulk writer holds the
-# numbering (`sequencer`).
+_LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('synchronous_commit', 'on', "
+         "true)")
+# One numbering step, under the lock taken by a statement before it (the server function of
+# migration 0005, where it is written): the next seqs to the oldest committed unnumbered
+# events; wakes the relay; answers how many it numbered, the seq of the event `mine`, the
+# head after the step, whether it woke the relay, and (as `STEP` does) that it numbered and
+# found no bulk writer (`sequencer`).
 _NUMBER = "SELECT * FROM taskstream_number_events(%(mine)s, %(limit)s, %(channel)s)"
 
 

@@ -24,13 +24,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # Numbers the oldest committed unnumbered events `head + 1, …` (through the partial index on
-# `id WHERE seq IS NULL`) when this transaction holds the sequencing lock (the
-# transaction-local setting `taskstream.numbering`, set once the lock was decided, so this
-# statement's snapshot is taken after it), and wakes the relay. Answers how many it numbered,
-# the seq of the event `p_mine` (NULL while it has none), the head after the step (0 when it
-# could not number: the head is not read then, since while an import inserts its events the
-# top of the seq index is a million entries this snapshot cannot see), whether it woke the
-# relay, whether it numbered, and whether a bulk writer holds the numbering.
+# `id WHERE seq IS NULL`) and wakes the relay. Its caller holds the sequencing lock, taken
+# by an earlier statement, so this one's snapshot sees every commit before the lock. Answers
+# how many it numbered, the seq of the event `p_mine` (NULL while it has none), the head
+# after the step, whether it woke the relay, and, as `taskstream_step` does, that it
+# numbered and found no bulk writer.
 NUMBER_EVENTS = """
 CREATE FUNCTION taskstream_number_events(p_mine bigint, p_limit int, p_channel text)
 RETURNS TABLE (numbered bigint, seq_of_mine bigint, head bigint, woken bigint,
@@ -39,12 +37,9 @@ LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events
-                  WHERE current_setting('taskstream.numbering', true) = 'true'),
+    WITH head AS (SELECT coalesce(max(seq), 0) AS seq FROM events),
     due AS (SELECT id, row_number() OVER (ORDER BY id) AS rank FROM (
-        SELECT id FROM events WHERE seq IS NULL
-        AND current_setting('taskstream.numbering', true) = 'true'
-        ORDER BY id LIMIT p_limit) AS oldest),
+        SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT p_limit) AS oldest),
     numbered AS (UPDATE events SET seq = head.seq + due.rank FROM due, head
                  WHERE events.id = due.id RETURNING events.id, events.seq),
     woken AS (SELECT pg_notify(p_channel, max(seq)::text) FROM numbered
@@ -53,19 +48,18 @@ BEGIN
            coalesce((SELECT seq FROM numbered WHERE id = p_mine),
                     (SELECT seq FROM events WHERE id = p_mine)),
            coalesce((SELECT max(seq) FROM numbered), (SELECT seq FROM head)),
-           (SELECT count(*) FROM woken),
-           current_setting('taskstream.numbering', true) = 'true',
-           coalesce(current_setting('taskstream.bulk', true) = 'true', false);
+           (SELECT count(*) FROM woken), true, false;
 END
 $$"""
 
 # A step that never waits for the lock: tries it, numbers when it holds it (the lock then
-# held until commit, `synchronous_commit` on); else, with `p_wait_for_step`, waits for the
-# step that holds it with a shared lock (every waiter wakes at once) and reads the seq of
-# `p_mine`, unless a bulk writer holds the numbering or waits for it (a shared try of the
-# bulk lock fails then, even while it only waits): then it answers at once (`bulk`).
-# Each statement of a volatile function takes a fresh snapshot, so what follows a lock sees
-# every commit before it.
+# held until commit, `synchronous_commit` on; the transaction-local setting
+# `taskstream.numbering` tells a create's statement after it, `task_creation`); else, with
+# `p_wait_for_step`, waits for the step that holds it with a shared lock (every waiter wakes
+# at once) and reads the seq of `p_mine`, unless a bulk writer holds the numbering or waits
+# for it (a shared try of the bulk lock fails then, even while it only waits): then it
+# answers at once (`bulk`). Each statement of a volatile function takes a fresh snapshot,
+# so what follows a lock sees every commit before it.
 STEP = """
 CREATE FUNCTION taskstream_step(p_mine bigint, p_limit int, p_channel text, p_key bigint,
                                 p_bulk_key bigint, p_wait_for_step boolean)
