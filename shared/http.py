@@ -31,6 +31,7 @@ access_log = logging.getLogger("taskstream.access")
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 REQUEST_ID_HEADER = "X-Request-ID"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 NOT_A_JSON_OBJECT = "Request body must be a JSON object"
 MAX_JSON_DEPTH = 32  # our bodies nest two levels; deeper is an attack on the recursive parsers

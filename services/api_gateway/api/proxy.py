@@ -13,11 +13,11 @@ from services.api_gateway.config import Settings
 from services.api_gateway.service_layer.routing import ROUTES, Route
 from shared.auth import authenticate
 from shared.errors import ApiError
-from shared.http import REQUEST_ID_HEADER
+from shared.http import IDEMPOTENCY_KEY_HEADER, REQUEST_ID_HEADER
 
-IDEMPOTENCY_KEY = "Idempotency-Key"
 FORWARDED_REQUEST_HEADERS = (
-    "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match", IDEMPOTENCY_KEY,
+    "Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match",
+    IDEMPOTENCY_KEY_HEADER,
 )
 
 def _request_headers(trusted_proxies: int) -> dict[str, str]:
@@ -46,7 +46,7 @@ def _forwarder(route: Route) -> Callable[..., Response]:
             request.method, request.path, query=request.query_string,
             headers=_request_headers(found.settings.trusted_proxies), body=_body(route),
             read_timeout=_read_timeout(route, found.settings),
-            keyed=route.keyed and IDEMPOTENCY_KEY in request.headers,
+            keyed=route.keyed and IDEMPOTENCY_KEY_HEADER in request.headers,
         )
         headers = [(name, value) for name, value in reply.headers
                    if name.lower() != REQUEST_ID_HEADER.lower()]

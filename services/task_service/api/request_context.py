@@ -14,10 +14,9 @@ from shared.auth import TASK_WRITE_FORBIDDEN, Principal, authenticate
 from shared.errors import ApiError
 from shared.etags import etag
 from shared.events import Actor
-from shared.http import current_request_id
+from shared.http import IDEMPOTENCY_KEY_HEADER, current_request_id
 from shared.positions import position_headers
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 NO_VERSION = -1  # an If-Match that names no version we could ever have
 
 
@@ -52,7 +51,7 @@ def expected_version() -> int | None:
 def idempotent_request(payload: Any) -> IdempotentRequest | None:
     """The request's `Idempotency-Key`, bound to the caller and the digest of `payload`, the
     body (digested only when a key is given)."""
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER, "").strip()
     if not key:
         return None
     if len(key) > 255:
