@@ -46,6 +46,12 @@ STORE_EVENTS = text(WANTED + """
     ORDER BY seq
     ON CONFLICT (seq) DO UPDATE SET payload = webhook_events.payload
 """)
+# Whether the fan-out has anyone to queue for. Run after the checkpoint is locked: a
+# subscription made meanwhile waits for that lock (`SqlSubscriptions.checkpoint`) and starts
+# after this batch, so a batch that sees none can queue nothing, and its events are stored
+# for no one (parsing them and joining them with no subscription is most of the fan-out's
+# work when there is none).
+ANY_SUBSCRIPTION = text("SELECT EXISTS (SELECT FROM subscriptions)")
 # One delivery per event and subscription, numbered in seq order (a queue sends by id), and
 # each queue's count of pending deliveries raised (its row locked, so a sender that is
 # emptying it at the same moment cannot delete it under us).
@@ -177,6 +183,8 @@ class SqlOutbox:
     def queue(self, payloads: list[str], replay_for: int | None = None) -> int:
         """Queue events (JSON envelopes) for the subscriptions that want them (or for the
         one a replay is for); return how many deliveries were queued."""
+        if replay_for is None and not self.connection.execute(ANY_SUBSCRIPTION).scalar():
+            return 0
         params = {"events": f"[{','.join(payloads)}]", "replay_for": replay_for}
         self.connection.execute(STORE_EVENTS, params)
         return int(self.connection.execute(QUEUE_DELIVERIES, params).scalar_one())

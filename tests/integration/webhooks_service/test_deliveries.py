@@ -51,6 +51,24 @@ def test_a_subscription_gets_only_its_event_types(kit: Kit, receiver: Receiver,
     assert [r.event["type"] for r in receiver.received] == ["TaskStatusChanged"] * 2
 
 
+def test_events_with_no_subscription_are_passed_over_and_later_ones_queued(
+        kit: Kit, receiver: Receiver, process: None) -> None:
+    before = [kit.events.created(1), kit.events.created(2)]
+    kit.bus.publish(before)
+    wait_for(lambda: kit.rows("SELECT last_seq FROM consumer_checkpoints "
+                              "WHERE name = 'webhooks'") == [(before[-1].seq,)],
+             what="the fan-out past the events no one wanted")
+    assert kit.rows("SELECT count(*) FROM webhook_events") == [(0,)]
+    assert kit.rows("SELECT count(*) FROM deliveries") == [(0,)]
+    _, secret = kit.subscribe(receiver.url)
+    receiver.secrets.append(secret)
+    after = kit.events.created(3)
+    kit.bus.publish([after])
+    wait_for(lambda: receiver.received, what="the delivery of the later event")
+    assert receiver.seqs() == [after.seq]
+    assert kit.rows("SELECT seq FROM webhook_events") == [(after.seq,)]
+
+
 def test_a_failing_task_waits_while_other_tasks_go_on(kit: Kit, receiver: Receiver,
                                                       process: None) -> None:
     _, secret = kit.subscribe(receiver.url)
