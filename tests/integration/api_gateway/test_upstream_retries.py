@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -42,11 +43,22 @@ def serving(handle: Callable[[socket.socket], None]) -> Iterator[str]:
 @pytest.fixture
 def hanging_up_server() -> Iterator[tuple[str, list[bytes]]]:
     """A server that reads each request and closes the connection without answering."""
+    with hanging_up(math.inf) as found:
+        yield found
+
+
+@contextmanager
+def hanging_up(times: float) -> Iterator[tuple[str, list[bytes]]]:
+    """A server that reads each request and closes its first `times` connections without
+    answering; it answers 201 on every later one. Its URL and the requests it read."""
     received: list[bytes] = []
 
     def handle(connection: socket.socket) -> None:
         with connection:
             received.append(connection.recv(65536))
+            if len(received) > times:
+                connection.sendall(b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json"
+                                   b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
 
     with serving(handle) as url:
         yield url, received
@@ -124,17 +136,8 @@ def test_a_post_timing_out_on_a_reused_connection_is_a_504_sent_once(
 def hangs_up_once() -> Iterator[tuple[str, list[bytes]]]:
     """A server that closes its first connection without answering (a replica restarted
     under a kept-alive connection), and answers 201 on every later one."""
-    received: list[bytes] = []
-
-    def handle(connection: socket.socket) -> None:
-        with connection:
-            received.append(connection.recv(65536))
-            if len(received) > 1:
-                connection.sendall(b"HTTP/1.1 201 CREATED\r\nContent-Type: application/json"
-                                   b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-
-    with serving(handle) as url:
-        yield url, received
+    with hanging_up(1) as found:
+        yield found
 
 
 @pytest.mark.parametrize(("key", "status", "sent"), [(True, 201, 2), (False, 502, 1)])
