@@ -58,6 +58,7 @@ _TASK_EVENTS = text(
 )
 # Answered from the partial unique index over scheduled transfers (the same predicate).
 LAST_SCHEDULED = text(f"SELECT max(data->>'date') FROM events WHERE {SCHEDULED_TRANSFER}")
+# The sequencing lock, waited for and held until commit, whose commit is then always flushed.
 _LOCK = ("SELECT pg_advisory_xact_lock(%(key)s), set_config('synchronous_commit', 'on', "
          "true)")
 # One numbering step, under the lock taken by a statement before it (the server function of
